@@ -1,0 +1,1 @@
+"""Speed and quality commands for AccoBridge; run them as `python -m benchmarks.<name>`."""

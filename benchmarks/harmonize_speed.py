@@ -1,0 +1,98 @@
+"""Harmonizer speed: warm-process latency for 32- and 128-bar melodies, whole-CLI wall time,
+and peak memory. Prints figures and the ratio to each goal (issue: ≤ 20 ms / ≤ 80 ms median
+warm, ≤ 1.5 s for the whole `accobridge harmonize` process).
+
+    python -m benchmarks.harmonize_speed [--runs 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+from engine.demo import DEMO_TUNE, melody_from_steps
+from engine.midi_io import write_song
+from engine.pipeline import analyze_melody, harmonize
+from engine.types import HarmonizeOptions, Key, Melody
+
+GOALS_MS = {32: 20.0, 128: 80.0}
+CLI_GOAL_S = 1.5
+
+
+def long_melody(bars: int) -> Melody:
+    """The 16-bar demo tune, transposed per repeat so phrases differ, up to `bars` bars."""
+    steps: list[tuple[int, int]] = []
+    shift = (0, 2, -3, 5, 0, -1, 3, 0)
+    for rep in range(bars // 16):
+        steps.extend((p + shift[rep % len(shift)] if p else 0, d) for p, d in DEMO_TUNE)
+    return melody_from_steps(steps, key=Key(5, "major"))
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def warm_latency(bars: int, runs: int, given: bool) -> tuple[float, float]:
+    melody = long_melody(bars)
+    options = HarmonizeOptions()
+    if given:
+        analysis = analyze_melody(melody)
+        options = HarmonizeOptions(key=analysis.key, phrases=analysis.phrase_string, pickup_16th=0)
+    harmonize(melody, options)  # warm: library load and index build happen once per process
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        harmonize(melody, options)
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times), _percentile(times, 0.95)
+
+
+def cli_wall_time(runs: int) -> tuple[float, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "in.mid"
+        melody = long_melody(32)
+        write_song(src, melody, [])
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            out = str(Path(tmp) / "o.mid")
+            subprocess.run([sys.executable, "-m", "ui.cli", "harmonize", str(src), "-o", out],
+                           check=True, capture_output=True)
+            times.append(time.perf_counter() - start)
+    return statistics.median(times), _percentile(times, 0.95)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--cli-runs", type=int, default=7)
+    args = parser.parse_args(argv)
+    print(f"{'case':<34}{'median ms':>10}{'p95 ms':>10}{'goal ms':>9}{'ratio':>7}")
+    for bars in (32, 128):
+        for given in (False, True):
+            med, p95 = warm_latency(bars, args.runs, given)
+            label = f"harmonize {bars} bars ({'given key/phrases' if given else 'auto analysis'})"
+            goal = GOALS_MS[bars]
+            print(f"{label:<34}{med:>10.1f}{p95:>10.1f}{goal:>9.0f}{med / goal:>7.2f}")
+    tracemalloc.start()  # separately: tracing slows the timed runs down
+    harmonize(long_melody(128))
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak traced memory of one 128-bar harmonize {peak / 2**20:.1f} MB; "
+          f"process peak RSS {rss_mb:.0f} MB")
+    med, p95 = cli_wall_time(args.cli_runs)
+    print(f"{'accobridge harmonize (process)':<34}{med * 1000:>10.0f}{p95 * 1000:>10.0f}"
+          f"{CLI_GOAL_S * 1000:>9.0f}{med / CLI_GOAL_S:>7.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,359 @@
+"""Harmonization quality on the held-out corpus: `python -m benchmarks.harmony_quality`.
+
+Scores the human chords, our harmonizer (detected and given key/phrases), the release-variant DP
+and the diatonic baseline with the metrics of docs/evaluation.md, per corpus and overall, next
+to the AccoMontage2 paper's values, and says which of the project's quality goals are met.
+Every piece is judged on the span of its given phrases (first downbeat to last phrase end), the
+same for every system, so pickup notes and instrumental intros/outros count for none of them.
+A system failing on a piece is counted and reported; the run goes on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import cast
+
+import numpy as np
+
+from benchmarks.baseline import baseline_chords
+from benchmarks.eval_corpus import (
+    DEFAULT_NOTTINGHAM_LIMIT,
+    DEFAULT_POP909_LIMIT,
+    NOTTINGHAM,
+    POP909,
+    EvalItem,
+    load_eval_corpus,
+)
+from engine.grid import REST, melody_grid
+from engine.metrics import HarmonyMetrics, chord_pcs_grid, harmony_metrics
+from engine.types import Harmonization, HarmonizeOptions, Melody, Note
+
+log = logging.getLogger("benchmarks.harmony_quality")
+
+METRICS = ("pcs", "ctnctr", "mctd", "che", "cc", "ctd")
+HEADERS = {"pcs": "PCS↑", "ctnctr": "CTnCTR↑", "mctd": "MCTD↓", "che": "CHE", "cc": "CC",
+           "ctd": "CTD↓"}
+HUMAN, OURS_AUTO, OURS_GIVEN, RELEASE_GIVEN, BASELINE = (
+    "human", "ours_auto", "ours_given", "release_given", "baseline"
+)
+SYSTEMS = (HUMAN, OURS_AUTO, OURS_GIVEN, RELEASE_GIVEN, BASELINE)
+TITLES = {
+    HUMAN: "human chords",
+    OURS_AUTO: "ours (auto key/phrases)",
+    OURS_GIVEN: "ours (given key/phrases)",
+    RELEASE_GIVEN: "release DP (given)",
+    BASELINE: "diatonic baseline",
+}
+HARMONIZER_SYSTEMS = (OURS_AUTO, OURS_GIVEN, RELEASE_GIVEN)
+# docs/evaluation.md: the AccoMontage2 paper's 12 pieces (6 POP909, 6 Nottingham); no CTD given.
+REFERENCES: dict[str, dict[str, float | None]] = {
+    "AccoMontage2 (paper)": {"pcs": 0.479, "ctnctr": 0.816, "mctd": 1.357, "che": 1.62,
+                             "cc": 6.3, "ctd": None},
+    "human (paper pieces)": {"pcs": 0.554, "ctnctr": 0.758, "mctd": 1.317, "che": 2.11,
+                             "cc": 13.5, "ctd": None},
+}
+AM2 = REFERENCES["AccoMontage2 (paper)"]
+MIN_CHE = 1.6
+MIN_CC = 6.0
+GROUPS = (POP909, NOTTINGHAM, "all")
+MAX_FAILURES_SHOWN = 12  # the rest are in the --json output
+
+Harmonizer = Callable[[Melody, HarmonizeOptions], Harmonization]
+
+
+@dataclass
+class PieceResult:
+    """Metrics of every system on one piece; a failed system has an error message instead."""
+
+    name: str
+    dataset: str
+    metrics: dict[str, HarmonyMetrics] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+    seconds_by_system: dict[str, float] = field(default_factory=dict)  # making the chords only
+
+
+def load_harmonizer() -> tuple[Harmonizer | None, str]:
+    """The engine's facade `engine.harmonize`."""
+    from engine import pipeline
+
+    return cast(Harmonizer, pipeline.harmonize), ""
+
+
+def _chord_track(
+    harmonizer: Harmonizer, melody: Melody, options: HarmonizeOptions
+) -> tuple[Note, ...]:
+    return harmonizer(melody, options).chord_notes
+
+
+def judge(item: EvalItem, chords: Sequence[Note]) -> HarmonyMetrics:
+    """Metrics of one chord track on the item's judged span (first downbeat to last phrase end).
+
+    Steps before the downbeat are blanked in both grids, so a pickup is judged for nobody.
+    """
+    length = item.end_16th
+    pitch, onset = melody_grid(item.melody, length)
+    pcs = chord_pcs_grid(chords, item.melody.ticks_per_16th, length)
+    pitch[: item.downbeat_16th] = REST
+    onset[: item.downbeat_16th] = False
+    pcs[: item.downbeat_16th] = False
+    return harmony_metrics(pitch, onset, pcs, beat_16th=item.meter.beat_16th)
+
+
+def evaluate_piece(item: EvalItem) -> PieceResult:
+    """Run every system on one piece; each failure is recorded and the others still run."""
+    began = time.perf_counter()
+    result = PieceResult(item.name, item.dataset)
+    harmonizer, _ = load_harmonizer()
+    systems: dict[str, Callable[[], Sequence[Note]]] = {
+        HUMAN: lambda: item.human_chords,
+        BASELINE: lambda: baseline_chords(item.melody, item.key, item.pickup_16th),
+    }
+    if harmonizer is not None:
+        options = {
+            OURS_AUTO: HarmonizeOptions(),
+            OURS_GIVEN: item.given_options(),
+            RELEASE_GIVEN: item.given_options("release"),
+        }
+        for system, option in options.items():
+            systems[system] = partial(_chord_track, harmonizer, item.melody, option)
+    for system in SYSTEMS:
+        if system not in systems:
+            continue  # harmonizer not importable: reported once by main, not as a failure
+        started = time.perf_counter()
+        try:
+            chords = systems[system]()
+            result.seconds_by_system[system] = time.perf_counter() - started
+            metrics = judge(item, chords)
+            if math.isnan(metrics.pcs):
+                # leaving it to the NaN-skipping mean would flatter a system that gave no chords
+                raise ValueError("no chord sounds under any melody note")
+            result.metrics[system] = metrics
+        except Exception as err:  # a benchmark must survive one bad piece: count, log, go on
+            log.warning("%s failed on %s: %s: %s", system, item.name, type(err).__name__, err)
+            result.failures[system] = f"{type(err).__name__}: {err}"
+    result.seconds = time.perf_counter() - began
+    return result
+
+
+def evaluate(items: Sequence[EvalItem], jobs: int) -> list[PieceResult]:
+    """All pieces, in corpus order; `jobs` worker processes (1: in this process)."""
+    if jobs <= 1 or len(items) <= 1:
+        return [evaluate_piece(item) for item in items]
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        return list(pool.map(evaluate_piece, items, chunksize=1))
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Mean metrics of one system over one group of pieces (NaN metrics left out)."""
+
+    pieces: int
+    failures: int
+    means: dict[str, float]
+
+
+def summarise(results: Sequence[PieceResult]) -> dict[str, dict[str, Summary]]:
+    """group → system → mean over pieces, as the papers aggregate."""
+    table: dict[str, dict[str, Summary]] = {}
+    for group in GROUPS:
+        members = [r for r in results if group in ("all", r.dataset)]
+        table[group] = {}
+        for system in SYSTEMS:
+            scored = [r.metrics[system] for r in members if system in r.metrics]
+            means = {
+                m: _nanmean([float(getattr(s, m)) for s in scored]) for m in METRICS
+            }
+            failures = sum(1 for r in members if system in r.failures)
+            table[group][system] = Summary(len(scored), failures, means)
+    return table
+
+
+def goals(summary: dict[str, Summary]) -> dict[str, dict[str, bool]]:
+    """Per harmonizer row: the project's goals from docs/evaluation.md, met or not."""
+    human = summary[HUMAN].means
+    verdicts: dict[str, dict[str, bool]] = {}
+    for system in HARMONIZER_SYSTEMS:
+        row = summary[system]
+        if row.pieces == 0:
+            continue
+        m = row.means
+        verdicts[system] = {
+            "PCS > AM2": m["pcs"] > _ref("pcs"),
+            "CTnCTR > AM2": m["ctnctr"] > _ref("ctnctr"),
+            "MCTD < AM2": m["mctd"] < _ref("mctd"),
+            f"CHE >= {MIN_CHE}": m["che"] >= MIN_CHE,
+            f"CC >= {MIN_CC:g}": m["cc"] >= MIN_CC,
+            "PCS >= human": m["pcs"] >= human["pcs"],
+            "MCTD <= human": m["mctd"] <= human["mctd"],
+        }
+    return verdicts
+
+
+def _ref(metric: str) -> float:
+    value = AM2[metric]
+    assert value is not None
+    return value
+
+
+def _nanmean(values: Sequence[float]) -> float:
+    finite = [v for v in values if not math.isnan(v)]
+    return float(np.mean(finite)) if finite else math.nan
+
+
+# ----------------------------------------------------------------------------------- report
+
+
+def format_report(
+    table: dict[str, dict[str, Summary]],
+    results: Sequence[PieceResult],
+    skipped: dict[str, int],
+    dropped_notes: dict[str, int],
+    seconds: float,
+) -> str:
+    lines: list[str] = []
+    name_width = 28
+    header = f"{'':<{name_width}}{'n':>4}{'fail':>5}" + "".join(
+        f"{HEADERS[m]:>9}" for m in METRICS
+    )
+    for group in GROUPS:
+        pieces = sum(1 for r in results if group in ("all", r.dataset))
+        lines += ["", f"== {group} ({pieces} pieces)", header]
+        for system in SYSTEMS:
+            row = table[group][system]
+            cells = "".join(f"{_cell(row.means[m], m):>9}" for m in METRICS)
+            lines.append(f"{TITLES[system]:<{name_width}}{row.pieces:>4}{row.failures:>5}{cells}")
+        for title, ref in REFERENCES.items():
+            cells = "".join(f"{_cell(ref[m], m):>9}" for m in METRICS)
+            lines.append(f"{title:<{name_width}}{'':>9}{cells}")
+    lines.append("")
+    _, missing = load_harmonizer()
+    if missing:
+        lines.append(f"engine.harmonize not available, only human and baseline scored: {missing}")
+    for system, verdict in goals(table["all"]).items():
+        met = [name for name, ok in verdict.items() if ok]
+        missed = [name for name, ok in verdict.items() if not ok]
+        lines.append(
+            f"goals, {TITLES[system]}: {len(met)}/{len(verdict)} met"
+            + (f"; missed: {', '.join(missed)}" if missed else "")
+        )
+    failures = [(r.name, s, msg) for r in results for s, msg in r.failures.items()]
+    if failures:
+        lines.append(f"failures ({len(failures)}):")
+        shown = failures[:MAX_FAILURES_SHOWN]
+        lines += [f"  {name} {TITLES[system]}: {msg}" for name, system, msg in shown]
+        if len(shown) < len(failures):
+            lines.append(f"  … {len(failures) - len(shown)} more (see --json)")
+    if skipped:
+        reasons = ", ".join(f"{reason}: {count}" for reason, count in sorted(skipped.items()))
+        lines.append(f"held-out songs skipped ({sum(skipped.values())}): {reasons}")
+    if dropped_notes:
+        lines.append(
+            f"melody notes left out (POP909 instrumental intros, notes past the last labelled "
+            f"bar): {sum(dropped_notes.values())} in {len(dropped_notes)} songs"
+        )
+    for system in HARMONIZER_SYSTEMS:
+        took = [r.seconds_by_system[system] for r in results if system in r.seconds_by_system]
+        if took:
+            lines.append(
+                f"{TITLES[system]}: {1000 * float(np.mean(took)):.0f} ms per piece "
+                f"(max {1000 * max(took):.0f} ms)"
+            )
+    lines.append(f"time: {seconds:.1f} s")
+    return "\n".join(lines)
+
+
+def _cell(value: float | None, metric: str) -> str:
+    if value is None or math.isnan(value):
+        return "—"
+    return f"{value:.1f}" if metric == "cc" else f"{value:.3f}"
+
+
+def report_json(
+    table: dict[str, dict[str, Summary]],
+    results: Sequence[PieceResult],
+    skipped: dict[str, int],
+    dropped_notes: dict[str, int],
+    seconds: float,
+) -> dict[str, object]:
+    def clean(value: float) -> float | None:
+        return None if math.isnan(value) else value
+
+    return {
+        "seconds": seconds,
+        "summary": {
+            group: {
+                system: {"pieces": row.pieces, "failures": row.failures,
+                         **{m: clean(v) for m, v in row.means.items()}}
+                for system, row in rows.items()
+            }
+            for group, rows in table.items()
+        },
+        "goals": goals(table["all"]),
+        "references": REFERENCES,
+        "skipped": skipped,
+        "dropped_notes": dropped_notes,
+        "pieces": [
+            {
+                "name": r.name,
+                "seconds": r.seconds,
+                "seconds_by_system": r.seconds_by_system,
+                "metrics": {
+                    s: {k: clean(float(v)) for k, v in asdict(m).items()}
+                    for s, m in r.metrics.items()
+                },
+                "failures": r.failures,
+            }
+            for r in results
+        ],
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.harmony_quality", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--limit", type=int, default=None,
+                        help=f"pieces per corpus (default {DEFAULT_POP909_LIMIT} POP909 + "
+                             f"{DEFAULT_NOTTINGHAM_LIMIT} Nottingham; 0 = all held-out)")
+    parser.add_argument("--json", type=Path, default=None, help="also write results here")
+    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                        help="worker processes (default: 2, or 1 on a one-core machine)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+
+    began = time.perf_counter()
+    if args.limit is None:
+        limits: tuple[int | None, int | None] = (DEFAULT_POP909_LIMIT, DEFAULT_NOTTINGHAM_LIMIT)
+    else:
+        limits = (args.limit or None, args.limit or None)
+    corpus = load_eval_corpus(*limits)
+    if not corpus.items:
+        print("no evaluation data: shared data folder not found (set ACCOBRIDGE_SHARED_DATA)",
+              file=sys.stderr)
+        return 1
+    results = evaluate(corpus.items, args.jobs)
+    table = summarise(results)
+    seconds = time.perf_counter() - began
+    skipped = dict(corpus.skip_reasons())
+    dropped = {item.name: item.dropped_notes for item in corpus.items if item.dropped_notes}
+    print(format_report(table, results, skipped, dropped, seconds))
+    if args.json is not None:
+        document = report_json(table, results, skipped, dropped, seconds)
+        args.json.write_text(json.dumps(document, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""The chord chart: a JSON-ready summary of a harmonization for files, the panel and the bridge.
+
+Positions are given both as 16ths from the file start and as 1-based bar/beat numbers counted
+from the first downbeat (beat = the meter's felt beat: dotted quarter in 6/8).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.types import ChordEvent, Harmonization, MelodyAnalysis, ProgressionChoice
+
+CHART_SCHEMA = 1
+
+
+def _position(analysis: MelodyAnalysis, start_16th: int) -> tuple[int, float]:
+    offset = start_16th - analysis.downbeat_16th
+    bar16 = analysis.meter.sixteenths_per_bar
+    return offset // bar16 + 1, (offset % bar16) / analysis.meter.beat_16th + 1
+
+
+def _event(analysis: MelodyAnalysis, ev: ChordEvent) -> dict[str, Any]:
+    bar, beat = _position(analysis, ev.start_16th)
+    return {
+        "symbol": ev.chord.symbol(analysis.key),
+        "root": ev.chord.root_pc,
+        "quality": ev.chord.quality,
+        "bass": ev.chord.bass_pc,
+        "bar": bar,
+        "beat": round(beat, 3),
+        "start_16th": ev.start_16th,
+        "duration_16th": ev.duration_16th,
+    }
+
+
+def _choice(analysis: MelodyAnalysis, choice: ProgressionChoice) -> dict[str, Any]:
+    return {
+        "chords": [_event(analysis, ev) for ev in choice.chords],
+        "style": choice.style,
+        "template_ids": list(choice.template_ids),
+        "scores": {
+            "micro": round(choice.micro, 4), "meso": round(choice.meso, 4),
+            "total": round(choice.total, 4),
+        },
+    }
+
+
+def harmonization_chart(result: Harmonization) -> dict[str, Any]:
+    a = result.analysis
+    return {
+        "schema": CHART_SCHEMA,
+        "key": {"tonic": a.key.pitch_name(a.key.tonic_pc), "mode": a.key.mode,
+                "name": a.key.name, "confidence": round(a.key_confidence, 3),
+                "source": a.key_source},
+        "meter": a.meter.name,
+        "pickup_16th": a.pickup_16th,
+        "downbeat_16th": a.downbeat_16th,
+        "phrase_string": a.phrase_string,
+        "phrase_source": a.phrase_source,
+        "score": round(result.score, 4),
+        "phrases": [
+            {
+                "index": i,
+                "label": ph.phrase.label,
+                "start_bar": ph.phrase.start_bar + 1,
+                "bars": ph.phrase.bars,
+                "style": ph.style,
+                "chosen": _choice(a, ph.chosen),
+                "alternatives": [_choice(a, alt) for alt in ph.alternatives],
+            }
+            for i, ph in enumerate(result.phrases)
+        ],
+    }

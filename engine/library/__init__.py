@@ -1,0 +1,1 @@
+"""Libraries the engine searches: chord-progression templates (and later textures)."""

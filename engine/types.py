@@ -1,0 +1,257 @@
+"""Plain, frozen value types shared by the engine, the bridge and the panel.
+
+Time is kept in MIDI ticks (with the file's `ticks_per_beat`) for notes as they arrive, and in
+16th-note steps (`*_16th`) on the analysis grid; seconds only appear at the edges.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from engine.errors import UnsupportedMeterError
+
+Mode = Literal["major", "minor"]
+Style = Literal["pop_standard", "pop_complex", "dark", "rnb"]
+
+STYLES: tuple[Style, ...] = ("pop_standard", "pop_complex", "dark", "rnb")
+MODES: tuple[Mode, ...] = ("major", "minor")
+SUPPORTED_METERS: tuple[tuple[int, int], ...] = ((4, 4), (2, 4), (2, 2), (3, 4), (6, 8))
+
+PITCH_NAMES_SHARP = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+PITCH_NAMES_FLAT = ("C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B")
+# Keys conventionally spelled with flats (major tonic / minor tonic pitch classes).
+_FLAT_MAJOR = {1, 3, 5, 8, 10}
+_FLAT_MINOR = {0, 2, 3, 5, 7, 10}
+
+
+@dataclass(frozen=True)
+class Note:
+    """One sounding note as read from or written to MIDI."""
+
+    pitch: int
+    start_tick: int
+    duration_tick: int
+    velocity: int = 90
+
+    @property
+    def end_tick(self) -> int:
+        return self.start_tick + self.duration_tick
+
+
+@dataclass(frozen=True)
+class Meter:
+    """A time signature the engine supports (4/4, 2/4, 2/2, 3/4, 6/8)."""
+
+    numerator: int
+    denominator: int
+
+    def __post_init__(self) -> None:
+        if (self.numerator, self.denominator) not in SUPPORTED_METERS:
+            names = ", ".join(f"{n}/{d}" for n, d in SUPPORTED_METERS)
+            raise UnsupportedMeterError(
+                f"time signature {self.numerator}/{self.denominator} is not supported "
+                f"(supported: {names})"
+            )
+
+    @property
+    def name(self) -> str:
+        return f"{self.numerator}/{self.denominator}"
+
+    @property
+    def sixteenths_per_bar(self) -> int:
+        return self.numerator * 16 // self.denominator
+
+    @property
+    def slots_per_bar(self) -> int:
+        """Chord-template slots (8th notes) per bar, as in AccoMontage2 §3.1."""
+        return self.sixteenths_per_bar // 2
+
+    @property
+    def beat_16th(self) -> int:
+        """Length of the felt beat in 16ths: dotted quarter in 6/8, half note in 2/2."""
+        if (self.numerator, self.denominator) == (6, 8):
+            return 6
+        return 16 // self.denominator
+
+    @property
+    def library_key(self) -> str:
+        """Which template library serves this meter (2/2 shares the 4/4 bar grid)."""
+        return "4/4" if self.name == "2/2" else self.name
+
+
+@dataclass(frozen=True)
+class Key:
+    tonic_pc: int
+    mode: Mode
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.tonic_pc < 12:
+            raise ValueError(f"tonic pitch class must be 0..11, got {self.tonic_pc}")
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be major or minor, got {self.mode!r}")
+
+    @property
+    def uses_flats(self) -> bool:
+        return self.tonic_pc in (_FLAT_MAJOR if self.mode == "major" else _FLAT_MINOR)
+
+    def pitch_name(self, pc: int) -> str:
+        names = PITCH_NAMES_FLAT if self.uses_flats else PITCH_NAMES_SHARP
+        return names[pc % 12]
+
+    @property
+    def name(self) -> str:
+        return f"{self.pitch_name(self.tonic_pc)} {self.mode}"
+
+
+@dataclass(frozen=True)
+class Melody:
+    """A monophonic melody with the timing facts needed to write results back in sync."""
+
+    notes: tuple[Note, ...]
+    ticks_per_beat: int
+    meter: Meter
+    tempo_bpm: float = 120.0
+    # (tick, microseconds per quarter) for every tempo change, first one at tick 0
+    tempo_changes: tuple[tuple[int, int], ...] = ()
+    key_signature: Key | None = None
+    track_name: str = "Melody"
+
+    @property
+    def ticks_per_16th(self) -> float:
+        return self.ticks_per_beat / 4.0
+
+    @property
+    def end_tick(self) -> int:
+        return max((n.end_tick for n in self.notes), default=0)
+
+
+@dataclass(frozen=True)
+class Phrase:
+    """A melody phrase on the bar grid; `label` is its letter (A, B, …), bars in this meter."""
+
+    label: str
+    start_bar: int
+    bars: int
+
+    @property
+    def end_bar(self) -> int:
+        return self.start_bar + self.bars
+
+
+@dataclass(frozen=True)
+class MelodyAnalysis:
+    key: Key
+    key_confidence: float  # 0..1; 1.0 when the user gave the key
+    meter: Meter
+    # Length of the partial bar the file starts with (the release's "pickup"): bar lines fall at
+    # pickup_16th + k * bar. 0 for a bar-aligned clip.
+    pickup_16th: int
+    # Start of phrase 1, a bar line of that grid: the bar of the first melody onset, or the next
+    # bar line when the first notes are an upbeat figure in the second half of their bar.
+    downbeat_16th: int
+    phrases: tuple[Phrase, ...]
+    key_source: Literal["user", "detected"] = "detected"
+    phrase_source: Literal["user", "detected"] = "detected"
+
+    @property
+    def total_bars(self) -> int:
+        return sum(p.bars for p in self.phrases)
+
+    def bar_start_16th(self, bar: int) -> int:
+        return self.downbeat_16th + bar * self.meter.sixteenths_per_bar
+
+    @property
+    def phrase_string(self) -> str:
+        return "".join(f"{p.label}{p.bars}" for p in self.phrases)
+
+
+@dataclass(frozen=True)
+class Chord:
+    """An absolute chord: root and bass pitch classes plus a quality name (see voicing)."""
+
+    root_pc: int
+    quality: str
+    bass_pc: int
+
+    def symbol(self, key: Key | None = None) -> str:
+        spell = key.pitch_name if key is not None else (lambda pc: PITCH_NAMES_SHARP[pc % 12])
+        suffix = QUALITY_SUFFIX.get(self.quality, self.quality)
+        text = spell(self.root_pc) + suffix
+        if self.bass_pc != self.root_pc:
+            text += "/" + spell(self.bass_pc)
+        return text
+
+
+# Display suffixes for the quality vocabulary used by the template library.
+QUALITY_SUFFIX: dict[str, str] = {
+    "maj": "", "min": "m", "dim": "dim", "aug": "aug", "sus2": "sus2", "sus4": "sus4",
+    "7": "7", "maj7": "maj7", "min7": "m7", "hdim7": "m7b5", "dim7": "dim7", "6": "6",
+    "min6": "m6", "9": "9", "maj9": "maj9", "min9": "m9", "7sus4": "7sus4", "add9": "add9",
+    "minadd9": "m(add9)", "minmaj7": "m(maj7)", "11": "11", "min11": "m11", "13": "13",
+}
+
+
+@dataclass(frozen=True)
+class ChordEvent:
+    chord: Chord
+    start_16th: int  # from tick 0 of the input file
+    duration_16th: int
+
+    @property
+    def end_16th(self) -> int:
+        return self.start_16th + self.duration_16th
+
+
+@dataclass(frozen=True)
+class ProgressionChoice:
+    """One candidate progression for one phrase, with the scores that ranked it (eq. 2–5)."""
+
+    template_ids: tuple[int, ...]  # one id, or several for a concatenation
+    style: Style
+    chords: tuple[ChordEvent, ...]
+    micro: float
+    meso: float
+    total: float  # DP path score up to and including this phrase
+
+
+@dataclass(frozen=True)
+class PhraseHarmony:
+    phrase: Phrase
+    style: Style
+    chosen: ProgressionChoice
+    alternatives: tuple[ProgressionChoice, ...]  # best first, chosen excluded
+
+
+@dataclass(frozen=True)
+class Harmonization:
+    melody: Melody
+    analysis: MelodyAnalysis
+    phrases: tuple[PhraseHarmony, ...]
+    chord_notes: tuple[Note, ...]  # the voiced Chords track
+    score: float
+
+    @property
+    def chords(self) -> tuple[ChordEvent, ...]:
+        return tuple(ev for ph in self.phrases for ev in ph.chosen.chords)
+
+
+Variant = Literal["paper", "release"]
+
+
+@dataclass(frozen=True)
+class HarmonizeOptions:
+    """What the user may steer; None means "analyse the melody"."""
+
+    key: Key | None = None
+    phrases: str | None = None  # e.g. "A8A8B8B8"
+    pickup_16th: int | None = None
+    style: Style = "pop_standard"
+    # Per-phrase style overrides by phrase index; None entries keep `style`.
+    phrase_styles: tuple[Style | None, ...] = ()
+    seed: int = 0
+    alpha: float = 0.1  # weight of the macro (transition) term, eq. 5
+    beta: float = 0.5  # micro vs meso balance, eq. 5
+    variant: Variant = "paper"  # "release": 0.9 decay, hard length filter, release meso
+    top_k: int = 5
+    fix_leading_tone: bool = True  # major row V: .75 on the leading tone (algorithms.md §1.2)

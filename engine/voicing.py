@@ -1,0 +1,144 @@
+"""Voicing engine: turns chord events into the notes of the Chords track.
+
+Ours, not the release's (which replays a random library member's MIDI notes, algorithms.md
+§1.5): the style colours each chord (triads for Pop-standard, 7ths/9ths/sus for Pop-complex and
+R&B, minor colours for Dark), then the upper voices take the inversion that moves least from
+the previous chord while staying below the melody, over a bass on the chord's bass note.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from engine.types import ChordEvent, Note, Style
+
+INTERVALS: dict[str, tuple[int, ...]] = {
+    "maj": (0, 4, 7), "min": (0, 3, 7), "dim": (0, 3, 6), "aug": (0, 4, 8),
+    "sus2": (0, 2, 7), "sus4": (0, 5, 7), "7": (0, 4, 7, 10), "maj7": (0, 4, 7, 11),
+    "min7": (0, 3, 7, 10), "hdim7": (0, 3, 6, 10), "dim7": (0, 3, 6, 9), "6": (0, 4, 7, 9),
+    "min6": (0, 3, 7, 9), "9": (0, 4, 10, 14), "maj9": (0, 4, 11, 14), "min9": (0, 3, 10, 14),
+    "7sus4": (0, 5, 7, 10), "add9": (0, 4, 7, 14), "minadd9": (0, 3, 7, 14),
+    "minmaj7": (0, 3, 7, 11), "11": (0, 7, 10, 14, 17), "min11": (0, 3, 10, 14, 17),
+    "13": (0, 4, 10, 14, 21),
+}
+TRIAD_OF: dict[str, str] = {
+    "7": "maj", "maj7": "maj", "6": "maj", "9": "maj", "maj9": "maj", "add9": "maj",
+    "11": "maj", "13": "maj", "min7": "min", "min6": "min", "min9": "min", "minadd9": "min",
+    "minmaj7": "min", "min11": "min", "hdim7": "dim", "dim7": "dim", "7sus4": "sus4",
+}
+BASS_RANGE = (34, 46)
+UPPER_LOWEST = 50  # below ~D3 close voicings turn muddy
+UPPER_HIGHEST = 76
+MELODY_GAP = 1  # top voice at least a semitone below the lowest melody note over the chord
+VELOCITY_BASS = 74
+VELOCITY_UPPER = 64
+PHRASE_ACCENT = 6
+
+
+def style_quality(quality: str, degree: int, style: Style) -> str:
+    """Colour a chord for the style; `degree` = root semitones above the tonic."""
+    triad = TRIAD_OF.get(quality, quality)
+    if style == "pop_standard":
+        return triad
+    if style == "dark":
+        # keep it minor and unresolved: no major-7th brightness, added 9ths and 7ths on minors
+        if triad == "min":
+            return "minadd9" if degree == 0 else "min7"
+        return {"maj7": "maj", "maj9": "maj", "9": "7", "6": "maj"}.get(quality, quality)
+    if style == "pop_complex":
+        if quality != triad:
+            return quality
+        if triad == "maj":
+            return "7" if degree == 7 else ("maj7" if degree in (0, 5, 3, 8) else "add9")
+        if triad == "min":
+            return "min7"
+        if triad == "sus4" and degree == 7:
+            return "7sus4"
+        return quality
+    # rnb: lush extensions everywhere
+    upgrade = {"maj": "maj9", "maj7": "maj9", "7": "9", "min": "min9", "min7": "min9",
+               "add9": "maj9", "minadd9": "min9", "sus4": "7sus4"}
+    if triad == "maj" and degree == 7:
+        return "9"
+    return upgrade.get(quality, quality)
+
+
+def _upper_pcs(quality: str, root_pc: int) -> list[int]:
+    pcs = sorted({(root_pc + i) % 12 for i in INTERVALS.get(quality, (0, 4, 7))})
+    if len(pcs) > 4:  # drop the fifth first, as pianists do
+        fifth = (root_pc + 7) % 12
+        if fifth in pcs:
+            pcs.remove(fifth)
+    return pcs
+
+
+def _candidate_voicings(pcs: list[int]) -> list[list[int]]:
+    """Close-position stacks of the pitch classes, every inversion, every usable octave."""
+    out = []
+    for rot in range(len(pcs)):
+        order = pcs[rot:] + pcs[:rot]
+        for base in range(UPPER_LOWEST - 12, UPPER_HIGHEST):
+            if base % 12 != order[0]:
+                continue
+            notes = [base]
+            for pc in order[1:]:
+                nxt = notes[-1] + 1
+                while nxt % 12 != pc:
+                    nxt += 1
+                notes.append(nxt)
+            if notes[0] >= UPPER_LOWEST - 5 and notes[-1] <= UPPER_HIGHEST:
+                out.append(notes)
+    return out
+
+
+def _choose(cands: list[list[int]], prev: list[int] | None, ceiling: int) -> list[int]:
+    def cost(notes: list[int]) -> float:
+        c = 4.0 * max(0, notes[-1] - ceiling) + 1.5 * max(0, UPPER_LOWEST - notes[0])
+        if prev:
+            c += abs(float(np.mean(notes)) - float(np.mean(prev))) * 1.5 + sum(
+                min(abs(n - p) for p in prev) for n in notes
+            ) / len(notes)
+        else:
+            c += abs(float(np.mean(notes)) - 60) * 0.5
+        return c
+
+    return min(cands, key=cost)
+
+
+def voice_chords(
+    events: Sequence[ChordEvent], melody_pitch: np.ndarray, ticks_per_16th: float,
+    bar_16th: int, downbeat_16th: int, phrase_starts_16th: frozenset[int] = frozenset(),
+) -> tuple[Note, ...]:
+    """Notes of the Chords track for events already coloured by `style_quality`.
+
+    Chords longer than a bar are re-struck on each bar line so the part reads (and loops) well
+    in a DAW; the bass walks to the nearest octave of the next bass note."""
+    notes: list[Note] = []
+    prev_upper: list[int] | None = None
+    prev_bass = 40
+    for event in events:
+        span = melody_pitch[event.start_16th : event.end_16th]
+        sounding = span[span >= 0]
+        ceiling = int(sounding.min()) - MELODY_GAP if len(sounding) else UPPER_HIGHEST
+        upper = _choose(_candidate_voicings(_upper_pcs(event.chord.quality, event.chord.root_pc)),
+                        prev_upper, ceiling)
+        bass_choices = [p for p in range(BASS_RANGE[0], BASS_RANGE[1] + 1)
+                        if p % 12 == event.chord.bass_pc]
+        bass = min(bass_choices, key=lambda p: abs(p - prev_bass))
+        prev_upper, prev_bass = upper, bass
+        # strike points: the event start and every bar line inside it
+        bars_before = -(-(event.start_16th - downbeat_16th) // bar_16th)  # ceil
+        first_bar_line = downbeat_16th + bars_before * bar_16th
+        strikes = [event.start_16th] + [
+            t for t in range(first_bar_line, event.end_16th, bar_16th) if t > event.start_16th
+        ]
+        for n, start in enumerate(strikes):
+            end = strikes[n + 1] if n + 1 < len(strikes) else event.end_16th
+            accent = PHRASE_ACCENT if start in phrase_starts_16th else 0
+            start_tick = int(round(start * ticks_per_16th))
+            length = max(1, int(round(end * ticks_per_16th)) - start_tick)
+            notes.append(Note(bass, start_tick, length, VELOCITY_BASS + accent))
+            notes.extend(Note(p, start_tick, length, VELOCITY_UPPER + accent) for p in upper)
+    return tuple(notes)

@@ -1,0 +1,185 @@
+"""The `accobridge` command line: the scriptable face of the engine (and later bridge/panel).
+
+Contract used by outside checks: `accobridge harmonize IN.mid -o OUT.mid [options]` writes a
+type-1 file with tracks `Melody` (ch 1) and `Chords` (ch 2). Every user error is one line on
+stderr and exit status 2; outputs are written atomically. Heavy imports happen inside commands so
+`--help` stays fast; torch is never imported on this path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+EXIT_USAGE = 2
+STYLE_CHOICES = ("pop_standard", "pop_complex", "dark", "rnb")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with the one-line error format every other failure uses."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"accobridge: error: {message} (see --help)\n")
+
+
+def _add_harmonize_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("input", type=Path, help="melody as MIDI (.mid) or MusicXML (.musicxml/.mxl)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output MIDI file")
+    p.add_argument("--track", help="melody track name or 0-based index (default: detected)")
+    p.add_argument("--key", help="tonic: C, C#, Db, D, … B (default: detected)")
+    p.add_argument("--mode", choices=("major", "minor"), help="mode for --key (default major)")
+    p.add_argument("--phrases", help="phrase string such as A8A8B8B8 (default: detected)")
+    p.add_argument("--pickup", type=int, metavar="SIXTEENTHS",
+                   help="16ths of partial bar the file starts with (default: detected)")
+    p.add_argument("--style", default="pop_standard", help=f"one of {', '.join(STYLE_CHOICES)}")
+    p.add_argument("--phrase-styles", metavar="S1,S2,…",
+                   help="per-phrase style overrides, comma separated; empty keeps --style")
+    p.add_argument("--seed", type=int, default=0, help="0 = best path; others vary near-ties")
+    p.add_argument("--alpha", type=float, default=0.1, help="macro (transition) weight, eq. 5")
+    p.add_argument("--beta", type=float, default=0.5, help="micro vs meso weight, eq. 5")
+    p.add_argument("--variant", choices=("paper", "release"), default="paper",
+                   help="DP as in the paper (default) or as in the AccoMontage2 release")
+    p.add_argument("--top-k", type=int, default=5, help="alternatives kept per phrase")
+    p.add_argument("--json", type=Path, metavar="CHART.json", help="also write the chord chart")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="accobridge", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    harm = sub.add_parser("harmonize", help="write a chord track for a melody")
+    _add_harmonize_options(harm)
+    demo = sub.add_parser("demo", help="harmonize the shipped demo melody")
+    demo.add_argument("-o", "--output", type=Path, default=Path("accobridge-demo.mid"))
+    demo.add_argument("--style", default="pop_standard", help=f"one of {', '.join(STYLE_CHOICES)}")
+    demo.add_argument("--json", type=Path, metavar="CHART.json")
+    lib = sub.add_parser("library", help="template library maintenance")
+    lib_sub = lib.add_subparsers(dest="library_command", required=True, parser_class=_Parser)
+    rebuild = lib_sub.add_parser("rebuild", help="rebuild the chord-template library from data")
+    rebuild.add_argument("--data", type=Path, help="corpora folder (default ../shared/data)")
+    rebuild.add_argument("-o", "--output", type=Path, help="library file (default: shipped one)")
+    return parser
+
+
+def _fail(message: str) -> NoReturn:
+    sys.stderr.write(f"accobridge: error: {message}\n")
+    raise SystemExit(EXIT_USAGE)
+
+
+def _options(args: argparse.Namespace) -> Any:
+    from engine.analysis.key import parse_key
+    from engine.errors import OptionError
+    from engine.types import HarmonizeOptions
+
+    if args.style not in STYLE_CHOICES:
+        raise OptionError(f"unknown style {args.style!r} (choose from {', '.join(STYLE_CHOICES)})")
+    phrase_styles: tuple[str | None, ...] = ()
+    if args.phrase_styles:
+        phrase_styles = tuple(s.strip() or None for s in args.phrase_styles.split(","))
+        for s in phrase_styles:
+            if s is not None and s not in STYLE_CHOICES:
+                raise OptionError(f"unknown style {s!r} in --phrase-styles")
+    if args.mode and not args.key:
+        raise OptionError("--mode needs --key")
+    if args.top_k < 0:
+        raise OptionError("--top-k must be 0 or more")
+    for name in ("alpha", "beta"):
+        value = getattr(args, name)
+        if not 0.0 <= value <= 1.0:
+            raise OptionError(f"--{name} must lie in 0..1, got {value}")
+    return HarmonizeOptions(
+        key=parse_key(args.key, args.mode) if args.key else None,
+        phrases=args.phrases,
+        pickup_16th=args.pickup,
+        style=args.style,
+        phrase_styles=phrase_styles,  # type: ignore[arg-type]  # validated above
+        seed=args.seed,
+        alpha=args.alpha,
+        beta=args.beta,
+        variant=args.variant,
+        top_k=args.top_k,
+    )
+
+
+def _write_json_atomic(path: Path, doc: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(doc, fh, indent=1)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _harmonize_and_write(melody: Any, options: Any, output: Path, chart: Path | None) -> None:
+    from engine.chart import harmonization_chart
+    from engine.midi_io import write_song
+    from engine.pipeline import harmonize
+
+    result = harmonize(melody, options)
+    write_song(output, melody, [("Chords", 2, result.chord_notes)])
+    if chart is not None:
+        _write_json_atomic(chart, harmonization_chart(result))
+    a = result.analysis
+    print(
+        f"{output}: {a.key.name} (confidence {a.key_confidence:.2f}), {a.meter.name}, "
+        f"phrases {a.phrase_string}, {len(result.chords)} chords"
+    )
+
+
+def _cmd_harmonize(args: argparse.Namespace) -> None:
+    from engine.midi_io import read_melody
+
+    options = _options(args)
+    melody = read_melody(args.input, track=args.track)
+    _harmonize_and_write(melody, options, args.output, args.json)
+
+
+def _cmd_demo(args: argparse.Namespace) -> None:
+    from engine.demo import demo_melody
+    from engine.types import HarmonizeOptions
+
+    if args.style not in STYLE_CHOICES:
+        _fail(f"unknown style {args.style!r} (choose from {', '.join(STYLE_CHOICES)})")
+    _harmonize_and_write(demo_melody(), HarmonizeOptions(style=args.style), args.output, args.json)
+
+
+def _cmd_library(args: argparse.Namespace) -> None:
+    from engine.library import build_chord_templates
+
+    argv: list[str] = []
+    if args.data:
+        argv += ["--data", str(args.data)]
+    if args.output:
+        argv += ["-o", str(args.output)]
+    build_chord_templates.main(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    commands = {"harmonize": _cmd_harmonize, "demo": _cmd_demo, "library": _cmd_library}
+    from engine.errors import EngineError
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            commands[args.command](args)
+        except EngineError as err:
+            _fail(str(err))
+        except OSError as err:  # unwritable output folder, disk full …
+            _fail(f"{getattr(err, 'filename', '') or ''} {err.strerror or err}".strip())
+        finally:
+            for w in caught:
+                sys.stderr.write(f"accobridge: warning: {w.message}\n")
+
+
+if __name__ == "__main__":
+    main()
