@@ -76,7 +76,7 @@ class EvalItem:
     def meter(self) -> Meter:
         return self.melody.meter
 
-    def given_options(self, variant: Variant = "paper") -> HarmonizeOptions:
+    def given_options(self, variant: Variant = "ours") -> HarmonizeOptions:
         """Harmonizer options with this item's key, phrases and pickup given, as a user would."""
         return HarmonizeOptions(
             key=self.key, phrases=self.phrases, pickup_16th=self.pickup_16th, variant=variant

@@ -19,7 +19,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import cast
@@ -44,18 +44,21 @@ log = logging.getLogger("benchmarks.harmony_quality")
 METRICS = ("pcs", "ctnctr", "mctd", "che", "cc", "ctd")
 HEADERS = {"pcs": "PCS↑", "ctnctr": "CTnCTR↑", "mctd": "MCTD↓", "che": "CHE", "cc": "CC",
            "ctd": "CTD↓"}
-HUMAN, OURS_AUTO, OURS_GIVEN, RELEASE_GIVEN, BASELINE = (
-    "human", "ours_auto", "ours_given", "release_given", "baseline"
+HUMAN, OURS_AUTO, OURS_GIVEN, PAPER_GIVEN, PAPER_SLIP_GIVEN, RELEASE_GIVEN, BASELINE = (
+    "human", "ours_auto", "ours_given", "paper_given", "paper_slip_given", "release_given",
+    "baseline",
 )
-SYSTEMS = (HUMAN, OURS_AUTO, OURS_GIVEN, RELEASE_GIVEN, BASELINE)
+SYSTEMS = (HUMAN, OURS_AUTO, OURS_GIVEN, PAPER_GIVEN, PAPER_SLIP_GIVEN, RELEASE_GIVEN, BASELINE)
 TITLES = {
     HUMAN: "human chords",
     OURS_AUTO: "ours (auto key/phrases)",
     OURS_GIVEN: "ours (given key/phrases)",
+    PAPER_GIVEN: "paper eq. 2-5 (given)",
+    PAPER_SLIP_GIVEN: "paper, unfixed row V (given)",
     RELEASE_GIVEN: "release DP (given)",
     BASELINE: "diatonic baseline",
 }
-HARMONIZER_SYSTEMS = (OURS_AUTO, OURS_GIVEN, RELEASE_GIVEN)
+HARMONIZER_SYSTEMS = (OURS_AUTO, OURS_GIVEN, PAPER_GIVEN, PAPER_SLIP_GIVEN, RELEASE_GIVEN)
 # docs/evaluation.md: the AccoMontage2 paper's 12 pieces (6 POP909, 6 Nottingham); no CTD given.
 REFERENCES: dict[str, dict[str, float | None]] = {
     "AccoMontage2 (paper)": {"pcs": 0.479, "ctnctr": 0.816, "mctd": 1.357, "che": 1.62,
@@ -124,6 +127,8 @@ def evaluate_piece(item: EvalItem) -> PieceResult:
         options = {
             OURS_AUTO: HarmonizeOptions(),
             OURS_GIVEN: item.given_options(),
+            PAPER_GIVEN: item.given_options("paper"),
+            PAPER_SLIP_GIVEN: replace(item.given_options("paper"), fix_leading_tone=False),
             RELEASE_GIVEN: item.given_options("release"),
         }
         for system, option in options.items():

@@ -236,7 +236,10 @@ class Harmonization:
         return tuple(ev for ph in self.phrases for ev in ph.chosen.chords)
 
 
-Variant = Literal["paper", "release"]
+# "ours": the paper's DP with our micro rule (quality-aware consonance); "paper": eq. 2–5 with
+# the paper's table; "release": the released code's DP (0.9 decay, hard filters, its table).
+Variant = Literal["ours", "paper", "release"]
+VARIANTS: tuple[Variant, ...] = ("ours", "paper", "release")
 
 
 @dataclass(frozen=True)
@@ -252,6 +255,6 @@ class HarmonizeOptions:
     seed: int = 0
     alpha: float = 0.1  # weight of the macro (transition) term, eq. 5
     beta: float = 0.5  # micro vs meso balance, eq. 5
-    variant: Variant = "paper"  # "release": 0.9 decay, hard length filter, release meso
+    variant: Variant = "ours"
     top_k: int = 5
     fix_leading_tone: bool = True  # major row V: .75 on the leading tone (algorithms.md §1.2)

@@ -9,25 +9,13 @@ the previous chord while staying below the melody, over a bass on the chord's ba
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 
+from engine.chords import INTERVALS, TRIAD_OF
 from engine.types import ChordEvent, Note, Style
 
-INTERVALS: dict[str, tuple[int, ...]] = {
-    "maj": (0, 4, 7), "min": (0, 3, 7), "dim": (0, 3, 6), "aug": (0, 4, 8),
-    "sus2": (0, 2, 7), "sus4": (0, 5, 7), "7": (0, 4, 7, 10), "maj7": (0, 4, 7, 11),
-    "min7": (0, 3, 7, 10), "hdim7": (0, 3, 6, 10), "dim7": (0, 3, 6, 9), "6": (0, 4, 7, 9),
-    "min6": (0, 3, 7, 9), "9": (0, 4, 10, 14), "maj9": (0, 4, 11, 14), "min9": (0, 3, 10, 14),
-    "7sus4": (0, 5, 7, 10), "add9": (0, 4, 7, 14), "minadd9": (0, 3, 7, 14),
-    "minmaj7": (0, 3, 7, 11), "11": (0, 7, 10, 14, 17), "min11": (0, 3, 10, 14, 17),
-    "13": (0, 4, 10, 14, 21),
-}
-TRIAD_OF: dict[str, str] = {
-    "7": "maj", "maj7": "maj", "6": "maj", "9": "maj", "maj9": "maj", "add9": "maj",
-    "11": "maj", "13": "maj", "min7": "min", "min6": "min", "min9": "min", "minadd9": "min",
-    "minmaj7": "min", "min11": "min", "hdim7": "dim", "dim7": "dim", "7sus4": "sus4",
-}
 BASS_RANGE = (34, 46)
 UPPER_LOWEST = 50  # below ~D3 close voicings turn muddy
 UPPER_HIGHEST = 76
@@ -65,18 +53,19 @@ def style_quality(quality: str, degree: int, style: Style) -> str:
     return upgrade.get(quality, quality)
 
 
-def _upper_pcs(quality: str, root_pc: int) -> list[int]:
+def _upper_pcs(quality: str, root_pc: int) -> tuple[int, ...]:
     pcs = sorted({(root_pc + i) % 12 for i in INTERVALS.get(quality, (0, 4, 7))})
     if len(pcs) > 4:  # drop the fifth first, as pianists do
         fifth = (root_pc + 7) % 12
         if fifth in pcs:
             pcs.remove(fifth)
-    return pcs
+    return tuple(pcs)
 
 
-def _candidate_voicings(pcs: list[int]) -> list[list[int]]:
+@lru_cache(maxsize=1024)
+def _candidate_voicings(pcs: tuple[int, ...]) -> tuple[tuple[int, ...], ...]:
     """Close-position stacks of the pitch classes, every inversion, every usable octave."""
-    out = []
+    out: list[tuple[int, ...]] = []
     for rot in range(len(pcs)):
         order = pcs[rot:] + pcs[:rot]
         for base in range(UPPER_LOWEST - 12, UPPER_HIGHEST):
@@ -89,19 +78,25 @@ def _candidate_voicings(pcs: list[int]) -> list[list[int]]:
                     nxt += 1
                 notes.append(nxt)
             if notes[0] >= UPPER_LOWEST - 5 and notes[-1] <= UPPER_HIGHEST:
-                out.append(notes)
-    return out
+                out.append(tuple(notes))
+    return tuple(out)
 
 
-def _choose(cands: list[list[int]], prev: list[int] | None, ceiling: int) -> list[int]:
-    def cost(notes: list[int]) -> float:
+def _choose(
+    cands: tuple[tuple[int, ...], ...], prev: tuple[int, ...] | None, ceiling: int
+) -> tuple[int, ...]:
+    """Least voice movement from `prev` (and centre of gravity kept), below `ceiling`."""
+    prev_mean = sum(prev) / len(prev) if prev else 60.0
+
+    def cost(notes: tuple[int, ...]) -> float:
         c = 4.0 * max(0, notes[-1] - ceiling) + 1.5 * max(0, UPPER_LOWEST - notes[0])
+        mean = sum(notes) / len(notes)
         if prev:
-            c += abs(float(np.mean(notes)) - float(np.mean(prev))) * 1.5 + sum(
+            c += abs(mean - prev_mean) * 1.5 + sum(
                 min(abs(n - p) for p in prev) for n in notes
             ) / len(notes)
         else:
-            c += abs(float(np.mean(notes)) - 60) * 0.5
+            c += abs(mean - prev_mean) * 0.5
         return c
 
     return min(cands, key=cost)
@@ -116,7 +111,7 @@ def voice_chords(
     Chords longer than a bar are re-struck on each bar line so the part reads (and loops) well
     in a DAW; the bass walks to the nearest octave of the next bass note."""
     notes: list[Note] = []
-    prev_upper: list[int] | None = None
+    prev_upper: tuple[int, ...] | None = None
     prev_bass = 40
     for event in events:
         span = melody_pitch[event.start_16th : event.end_16th]

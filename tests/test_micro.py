@@ -4,8 +4,13 @@ import numpy as np
 import pytest
 
 from engine.harmonizer.micro import (
+    CONSONANCE_BLEND,
     NO_CHORD_ROW,
     NO_CHORD_SCORE,
+    ROOT_NO_CHORD_ROW,
+    chord_row,
+    chord_table,
+    consonance_row,
     degree_table,
     micro_scores,
     root_table,
@@ -42,7 +47,7 @@ def test_chromatic_root_rotate_vs_truncate():
     assert (rotate[10, 10], rotate[10, 2], rotate[10, 5]) == (1.0, 0.75, 0.9)
     # release: truncated down to vi (A)
     assert np.array_equal(truncate[10], degree_table("major", False)[5])
-    assert np.all(rotate[NO_CHORD_ROW] == NO_CHORD_SCORE)
+    assert np.all(rotate[ROOT_NO_CHORD_ROW] == NO_CHORD_SCORE)
 
 
 def test_slot_scores_average_two_sixteenths_and_rests_score_half():
@@ -61,3 +66,25 @@ def test_micro_scores_is_the_mean_over_slots():
     got = micro_scores(slots, rows)
     assert got[0] == pytest.approx(1.0)  # C over I, F over IV
     assert got[1] == pytest.approx((1.0 + table[0, 5]) / 2)
+
+
+def test_consonance_row_by_hand():
+    # C major triad: melody C → intervals 0, 8 (C-E), 5 (C-G) → (1 + 1 + 0)/3
+    row = consonance_row(0, "maj")
+    assert row[0] == pytest.approx(((1 + 1 + 0) / 3 + 1) / 2)
+    assert row[4] == pytest.approx(1.0)  # E: 4, 0, 9 all consonant
+    assert row[5] == pytest.approx(((0 - 1 - 1) / 3 + 1) / 2)  # F: 5, 1, 10
+    assert row[6] == pytest.approx(0.0)  # F#: 6, 2, 11
+
+
+def test_chord_rows_see_the_quality_only_in_the_consonance_rule():
+    paper = chord_table("major", rule="paper")
+    ours = chord_table("major", rule="consonance")
+    d_major, d_minor = chord_row(2, "7"), chord_row(2, "min7")
+    assert chord_row(-1, "maj") == NO_CHORD_ROW
+    assert np.array_equal(paper[d_major], paper[d_minor])  # the paper sees roots only
+    assert np.array_equal(paper[d_major], root_table("major")[2])
+    # F# over D major is its third, over D minor a clash
+    assert ours[d_major, 6] > ours[d_minor, 6]
+    expected = (1 - CONSONANCE_BLEND) * root_table("major")[2, 6] + CONSONANCE_BLEND * 1.0
+    assert ours[d_major, 6] == pytest.approx(expected)

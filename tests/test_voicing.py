@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
+from engine.chords import INTERVALS, TRIAD_OF
 from engine.types import Chord, ChordEvent
-from engine.voicing import INTERVALS, TRIAD_OF, style_quality, voice_chords
+from engine.voicing import style_quality, voice_chords
 
 
 @pytest.mark.parametrize(

@@ -44,8 +44,9 @@ def _add_harmonize_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="0 = best path; others vary near-ties")
     p.add_argument("--alpha", type=float, default=0.1, help="macro (transition) weight, eq. 5")
     p.add_argument("--beta", type=float, default=0.5, help="micro vs meso weight, eq. 5")
-    p.add_argument("--variant", choices=("paper", "release"), default="paper",
-                   help="DP as in the paper (default) or as in the AccoMontage2 release")
+    p.add_argument("--variant", choices=("ours", "paper", "release"), default="ours",
+                   help="ours (default): paper DP + quality-aware micro score; paper: eq. 2-5 "
+                        "with the paper's table; release: the AccoMontage2 release's DP")
     p.add_argument("--top-k", type=int, default=5, help="alternatives kept per phrase")
     p.add_argument("--json", type=Path, metavar="CHART.json", help="also write the chord chart")
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from engine.errors import OptionError
 from engine.harmonizer.index import mode_index
-from engine.harmonizer.micro import root_table, slot_scores
+from engine.harmonizer.micro import chord_table, slot_scores
 from engine.harmonizer.search import (
     SearchParams,
     alternatives,
@@ -23,6 +23,7 @@ from engine.types import (
     HarmonizeOptions,
     Key,
     MelodyAnalysis,
+    Phrase,
     PhraseHarmony,
     ProgressionChoice,
     Style,
@@ -74,6 +75,31 @@ def progression_events(
     return tuple(events)
 
 
+INSTRUMENTAL_SOUNDING = 0.2  # a phrase sounding less than this is an intro/interlude/outro
+MELODIC_SOUNDING = 0.4
+
+
+def borrow_for_instrumental(
+    phrase_slots: list[np.ndarray], sounding: Sequence[float], phrases: Sequence[Phrase]
+) -> list[np.ndarray]:
+    """Ours, beyond the paper: a phrase with (almost) no melody scores every template alike,
+    so the search would settle on the first one (in practice a static tonic). Intros and
+    interludes usually vamp on the changes of a sung phrase, so such a phrase is scored
+    against the nearest sung phrase of the same length (else the nearest, tiled to fit)."""
+    melodic = [i for i, s in enumerate(sounding) if s >= MELODIC_SOUNDING]
+    if not melodic:
+        return phrase_slots
+    out = list(phrase_slots)
+    for i, share in enumerate(sounding):
+        if share >= INSTRUMENTAL_SOUNDING:
+            continue
+        same = [j for j in melodic if phrases[j].bars == phrases[i].bars]
+        donor = min(same or melodic, key=lambda j: (abs(j - i), j))
+        reps = -(-len(phrase_slots[i]) // len(phrase_slots[donor]))
+        out[i] = np.concatenate([phrase_slots[donor]] * reps)[: len(phrase_slots[i])]
+    return out
+
+
 def harmonize_phrases(
     melody_pitch: np.ndarray,
     analysis: MelodyAnalysis,
@@ -85,8 +111,9 @@ def harmonize_phrases(
     release = options.variant == "release"
     params = SearchParams(options.alpha, options.beta, options.variant, options.seed)
     index = mode_index(library, meter.library_key, key.mode)
-    table = root_table(
+    table = chord_table(
         key.mode,
+        rule="consonance" if options.variant == "ours" else "paper",
         fix_leading_tone=options.fix_leading_tone and not release,
         chromatic="truncate" if release else "rotate",
     )
@@ -98,9 +125,15 @@ def harmonize_phrases(
     slots = slot_scores(relative, table)
     spb = index.slots_per_bar
     styles = phrase_styles(options, len(analysis.phrases))
+    phrase_slots = [slots[p.start_bar * spb : p.end_bar * spb] for p in analysis.phrases]
+    if options.variant == "ours":
+        sounding = [
+            float(np.mean(span[p.start_bar * bar16 : p.end_bar * bar16] >= 0))
+            for p in analysis.phrases
+        ]
+        phrase_slots = borrow_for_instrumental(phrase_slots, sounding, analysis.phrases)
     candidates = [
-        phrase_candidates(index, slots[p.start_bar * spb : p.end_bar * spb], p.bars, styles[i],
-                          params, phrase_no=i)
+        phrase_candidates(index, phrase_slots[i], p.bars, styles[i], params, phrase_no=i)
         for i, p in enumerate(analysis.phrases)
     ]
     result = run_dp(index, candidates, params)

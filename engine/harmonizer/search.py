@@ -37,7 +37,7 @@ PART_LENGTHS = (8, 4, 2, 1)
 class SearchParams:
     alpha: float = 0.1
     beta: float = 0.5
-    variant: Variant = "paper"
+    variant: Variant = "ours"
     seed: int = 0
 
     @property
@@ -86,47 +86,61 @@ def _style_penalty(style_idx: np.ndarray, wanted: int) -> np.ndarray:
     return np.where(style_idx == wanted, 0.0, STYLE_PENALTY)
 
 
+Concatenation = tuple[tuple[tuple[LengthGroup, int], ...], float, float, float]
+
+
 def _concatenations(
     index: ModeIndex, slot_table: np.ndarray, bars: int, wanted: int, params: SearchParams
-) -> list[tuple[tuple[tuple[LengthGroup, int], ...], float, float, float]]:
-    """Best concatenations of shorter templates: [(parts, micro, meso, local)] (§3.2.2)."""
+) -> list[Concatenation]:
+    """Best concatenations of shorter templates: [(parts, micro, meso, local)] (§3.2.2).
+
+    A beam per split: the best templates for each part by micro, joined part by part keeping
+    the best partial paths; meso is the weakest junction so far (eq. 3)."""
     spb = index.slots_per_bar
-    found: list[tuple[tuple[tuple[LengthGroup, int], ...], float, float, float]] = []
+    junction = index.junctions.matrix(params.variant)
+    found: list[Concatenation] = []
     for split in splits(bars):
         if any(n not in index.groups for n in split):
             continue
-        # per part: the best templates by micro on that part's bars
-        beams: list[list[tuple[tuple[tuple[LengthGroup, int], ...], float, float, float]]] = []
+        paths: list[tuple[tuple[LengthGroup, int], ...]] = [()]
+        mic_sum, meso = np.zeros(1), np.ones(1)
+        off, last = np.zeros(1, dtype=bool), np.zeros(1, dtype=np.intp)
         offset = 0
         for n in split:
             group = index.groups[n]
-            mic = micro_scores(slot_table[offset * spb : (offset + n) * spb], group.rows)
-            ranked = mic - _style_penalty(group.style, wanted)
-            top = np.argsort(-ranked, kind="stable")[:CONCAT_TOP_PER_PART]
-            beams.append([(((group, int(i)),), float(mic[i] * n), 1.0, 0.0) for i in top])
+            mic = micro_scores(slot_table[offset * spb : (offset + n) * spb], group.rows) * n
+            part_off = group.style != wanted
+            top = np.argsort(-(mic - STYLE_PENALTY * n * part_off), kind="stable")
+            top = top[:CONCAT_TOP_PER_PART]
+            # (paths × parts) matrices of the joined candidates
+            joined_mic = mic_sum[:, None] + mic[top][None, :]
+            if offset:
+                link = junction[last][:, group.first_bar[top]]
+                joined_meso = np.minimum(meso[:, None], link)
+            else:
+                link = np.ones((1, len(top)))
+                joined_meso = np.ones((1, len(top)))
+            joined_off = off[:, None] | part_off[top][None, :]
+            rank = (params.beta * joined_mic / bars + (1 - params.beta) * joined_meso
+                    - STYLE_PENALTY * joined_off)
+            if params.variant == "release" and offset:
+                # The release keeps only strong junctions; it would fail on a phrase none can
+                # fill (7, 15 bars …), so then we fall back to the weak ones, scored as they are.
+                strong = link >= RELEASE_JUNCTION_MIN
+                if strong.any():
+                    rank = np.where(strong, rank, -np.inf)
+            flat = np.argsort(-rank, axis=None, kind="stable")[:CONCAT_TOP_PER_PART]
+            flat = flat[np.isfinite(rank.ravel()[flat])]
+            rows, cols = np.unravel_index(flat, rank.shape)
+            paths = [paths[r] + ((group, int(top[c])),) for r, c in zip(rows, cols, strict=True)]
+            mic_sum, meso = joined_mic[rows, cols], joined_meso[rows, cols]
+            off, last = joined_off[rows, cols], group.last_bar[top[cols]]
             offset += n
-        paths = beams[0]
-        for beam in beams[1:]:
-            joined = []
-            for parts, mic_sum, meso, _ in paths:
-                last_group, last_i = parts[-1]
-                following, scores = index.junctions.scores(
-                    int(last_group.last_bar[last_i]), params.variant
-                )
-                lookup = dict(zip(following.tolist(), scores.tolist(), strict=True))
-                for (part,), part_mic, _, _ in beam:
-                    group, i = part
-                    junction = lookup.get(int(group.first_bar[i]), 0.0)
-                    if params.variant == "release" and junction < RELEASE_JUNCTION_MIN:
-                        continue
-                    joined.append((parts + (part,), mic_sum + part_mic, min(meso, junction), 0.0))
-            joined.sort(key=lambda p: -(p[1] / bars * params.beta + (1 - params.beta) * p[2]))
-            paths = joined[:CONCAT_TOP_PER_PART]
-        for parts, mic_sum, meso, _ in paths:
-            micro = mic_sum / bars
-            off_style = any(int(g.style[i]) != wanted for g, i in parts)
-            local = params.beta * micro + (1 - params.beta) * meso - (STYLE_PENALTY * off_style)
-            found.append((parts, micro, meso, local))
+        for k, parts in enumerate(paths):
+            micro = float(mic_sum[k]) / bars
+            local = (params.beta * micro + (1 - params.beta) * float(meso[k])
+                     - STYLE_PENALTY * bool(off[k]))
+            found.append((parts, micro, float(meso[k]), local))
     found.sort(key=lambda f: -f[3])
     return found[:CONCAT_KEEP]
 
@@ -201,26 +215,16 @@ def _best_incoming(
     """max_t [decay·L(i−1,t) + α·macro(t→s)] and its argmax t, for every current candidate s."""
     weighted = params.decay * prev_scores
     top = int(np.argmax(weighted))
-    best = np.full(len(cur_first), weighted[top])
-    arg = np.full(len(cur_first), top, dtype=np.intp)
     # Only predecessors within α of the best can gain from a junction (macro ≤ 1): exact prune.
     near = np.nonzero(weighted >= weighted[top] - params.alpha)[0]
-    by_bar: dict[int, int] = {}
-    for t in near[np.argsort(-weighted[near], kind="stable")]:
-        by_bar.setdefault(int(prev_last[t]), int(t))
-    n_bars = len(index.bar_ids)
-    junction_row = np.zeros(n_bars)
-    for bar, t in by_bar.items():
-        following, scores = index.junctions.scores(bar, params.variant)
-        if not len(following):
-            continue
-        junction_row[following] = scores
-        value = weighted[t] + params.alpha * junction_row[cur_first]
-        better = value > best
-        best[better] = value[better]
-        arg[better] = t
-        junction_row[following] = 0.0
-    return best, arg
+    near = near[np.argsort(-weighted[near], kind="stable")]
+    # the best predecessor per distinct last bar is all that matters for the junction term
+    _, first_seen = np.unique(prev_last[near], return_index=True)
+    near = near[np.sort(first_seen)]
+    junction = index.junctions.matrix(params.variant)
+    value = weighted[near][:, None] + params.alpha * junction[prev_last[near]][:, cur_first]
+    best_row = np.argmax(value, axis=0)  # ties → the better-scored predecessor
+    return value[best_row, np.arange(len(cur_first))], near[best_row]
 
 
 def run_dp(index: ModeIndex, phrases: list[PhraseCandidates], params: SearchParams) -> SearchResult:
@@ -243,42 +247,24 @@ def run_dp(index: ModeIndex, phrases: list[PhraseCandidates], params: SearchPara
     return SearchResult(chosen=tuple(path), totals=totals, score=totals[-1])
 
 
-def junction(index: ModeIndex, a_last: int, b_first: int, params: SearchParams) -> float:
-    return index.junctions.score(a_last, b_first, params.variant)
-
-
 def alternatives(
     index: ModeIndex, phrases: list[PhraseCandidates], result: SearchResult, i: int, k: int,
     params: SearchParams,
 ) -> list[tuple[int, float]]:
     """Top-k other candidates for phrase i with the path score if swapped in (paper form)."""
     cands = phrases[i]
+    junction = index.junctions.matrix(params.variant)
     contribution = cands.local.copy()
-    for neighbour, forward in ((i - 1, True), (i + 1, False)):
-        if not 0 <= neighbour < len(phrases):
-            continue
-        other = phrases[neighbour]
-        c = result.chosen[neighbour]
-        if forward:
-            following, scores = index.junctions.scores(int(other.last_bar[c]), params.variant)
-            row = np.zeros(len(index.bar_ids))
-            row[following] = scores
-            contribution += params.alpha * row[cands.first_bar]
-        else:
-            bonus = _into(index, cands.last_bar, int(other.first_bar[c]), params)
-            contribution += params.alpha * bonus
+    if i > 0:
+        before = phrases[i - 1].last_bar[result.chosen[i - 1]]
+        contribution += params.alpha * junction[before, cands.first_bar]
+    if i + 1 < len(phrases):
+        after = phrases[i + 1].first_bar[result.chosen[i + 1]]
+        contribution += params.alpha * junction[cands.last_bar, after]
     chosen = result.chosen[i]
     base = result.score - contribution[chosen]
     order = [int(j) for j in np.argsort(-contribution, kind="stable") if j != chosen][:k]
     return [(j, float(base + contribution[j])) for j in order]
-
-
-def _into(index: ModeIndex, last_bars: np.ndarray, first: int, params: SearchParams) -> np.ndarray:
-    """Junction score from each of `last_bars` into bar `first`, via distinct bars only."""
-    out = np.zeros(len(last_bars))
-    for bar in np.unique(last_bars):
-        out[last_bars == bar] = junction(index, int(bar), first, params)
-    return out
 
 
 def path_score(
@@ -291,8 +277,8 @@ def path_score(
         if i:
             prev = phrases[i - 1]
             t = path[i - 1]
-            step += params.alpha * junction(
-                index, int(prev.last_bar[t]), int(phrases[i].first_bar[j]), params
+            step += params.alpha * index.junctions.score(
+                int(prev.last_bar[t]), int(phrases[i].first_bar[j]), params.variant
             )
         total = params.decay * total + step if i else step
     return total
