@@ -1,6 +1,7 @@
 """AccoBridge engine: melody analysis, harmonization and arrangement. No Qt, OSC or ports here.
 
-Public face: `load_melody`, `analyze_melody`, `harmonize`, `write_song` and the value types.
+Public face: `load_melody`, `analyze_melody`, `harmonize`, `arrange`, `write_song` and the
+value types.
 """
 
 from __future__ import annotations
@@ -23,13 +24,13 @@ from engine.types import (
 __all__ = [
     "STYLES", "BadInputError", "Chord", "ChordEvent", "EngineError", "Harmonization",
     "HarmonizeOptions", "Key", "Melody", "MelodyAnalysis", "Meter", "Note", "Phrase",
-    "analyze_melody", "harmonize", "load_melody", "write_song",
+    "analyze_melody", "arrange", "harmonize", "load_melody", "write_song",
 ]
 
 
 def __getattr__(name: str) -> object:
     # Lazy: `import engine` stays cheap for the bridge and the CLI's --help.
-    if name in ("harmonize", "analyze_melody"):
+    if name in ("harmonize", "analyze_melody", "arrange"):
         from engine import pipeline
 
         return getattr(pipeline, name)

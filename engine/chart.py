@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.types import ChordEvent, Harmonization, MelodyAnalysis, ProgressionChoice
+from engine.types import (
+    Arrangement,
+    ChordEvent,
+    Harmonization,
+    MelodyAnalysis,
+    ProgressionChoice,
+)
 
 CHART_SCHEMA = 1
 
@@ -71,3 +77,18 @@ def harmonization_chart(result: Harmonization) -> dict[str, Any]:
             for i, ph in enumerate(result.phrases)
         ],
     }
+
+
+def arrangement_chart(result: Arrangement) -> dict[str, Any]:
+    """The harmonization chart plus the texture chosen for each phrase."""
+    chart = harmonization_chart(result.harmonization)
+    for phrase, texture in zip(chart["phrases"], result.textures, strict=True):
+        phrase["texture"] = {
+            "library": texture.library,
+            "name": texture.name,
+            "density_level": texture.density_level,
+            "polyphony_level": texture.polyphony_level,
+            "transpose": texture.transpose,
+            "fitness": round(texture.fitness, 4),
+        }
+    return chart

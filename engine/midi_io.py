@@ -12,7 +12,7 @@ import tempfile
 import warnings
 import xml.etree.ElementTree as ET
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -71,6 +71,21 @@ def read_melody(path: str | Path, track: str | int | None = None) -> Melody:
     is_musicxml = path.suffix.lower() in MUSICXML_SUFFIXES
     source = _read_musicxml(path) if is_musicxml else _read_midi(path)
     return _build_melody(path, source, track)
+
+
+def read_note_tracks(path: str | Path) -> tuple[int, list[tuple[str, list[Note]]]]:
+    """Every note track of a MIDI file (drums skipped) with the file's ticks per beat; for
+    inputs that are not a melody, such as a chord track given to the arranger."""
+    path = Path(path)
+    if not path.is_file():
+        raise MidiFileError(f"file not found: {path}")
+    if path.stat().st_size == 0:
+        raise MidiFileError(f"file is empty: {path}")
+    source = _read_midi(path)
+    tracks = [(name, notes) for name, notes in source.tracks if notes]
+    if not tracks:
+        raise MidiFileError(f"{path.name} has no notes")
+    return source.ticks_per_beat, tracks
 
 
 def _read_midi(path: Path) -> _Source:
@@ -441,8 +456,12 @@ def _track(name: str, events: list[tuple[int, int, mido.Message]]) -> mido.MidiT
     return track
 
 
+Controls = Mapping[str, Sequence[tuple[int, int, int]]]  # track name -> (tick, cc, value)
+
+
 def build_song(
-    melody: Melody, tracks: Sequence[tuple[str, int, Sequence[Note]]]
+    melody: Melody, tracks: Sequence[tuple[str, int, Sequence[Note]]],
+    controls: Controls | None = None,
 ) -> mido.MidiFile:
     """The type-1 file `write_song` saves: Melody track (with the tempo map) then `tracks`."""
     song = mido.MidiFile(type=1, ticks_per_beat=melody.ticks_per_beat)
@@ -461,12 +480,18 @@ def build_song(
         if not 1 <= channel <= 16:
             raise BadInputError(f"track {name!r}: MIDI channel {channel} is outside 1-16")
         program = [(0, 0, mido.Message("program_change", channel=channel - 1, program=0))]
-        song.tracks.append(_track(name, program + _note_messages(notes, channel - 1)))
+        # control changes sort with the note-offs: a pedal lift lands before a new note-on
+        ccs = [
+            (tick, 1, mido.Message("control_change", channel=channel - 1, control=cc, value=v))
+            for tick, cc, v in (controls or {}).get(name, ())
+        ]
+        song.tracks.append(_track(name, program + ccs + _note_messages(notes, channel - 1)))
     return song
 
 
 def write_song(
-    path: str | Path, melody: Melody, tracks: Sequence[tuple[str, int, Sequence[Note]]]
+    path: str | Path, melody: Melody, tracks: Sequence[tuple[str, int, Sequence[Note]]],
+    controls: Controls | None = None,
 ) -> None:
     """Write melody + accompaniment tracks as one type-1 MIDI file, atomically.
 
@@ -474,7 +499,7 @@ def write_song(
     existing file is either replaced whole or left untouched, and no temp file survives failure.
     """
     path = Path(path)
-    song = build_song(melody, tracks)
+    song = build_song(melody, tracks, controls)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise MidiFileError(f"cannot write {path}: folder {folder} does not exist")

@@ -1,12 +1,24 @@
-"""The engine's front door: melody in, analysed and harmonized (later: arranged) song out."""
+"""The engine's front door: melody in; analysed, harmonized and arranged song out."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from engine.analysis import analyze
 from engine.grid import melody_end_16th, melody_grid
-from engine.harmonizer import harmonize_phrases
+from engine.harmonizer import harmonize_phrases, phrase_styles
 from engine.library.chord_templates import TemplateLibrary, load_library
-from engine.types import Harmonization, HarmonizeOptions, Melody, MelodyAnalysis
+from engine.types import (
+    Arrangement,
+    ArrangeOptions,
+    ChordEvent,
+    Harmonization,
+    HarmonizeOptions,
+    Melody,
+    MelodyAnalysis,
+    PhraseHarmony,
+    ProgressionChoice,
+)
 from engine.voicing import voice_chords
 
 
@@ -42,4 +54,72 @@ def harmonize(
     )
 
 
-__all__ = ["analyze_melody", "harmonize"]
+def _clip(event: ChordEvent, lo: int, hi: int) -> ChordEvent:
+    start = max(event.start_16th, lo)
+    return ChordEvent(event.chord, start, min(event.end_16th, hi) - start)
+
+
+def given_chords(
+    melody: Melody, chords: Sequence[ChordEvent],
+    options: HarmonizeOptions = HarmonizeOptions(), analysis: MelodyAnalysis | None = None,
+) -> Harmonization:
+    """A Harmonization holding the user's own chords, split at the phrase boundaries, so the
+    arranger treats them exactly like searched ones (no scores, no alternatives)."""
+    analysis = analysis or analyze_melody(melody, options)
+    styles = phrase_styles(options, len(analysis.phrases))
+    length = max(melody_end_16th(melody), analysis.bar_start_16th(analysis.total_bars))
+    pitch, _ = melody_grid(melody, length)
+    harmonies = []
+    for phrase, style in zip(analysis.phrases, styles, strict=True):
+        lo = analysis.bar_start_16th(phrase.start_bar)
+        hi = analysis.bar_start_16th(phrase.end_bar)
+        inside = tuple(
+            _clip(ev, lo, hi)
+            for ev in chords
+            if ev.start_16th < hi and ev.end_16th > lo
+        )
+        choice = ProgressionChoice((), style, inside, micro=0.0, meso=0.0, total=0.0)
+        harmonies.append(PhraseHarmony(phrase, style, choice, ()))
+    events = [ev for ph in harmonies for ev in ph.chosen.chords]
+    starts = frozenset(analysis.bar_start_16th(p.start_bar) for p in analysis.phrases)
+    chord_notes = voice_chords(events, pitch, melody.ticks_per_16th,
+                               analysis.meter.sixteenths_per_bar, analysis.downbeat_16th, starts)
+    return Harmonization(melody, analysis, tuple(harmonies), chord_notes, score=0.0)
+
+
+def arrange(
+    melody: Melody,
+    options: ArrangeOptions = ArrangeOptions(),
+    chords: Sequence[ChordEvent] | None = None,
+    library: TemplateLibrary | None = None,
+) -> Arrangement:
+    """Chords (searched, or the user's) and a piano accompaniment (AccoMontage §3.3)."""
+    from engine.arranger.arrange import arrange_piano
+
+    if chords is None:
+        harmonization = harmonize(melody, options.harmonize, library)
+    else:
+        harmonization = given_chords(melody, chords, options.harmonize)
+    donors = _donors() if options.library != "default" else None
+    return arrange_piano(harmonization, options, donors)
+
+
+_DONORS: dict[tuple[str, float], object] = {}
+
+
+def _donors() -> object | None:
+    """The imported POP909 donor library, loaded once per file version (it is ~12 MB)."""
+    from engine.library.pop909_textures import default_library_path, load_donor_library
+
+    path = default_library_path()
+    try:
+        key = (str(path), path.stat().st_mtime)
+    except OSError:
+        return None
+    if key not in _DONORS:
+        _DONORS.clear()
+        _DONORS[key] = load_donor_library(path)
+    return _DONORS[key]
+
+
+__all__ = ["analyze_melody", "arrange", "given_chords", "harmonize"]

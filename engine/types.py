@@ -258,3 +258,44 @@ class HarmonizeOptions:
     variant: Variant = "ours"
     top_k: int = 5
     fix_leading_tone: bool = True  # major row V: .75 on the leading tone (algorithms.md §1.2)
+
+
+TextureLibraryName = Literal["default", "pop909"]
+LEVELS = 5  # rhythmic density and voice number are cut into levels 0..4 (algorithms.md §2.1)
+
+
+@dataclass(frozen=True)
+class ArrangeOptions:
+    """The harmonizer's options plus the texture prefilter (AccoMontage §3.3)."""
+
+    harmonize: HarmonizeOptions = HarmonizeOptions()
+    density: int | None = None  # requested rhythmic-density level 0..4; None = follow the melody
+    polyphony: int | None = None  # requested voice-number level 0..4
+    library: TextureLibraryName | None = None  # None: pop909 when imported, else default
+
+
+@dataclass(frozen=True)
+class TextureChoice:
+    """The texture selected for one phrase."""
+
+    phrase: Phrase
+    library: TextureLibraryName
+    name: str  # authored texture name, or "song:phrase" for a POP909 donor
+    density_level: int
+    polyphony_level: int
+    transpose: int = 0  # semitones applied to a donor (best chord-similarity shift)
+    fitness: float = 0.0
+
+
+@dataclass(frozen=True)
+class PedalEvent:
+    tick: int
+    down: bool
+
+
+@dataclass(frozen=True)
+class Arrangement:
+    harmonization: Harmonization
+    textures: tuple[TextureChoice, ...]
+    piano_notes: tuple[Note, ...]
+    pedal: tuple[PedalEvent, ...] = ()

@@ -1,7 +1,8 @@
 """The `accobridge` command line: the scriptable face of the engine (and later bridge/panel).
 
-Contract used by outside checks: `accobridge harmonize IN.mid -o OUT.mid [options]` writes a
-type-1 file with tracks `Melody` (ch 1) and `Chords` (ch 2). Every user error is one line on
+Contracts used by outside checks: `accobridge harmonize IN.mid -o OUT.mid [options]` writes a
+type-1 file with tracks `Melody` (ch 1) and `Chords` (ch 2); `accobridge arrange` adds `Piano`
+(ch 3). Every user error is one line on
 stderr and exit status 2; outputs are written atomically. Heavy imports happen inside commands so
 `--help` stays fast; torch is never imported on this path.
 """
@@ -56,6 +57,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     harm = sub.add_parser("harmonize", help="write a chord track for a melody")
     _add_harmonize_options(harm)
+    arr = sub.add_parser("arrange", help="write chord and piano tracks for a melody")
+    _add_harmonize_options(arr)
+    arr.add_argument("--density", type=int, metavar="0-4", help="rhythmic-density level")
+    arr.add_argument("--polyphony", type=int, metavar="0-4", help="voice-number level")
+    arr.add_argument("--library", choices=("default", "pop909"),
+                     help="texture library (default: pop909 when imported, else default)")
+    arr.add_argument("--chords", type=Path, metavar="CHORDS.mid",
+                     help="arrange against these chords instead of harmonizing")
     demo = sub.add_parser("demo", help="harmonize the shipped demo melody")
     demo.add_argument("-o", "--output", type=Path, default=Path("accobridge-demo.mid"))
     demo.add_argument("--style", default="pop_standard", help=f"one of {', '.join(STYLE_CHOICES)}")
@@ -65,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     rebuild = lib_sub.add_parser("rebuild", help="rebuild the chord-template library from data")
     rebuild.add_argument("--data", type=Path, help="corpora folder (default ../shared/data)")
     rebuild.add_argument("-o", "--output", type=Path, help="library file (default: shipped one)")
+    imp = lib_sub.add_parser("import-pop909", help="import POP909 accompaniment donor phrases")
+    imp.add_argument("path", type=Path, help="the POP909 folder (NNN/NNN.mid …)")
+    imp.add_argument("--structure", type=Path, help="the pop909-structure folder (phrase labels)")
+    imp.add_argument("-o", "--output", type=Path, help="library file (default: user data dir)")
     return parser
 
 
@@ -136,6 +149,41 @@ def _harmonize_and_write(melody: Any, options: Any, output: Path, chart: Path | 
     )
 
 
+def _cmd_arrange(args: argparse.Namespace) -> None:
+    from engine.chart import arrangement_chart
+    from engine.chord_input import read_chord_events
+    from engine.grid import melody_end_16th
+    from engine.midi_io import read_melody, write_song
+    from engine.pipeline import arrange
+    from engine.types import ArrangeOptions
+
+    options = ArrangeOptions(
+        harmonize=_options(args), density=args.density, polyphony=args.polyphony,
+        library=args.library,
+    )
+    melody = read_melody(args.input, track=args.track)
+    chords = None
+    if args.chords is not None:
+        chords = read_chord_events(args.chords, melody_end_16th(melody))
+    result = arrange(melody, options, chords=chords)
+    harmonization = result.harmonization
+    pedal = [(round(p.tick), 64, 127 if p.down else 0) for p in result.pedal]
+    write_song(
+        args.output, melody,
+        [("Chords", 2, harmonization.chord_notes), ("Piano", 3, result.piano_notes)],
+        controls={"Piano": pedal},
+    )
+    if args.json is not None:
+        _write_json_atomic(args.json, arrangement_chart(result))
+    a = harmonization.analysis
+    textures = ", ".join(dict.fromkeys(t.name for t in result.textures))
+    print(
+        f"{args.output}: {a.key.name} (confidence {a.key_confidence:.2f}), {a.meter.name}, "
+        f"phrases {a.phrase_string}, {len(harmonization.chords)} chords, "
+        f"{len(result.piano_notes)} piano notes ({textures})"
+    )
+
+
 def _cmd_harmonize(args: argparse.Namespace) -> None:
     from engine.midi_io import read_melody
 
@@ -154,9 +202,19 @@ def _cmd_demo(args: argparse.Namespace) -> None:
 
 
 def _cmd_library(args: argparse.Namespace) -> None:
+    if args.library_command == "import-pop909":
+        from engine.library import pop909_textures
+
+        argv = [str(args.path)]
+        if args.structure:
+            argv += ["--structure", str(args.structure)]
+        if args.output:
+            argv += ["-o", str(args.output)]
+        pop909_textures.main(argv)
+        return
     from engine.library import build_chord_templates
 
-    argv: list[str] = []
+    argv = []
     if args.data:
         argv += ["--data", str(args.data)]
     if args.output:
@@ -166,7 +224,10 @@ def _cmd_library(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    commands = {"harmonize": _cmd_harmonize, "demo": _cmd_demo, "library": _cmd_library}
+    commands = {
+        "harmonize": _cmd_harmonize, "arrange": _cmd_arrange, "demo": _cmd_demo,
+        "library": _cmd_library,
+    }
     from engine.errors import EngineError
 
     with warnings.catch_warnings(record=True) as caught:

@@ -1,0 +1,105 @@
+"""Arranging a harmonized melody (AccoMontage §3.3): choose the texture source, select and
+render a texture per phrase, then keep the piano clear of the melody and shape it."""
+
+from __future__ import annotations
+
+from engine.arranger.authored import melody_targets, select_textures, textures_for
+from engine.arranger.donors import DONOR_BAR_16TH
+from engine.arranger.placement import (
+    RenderedNote,
+    keep_clear_of_melody,
+    melody_floor,
+    pedal_events,
+    shape_velocities,
+    to_notes,
+)
+from engine.arranger.textures import render_texture
+from engine.errors import LibraryError, OptionError
+from engine.grid import melody_end_16th, melody_grid
+from engine.types import (
+    LEVELS,
+    Arrangement,
+    ArrangeOptions,
+    Harmonization,
+    Meter,
+    TextureChoice,
+    TextureLibraryName,
+)
+
+__all__ = ["arrange_piano"]
+
+def _check_level(name: str, value: int | None) -> None:
+    if value is not None and not 0 <= value < LEVELS:
+        raise OptionError(f"{name} level must be 0-{LEVELS - 1}, got {value}")
+
+
+def _library_name(
+    requested: TextureLibraryName | None, donors_available: bool, meter: Meter
+) -> TextureLibraryName:
+    """The user's choice; unasked, POP909 donors when imported and the meter is theirs (4/4)."""
+    if requested == "pop909" and not donors_available:
+        raise LibraryError(
+            "the POP909 texture library is not imported; run "
+            "`accobridge library import-pop909 PATH` or use --library default"
+        )
+    if requested is None:
+        usable = donors_available and meter.sixteenths_per_bar == DONOR_BAR_16TH
+        return "pop909" if usable else "default"
+    return requested
+
+
+def arrange_piano(
+    harmonization: Harmonization, options: ArrangeOptions, donors: object | None = None
+) -> Arrangement:
+    """Piano part for a harmonized melody (AccoMontage §3.3)."""
+    _check_level("density", options.density)
+    _check_level("polyphony", options.polyphony)
+    analysis, melody = harmonization.analysis, harmonization.melody
+    library = _library_name(options.library, donors is not None, analysis.meter)
+    meter, bar16 = analysis.meter, analysis.meter.sixteenths_per_bar
+    length = max(melody_end_16th(melody), analysis.bar_start_16th(analysis.total_bars))
+    pitch, onset = melody_grid(melody, length)
+    chords = harmonization.chords
+    phrases = analysis.phrases
+    if library == "pop909":
+        from engine.arranger.donors import arrange_with_donors
+
+        rendered, choices, pedalled = arrange_with_donors(
+            donors, harmonization, options, pitch, onset
+        )
+    else:
+        textures = textures_for(meter)
+        if not textures:
+            raise LibraryError(f"no authored textures for {meter.name}")
+        targets = melody_targets(onset, phrases, analysis.downbeat_16th, bar16)
+        styles = [ph.style for ph in harmonization.phrases]
+        chosen = select_textures(textures, phrases, styles, targets, options.density,
+                                 options.polyphony)
+        floor = melody_floor(pitch)
+        rendered, choices, pedalled = [], [], []
+        for phrase, texture in zip(phrases, chosen, strict=True):
+            start = analysis.bar_start_16th(phrase.start_bar)
+            notes: list[RenderedNote] = list(
+                render_texture(texture, chords, start, phrase.bars * bar16, meter, floor)
+            )
+            rendered.append(notes)
+            pedalled.append(texture.pedal)
+            choices.append(TextureChoice(
+                phrase=phrase, library="default", name=texture.name,
+                density_level=texture.density_level, polyphony_level=texture.polyphony_level,
+            ))
+    piano: list[RenderedNote] = []
+    spans = []
+    for phrase, notes, wants_pedal in zip(phrases, rendered, pedalled, strict=True):
+        start = analysis.bar_start_16th(phrase.start_bar)
+        clear = keep_clear_of_melody(notes, pitch, chords)
+        piano.extend(shape_velocities(clear, start, phrase.bars * bar16))
+        if wants_pedal:
+            spans.append((start, start + phrase.bars * bar16))
+    ticks = melody.ticks_per_16th
+    return Arrangement(
+        harmonization=harmonization,
+        textures=tuple(choices),
+        piano_notes=tuple(sorted(to_notes(piano, ticks), key=lambda n: (n.start_tick, n.pitch))),
+        pedal=tuple(pedal_events(chords, spans, ticks)),
+    )

@@ -1,0 +1,70 @@
+"""Arranging with the embedded, authored texture library (ours; AccoMontage §3.3 adapted).
+
+Authored textures carry no donor melody, so the paper's melody-rhythm fitness becomes a fit
+to the phrase: the requested density/polyphony levels (prefilter, every phrase), the phrase's
+chord style, and — with nothing requested — a level that answers the melody (a busy melody
+gets a lighter texture, long notes a busier one). Transitions reward continuity of the groove
+(same texture or neighbouring levels); phrases with the same label reuse one texture.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from engine.arranger.selection import prefilter, viterbi
+from engine.arranger.textures import Texture, load_default_textures, texture_meter
+from engine.types import Meter, Phrase, Style
+
+STYLE_FIT = 0.3
+LEVEL_DISTANCE = 0.15  # per level away from the melody-derived target when nothing is requested
+SAME_TEXTURE = 0.2
+LEVEL_STEP = 0.1  # transition cost per level of change
+DEFAULT_LEVEL = 2
+
+
+def textures_for(meter: Meter) -> tuple[Texture, ...]:
+    """The authored textures playable in this meter (2/4 and 2/2 use the 4/4 patterns)."""
+    key = texture_meter(meter)
+    return tuple(t for t in load_default_textures() if t.meter == key)
+
+
+def melody_targets(
+    melody_onset: np.ndarray, phrases: Sequence[Phrase], downbeat_16th: int, bar_16th: int,
+) -> list[int]:
+    """Density level answering each phrase's melody: onsets per 16th against the song's mean."""
+    rates = []
+    for p in phrases:
+        lo = downbeat_16th + p.start_bar * bar_16th
+        span = melody_onset[lo : lo + p.bars * bar_16th]
+        rates.append(float(span.mean()) if len(span) else 0.0)
+    mean = float(np.mean(rates)) if rates else 0.0
+    spread = float(np.std(rates)) or 1.0
+    return [int(np.clip(round(DEFAULT_LEVEL - (r - mean) / spread), 0, 4)) for r in rates]
+
+
+def select_textures(
+    textures: Sequence[Texture], phrases: Sequence[Phrase], styles: Sequence[Style],
+    targets: Sequence[int], density: int | None, polyphony: int | None,
+) -> list[Texture]:
+    density_levels = np.array([t.density_level for t in textures])
+    polyphony_levels = np.array([t.polyphony_level for t in textures])
+    fitness = []
+    for style, target in zip(styles, targets, strict=True):
+        fit = prefilter(density_levels, density) + prefilter(polyphony_levels, polyphony)
+        fit = fit + STYLE_FIT * np.array([style in t.styles for t in textures])
+        if density is None:
+            fit = fit - LEVEL_DISTANCE * np.abs(density_levels - target)
+        if polyphony is None:
+            fit = fit - LEVEL_DISTANCE * np.abs(polyphony_levels - DEFAULT_LEVEL)
+        fitness.append(fit)
+    change = (np.abs(density_levels[:, None] - density_levels[None, :])
+              + np.abs(polyphony_levels[:, None] - polyphony_levels[None, :]))
+    transition = SAME_TEXTURE * np.eye(len(textures)) - LEVEL_STEP * change
+    path, _ = viterbi(fitness, [transition] * (len(phrases) - 1))
+    chosen = [textures[j] for j in path]
+    first_of_label: dict[str, Texture] = {}
+    for i, phrase in enumerate(phrases):
+        chosen[i] = first_of_label.setdefault(phrase.label, chosen[i])
+    return chosen

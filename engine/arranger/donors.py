@@ -1,0 +1,221 @@
+"""Arranging with POP909 donor phrases (AccoMontage §3.3.1–3.3.2, algorithms.md §2.2).
+
+Per query phrase, every donor of the same length is scored by the paper's fitness
+0.5·rhythm + 0.5·chord (rhythm: cosine of per-16th [onset, hold, rest] melody flags; chord:
+cosine of per-beat chroma DFT coefficients 1–6 at the best of 12 transpositions), with the
+density/polyphony prefilter on every phrase. Transitions use texture continuity (cosine of the
+onset profile of one donor's last two bars and the next donor's first two); a donor may not
+follow itself or an earlier phrase of its own song. Same-label phrases reuse one donor. The
+chosen donor is re-harmonized note by note to the target chords (`reharmonize`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from engine.arranger.placement import RenderedNote, chord_at
+from engine.arranger.reharmonize import reharmonize_notes
+from engine.arranger.selection import prefilter, viterbi
+from engine.errors import LibraryError
+from engine.types import (
+    ArrangeOptions,
+    ChordEvent,
+    Harmonization,
+    TextureChoice,
+)
+
+BEAM = 256  # donors per phrase kept (by fitness) for the transition search
+RHYTHM_WEIGHT = 0.5
+HARMONY_WEIGHT = 0.5
+EDGE_BARS = 2
+DONOR_BAR_16TH = 16
+_FEATURES: dict[int, DonorFeatures] = {}
+_PHASE = np.exp(-2j * np.pi * np.outer(np.arange(1, 7), np.arange(12)) / 12)  # (6, 12)
+
+
+@dataclass(frozen=True, eq=False)
+class DonorFeatures:
+    """Selection features of every donor, computed once per loaded library."""
+
+    bars: np.ndarray
+    song: np.ndarray
+    phrase_index: np.ndarray
+    density_level: np.ndarray
+    polyphony_level: np.ndarray
+    by_bars: dict[int, np.ndarray]  # bar count -> donor indices
+    rhythm: dict[int, np.ndarray]  # bar count -> (n, 16·bars·3) unit-normalised melody flags
+    # bar count -> (n, 4·bars·6·2) real and imaginary parts of the per-beat chroma DFT
+    harmony: dict[int, np.ndarray]
+    harmony_norm: dict[int, np.ndarray]  # bar count -> (n,) norm of each donor's DFT features
+    head: np.ndarray  # (n, 32) unit onset profile of the first two bars
+    tail: np.ndarray  # (n, 32) unit onset profile of the last two bars
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    norm = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.where(norm > 0, norm, 1.0)
+
+
+def chroma_dft(chroma: np.ndarray) -> np.ndarray:
+    """DFT coefficients 1–6 of per-beat chroma vectors (…, 12) → (…, 6) complex."""
+    return np.fft.fft(chroma, axis=-1)[..., 1:7]
+
+
+def donor_features(donors: Any) -> DonorFeatures:
+    cached = _FEATURES.get(id(donors))
+    if cached is not None:
+        return cached
+    n = len(donors.bars)
+    bars = np.asarray(donors.bars, dtype=np.intp)
+    edge = EDGE_BARS * DONOR_BAR_16TH
+    # onset profiles of every donor's first and last two bars, from the flat note table
+    owner = np.repeat(np.arange(n), np.diff(donors.note_offsets))
+    onsets = np.asarray(donors.notes[:, 0], dtype=np.intp)
+    tail_start = np.maximum(bars * DONOR_BAR_16TH - edge, 0)[owner]
+    head, tail = np.zeros((n, edge)), np.zeros((n, edge))
+    in_head = onsets < edge
+    np.add.at(head, (owner[in_head], onsets[in_head]), 1.0)
+    rel = onsets - tail_start
+    in_tail = (rel >= 0) & (rel < edge)
+    np.add.at(tail, (owner[in_tail], rel[in_tail]), 1.0)
+    by_bars: dict[int, np.ndarray] = {}
+    rhythm: dict[int, np.ndarray] = {}
+    harmony: dict[int, np.ndarray] = {}
+    harmony_norm: dict[int, np.ndarray] = {}
+    for b in sorted(set(bars.tolist())):
+        group = donors.group(b)
+        by_bars[b] = np.asarray(group.indices)
+        rhythm[b] = _unit(np.asarray(group.melody_flags, dtype=float))
+        dft = chroma_dft(np.asarray(group.chroma, dtype=float)).reshape(len(group.indices), -1)
+        harmony[b] = np.concatenate([dft.real, dft.imag], axis=1)
+        harmony_norm[b] = np.linalg.norm(harmony[b], axis=1)
+    features = DonorFeatures(
+        bars=bars, song=np.asarray(donors.song), phrase_index=np.asarray(donors.phrase_index),
+        density_level=np.asarray(donors.density_level),
+        polyphony_level=np.asarray(donors.polyphony_level),
+        by_bars=by_bars, rhythm=rhythm, harmony=harmony, harmony_norm=harmony_norm,
+        head=_unit(head), tail=_unit(tail),
+    )
+    _FEATURES[id(donors)] = features
+    return features
+
+
+def melody_flags(pitch: np.ndarray, onset: np.ndarray) -> np.ndarray:
+    """Per-16th [onset, hold, rest] of the query melody (§2.1's melody roll, reduced)."""
+    rest = pitch < 0
+    return np.stack([onset & ~rest, ~onset & ~rest, rest], axis=1).astype(float)
+
+
+def beat_chroma(chords: Sequence[ChordEvent], start_16th: int, beats: int) -> np.ndarray:
+    """(beats, 12) chroma of the target chord at each beat of a phrase."""
+    from engine.chords import chord_pitch_classes
+
+    at = chord_at(chords, start_16th + beats * 4)
+    out = np.zeros((beats, 12))
+    for b in range(beats):
+        i = at[start_16th + 4 * b]
+        if i >= 0:
+            chord = chords[i].chord
+            out[b, sorted(chord_pitch_classes(chord.root_pc, chord.quality))] = 1
+    return out
+
+
+def _fitness(
+    feats: DonorFeatures, bars: int, flags: np.ndarray, chroma: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(donor indices, fitness, best transposition) for one phrase of `bars` bars."""
+    idx = feats.by_bars[bars]
+    rhythm = feats.rhythm[bars] @ _unit(flags.reshape(-1))
+    query = np.conj(chroma_dft(chroma))  # (beats, 6)
+    # Rolling a donor's chroma by s multiplies its coefficient k by e^{−2πi·k·s/12}, so the
+    # cosine at every shift is Re Σ d·conj(q)·phase — one real matrix product for all 12.
+    weights = query[:, :, None] * _PHASE[None, :, :]  # (beats, 6, 12)
+    weights = weights.reshape(-1, 12)
+    stacked = np.concatenate([weights.real, -weights.imag], axis=0)  # (beats·6·2, 12)
+    norm = np.linalg.norm(query) * feats.harmony_norm[bars]
+    harmony = (feats.harmony[bars] @ stacked) / np.where(norm > 0, norm, 1.0)[:, None]
+    best_shift = np.argmax(harmony, axis=1)
+    fit = RHYTHM_WEIGHT * rhythm + HARMONY_WEIGHT * harmony[np.arange(len(idx)), best_shift]
+    return idx, fit, best_shift
+
+
+def arrange_with_donors(
+    donors: Any, harmonization: Harmonization, options: ArrangeOptions,
+    pitch: np.ndarray, onset: np.ndarray,
+) -> tuple[list[list[RenderedNote]], list[TextureChoice], list[bool]]:
+    analysis = harmonization.analysis
+    if analysis.meter.sixteenths_per_bar != DONOR_BAR_16TH:
+        raise LibraryError(
+            f"POP909 donors are 4/4 phrases; for {analysis.meter.name} use --library default"
+        )
+    feats = donor_features(donors)
+    chords = harmonization.chords
+    phrases = analysis.phrases
+    candidates, fitness, shifts = [], [], []
+    for phrase in phrases:
+        bars = _donor_bars(feats, phrase.bars)
+        start = analysis.bar_start_16th(phrase.start_bar)
+        span = slice(start, start + bars * DONOR_BAR_16TH)
+        flags = melody_flags(_fit(pitch[span], bars * 16, -1), _fit(onset[span], bars * 16, 0))
+        idx, fit, shift = _fitness(feats, bars, flags, beat_chroma(chords, start, bars * 4))
+        fit = (fit + prefilter(feats.density_level[idx], options.density)
+               + prefilter(feats.polyphony_level[idx], options.polyphony))
+        keep = np.argsort(-fit, kind="stable")[:BEAM]
+        candidates.append(idx[keep])
+        fitness.append(fit[keep])
+        shifts.append(shift[keep])
+    transitions = []
+    for a, b in zip(candidates, candidates[1:], strict=False):
+        trans = feats.tail[a] @ feats.head[b].T
+        same_song = feats.song[a][:, None] == feats.song[b][None, :]
+        backwards = feats.phrase_index[a][:, None] >= feats.phrase_index[b][None, :]
+        transitions.append(np.where(same_song & backwards, -np.inf, trans))
+    path, _ = viterbi(fitness, transitions)
+    chosen = [int(candidates[i][j]) for i, j in enumerate(path)]
+    chosen_shift = [int(shifts[i][j]) for i, j in enumerate(path)]
+    chosen_fit = [float(fitness[i][j]) for i, j in enumerate(path)]
+    first_of_label: dict[tuple[str, int], int] = {}
+    for i, phrase in enumerate(phrases):
+        key = (phrase.label, phrase.bars)
+        if key in first_of_label:
+            j = first_of_label[key]
+            chosen[i], chosen_shift[i], chosen_fit[i] = chosen[j], chosen_shift[j], chosen_fit[j]
+        else:
+            first_of_label[key] = i
+    rendered: list[list[RenderedNote]] = []
+    choices: list[TextureChoice] = []
+    for i, phrase in enumerate(phrases):
+        d = chosen[i]
+        start = analysis.bar_start_16th(phrase.start_bar)
+        length = phrase.bars * analysis.meter.sixteenths_per_bar
+        notes = donors.phrase_notes(d)
+        rendered.append(reharmonize_notes(
+            notes, donors.beat_chroma(d), donors.beat_roots(d), chosen_shift[i], chords, start,
+            length,
+        ))
+        choices.append(TextureChoice(
+            phrase=phrase, library="pop909",
+            name=f"{int(feats.song[d]):03d}:{int(feats.phrase_index[d])}",
+            density_level=int(feats.density_level[d]),
+            polyphony_level=int(feats.polyphony_level[d]),
+            transpose=chosen_shift[i], fitness=chosen_fit[i],
+        ))
+    return rendered, choices, [True] * len(phrases)
+
+
+def _donor_bars(feats: DonorFeatures, bars: int) -> int:
+    """Donors of the phrase's length; else the nearest longer (cut), else the longest (tiled)."""
+    if bars in feats.by_bars:
+        return bars
+    longer = [b for b in feats.by_bars if b > bars]
+    return min(longer) if longer else max(feats.by_bars)
+
+
+def _fit(values: np.ndarray, length: int, fill: int) -> np.ndarray:
+    if len(values) >= length:
+        return values[:length]
+    return np.concatenate([values, np.full(length - len(values), fill, dtype=values.dtype)])

@@ -1,0 +1,49 @@
+"""Texture selection: one texture (or donor phrase) per melody phrase by Viterbi over
+fitness and transition scores (AccoMontage §3.3, algorithms.md §2.2):
+
+    score_i(j) = max_k [ score_{i−1}(k) + w_T·E_i[k, j] ] + w_F·fitness_i(j)
+
+E_i[k, j] = −inf forbids a transition (no backwards jumps within a donor song). The
+prefilter (requested density/polyphony level) enters as −1 on non-matching candidates of
+*every* phrase, not only the first as in the release.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+TRANSITION_WEIGHT = 0.7  # the paper's 0.7 / 0.3 split
+FITNESS_WEIGHT = 0.3
+PREFILTER_PENALTY = 1.0
+
+
+def prefilter(levels: np.ndarray, wanted: int | None) -> np.ndarray:
+    """−1 for candidates whose level is not the requested one (0 when nothing is requested)."""
+    if wanted is None:
+        return np.zeros(len(levels))
+    return np.where(levels == wanted, 0.0, -PREFILTER_PENALTY)
+
+
+def viterbi(
+    fitness: Sequence[np.ndarray], transitions: Sequence[np.ndarray],
+    transition_weight: float = TRANSITION_WEIGHT, fitness_weight: float = FITNESS_WEIGHT,
+) -> tuple[list[int], float]:
+    """Best candidate per phrase; `transitions[i−1]` is E_i with shape (n_{i−1}, n_i)."""
+    score = fitness_weight * np.asarray(fitness[0], dtype=float)
+    backs: list[np.ndarray] = []
+    for fit, trans in zip(fitness[1:], transitions, strict=True):
+        total = score[:, None] + transition_weight * trans
+        back = np.argmax(total, axis=0)
+        best = total[back, np.arange(total.shape[1])]
+        score = best + fitness_weight * np.asarray(fit, dtype=float)
+        backs.append(back)
+    j = int(np.argmax(score))
+    best_score = float(score[j])
+    path = [j]
+    for back in reversed(backs):
+        j = int(back[j])
+        path.append(j)
+    path.reverse()
+    return path, best_score

@@ -1,0 +1,720 @@
+"""The embedded default texture library: its text format, parser, loader and renderer.
+
+Our stand-in for the POP909 donor phrases of AccoMontage §3.3 / algorithms.md §2.1: short,
+chord-relative piano patterns authored for AccoBridge (no dataset content), tagged with the
+same rhythmic-density / voice-number levels as donors, rendered against any chord, key and
+phrase length.
+
+Texture format (``engine/data/textures/*.tex``; ``#`` starts a comment, blank lines ignored)::
+
+    texture ballad_arpeggio_8ths      # starts a block; name [a-z0-9_]+, unique in the library
+    meter 4/4                         # 4/4 | 3/4 | 6/8 (2/4 and 2/2 songs play the 4/4 ones)
+    bars 1                            # pattern length in bars: 1, 2 or 4 (default 1)
+    tags ballad arpeggio              # style words, free
+    styles pop_standard dark          # chord styles it suits (pop_standard pop_complex dark
+                                      # rnb), or "all" (the default)
+    pedal yes                         # sustain pedal wanted: yes | no (default no)
+    velocity 64                       # base MIDI velocity 1..127 (default 70)
+    lh 0+16:b                         # left-hand events; lines of one hand accumulate
+    rh 0+2:5/r^/3^/r^ 8+2:5/r^/3^/r^  # right-hand events
+
+An event is ``ONSET+LENGTH:GROUP`` in 16ths from the pattern start; ``ONSET+LENGTH:G1/G2/...``
+is a run of groups, each LENGTH long, one after another (``-`` = a rest in the run). A group is
+tones struck together, joined by ``,``. A tone is a chord-relative degree, then octave marks,
+then an optional dynamic mark:
+
+- ``b`` the chord's bass note, ``r`` root, ``3`` third (the 4th/2nd of a sus chord), ``5`` fifth
+  (b5/#5; the 9th, else the root an octave up, when the chord has none), ``7`` seventh (the 6th
+  of a 6 chord; the root an octave up when it has none), ``9`` the 9th/2nd (else the root an
+  octave up);
+- ``c`` all upper chord tones as a close voicing (inversion chosen for smooth voice leading),
+  ``c2``/``c3`` its top two/three voices, ``t`` its top voice;
+- ``^`` an octave up, ``_`` an octave down (repeatable); ``!`` accent, ``~`` ghost (softer).
+
+Register (why: the pattern keeps its written contour on every chord, in a register that fits
+the melody): left hand — ``b`` is the bass note, MIDI ~33-52 (lower for figures that climb
+high), the octaves of a phrase's basses chosen together so the line moves by at most a major
+sixth; other LH degrees sit within the octave above the bass note (a 2nd becomes a 9th).
+Right hand — degrees are stacked over the root as written (``r 3 5 r^`` rises root, third,
+fifth, octave) from a root near the previous one around MIDI 57; ``c``/``t`` use close
+voicings led from the previous chord (the idea of engine/voicing.py). Right-hand notes stay
+below the melody floor: the gesture or voicing takes a lower octave when it would reach the
+melody, a note that still does drops octaves, and one that would fall under MIDI 43 is left
+out. Every note is a chord tone (engine.chords.INTERVALS) of the chord it sounds over.
+
+Time: the pattern tiles from the phrase start for any phrase length (a 2-bar pattern on 3 bars
+plays bars 1, 2, 1); in 2/4 a 4/4 bar spans two bars, in 2/2 it is one bar. Every event takes
+the chord sounding at its onset (none: silent) and is clipped at that chord's end; when at least
+a quarter of its length is left it re-strikes on the next chord (pads and held basses follow the
+harmony instead of falling silent).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from itertools import pairwise
+from pathlib import Path
+from typing import Literal, cast
+
+import numpy as np
+
+from engine.arranger.descriptors import (
+    DENSITY_CUTPOINTS,
+    POLYPHONY_CUTPOINTS,
+    level,
+    onset_roll,
+    rhythmic_density,
+    voice_number,
+)
+from engine.chords import INTERVALS
+from engine.errors import BadInputError, LibraryError
+from engine.types import STYLES, Chord, ChordEvent, Meter, Style
+
+Hand = Literal["lh", "rh"]
+TEXTURE_DIR = Path(__file__).resolve().parents[1] / "data" / "textures"
+TEXTURE_METERS: tuple[str, ...] = ("4/4", "3/4", "6/8")
+PATTERN_BARS: tuple[int, ...] = (1, 2, 4)
+DEFAULT_VELOCITY = 70
+
+# Registers (MIDI). The bass note lives in BASS_LOW..BASS_HIGH; LH figures above it are kept
+# under LH_TOP by lowering that window for wide figures. Hard limits: nothing is emitted
+# outside LH_LOWEST..LH_HIGHEST / RH_LOWEST..RH_HIGHEST (right-hand notes pushed below
+# RH_LOWEST by a low melody are dropped rather than muddy the bass).
+BASS_LOW, BASS_HIGH, LH_TOP = 33, 52, 57
+LH_LOWEST, LH_HIGHEST = 28, 64
+MAX_BASS_LEAP = 9  # a major sixth, unless the pattern's octave marks ask for more
+RH_LOWEST, RH_HIGHEST = 43, 84
+RH_ROOT_CENTRE = 57  # right-hand degrees stack over a root near A3
+RH_VOICING_CENTRE = 64  # close voicings centre around E4 (cf. engine/voicing.py)
+RH_VOICING_LOW = 50  # below ~D3 close voicings turn muddy
+
+ACCENT, GHOST, LH_LIFT = 12, -14, 4  # velocity offsets: marks, and a firmer bass hand
+RESTRIKE_MIN_16TH = 4  # a held note re-strikes on the next chord if a quarter is left
+RESTRIKE_SOFTEN = 6
+_FREE = 1 << 10  # melody floor meaning "no melody here"
+
+_TONE_RE = re.compile(r"^(b|r|3|5|7|9|c[1-4]?|t)([\^_]*)([!~]?)$")
+_EVENT_RE = re.compile(r"^(\d+)\+(\d+):(\S+)$")
+_NAME_RE = re.compile(r"^[a-z0-9_]+$")
+
+
+@dataclass(frozen=True)
+class Tone:
+    """One chord-relative tone of a pattern event (see the format in the module docstring)."""
+
+    degree: str  # b r 3 5 7 9 c t
+    voices: int = 0  # for c: how many top voices of the voicing, 0 = all
+    octave: int = 0
+    dynamic: int = 0  # +1 accent, -1 ghost
+
+    def __str__(self) -> str:
+        marks = ("^" * self.octave if self.octave > 0 else "_" * -self.octave)
+        dyn = {1: "!", -1: "~"}.get(self.dynamic, "")
+        return f"{self.degree}{self.voices or ''}{marks}{dyn}"
+
+
+@dataclass(frozen=True)
+class PatternEvent:
+    hand: Hand
+    onset_16th: int  # from the pattern start
+    duration_16th: int
+    tones: tuple[Tone, ...]
+
+    def __str__(self) -> str:
+        return f"{self.onset_16th}+{self.duration_16th}:" + ",".join(map(str, self.tones))
+
+
+@dataclass(frozen=True)
+class Texture:
+    """An authored texture and its descriptors (AccoMontage §3.3 / algorithms.md §2.1).
+
+    `density`/`polyphony` are RD/VN of the pattern rendered on a plain C-major triad over its
+    own length; the levels cut them with the descriptors' cutpoints. Build with
+    `make_texture`, which computes them."""
+
+    name: str
+    meter: str  # "4/4" | "3/4" | "6/8"
+    bars: int
+    tags: tuple[str, ...]
+    styles: tuple[Style, ...]
+    pedal: bool
+    velocity: int
+    events: tuple[PatternEvent, ...]  # sorted by onset, then hand
+    density: float = 0.0
+    polyphony: float = 0.0
+    density_level: int = 0
+    polyphony_level: int = 0
+
+    @property
+    def length_16th(self) -> int:
+        return self.bars * Meter(*_meter_numbers(self.meter)).sixteenths_per_bar
+
+
+def _meter_numbers(name: str) -> tuple[int, int]:
+    num, den = name.split("/")
+    return int(num), int(den)
+
+
+def texture_meter(meter: Meter) -> str:
+    """The texture meter that serves a song meter: 2/4 and 2/2 reuse the 4/4 patterns."""
+    return "4/4" if meter.name in ("2/4", "2/2") else meter.name
+
+
+def make_texture(
+    name: str, meter: str, bars: int, tags: Iterable[str], styles: Iterable[Style], pedal: bool,
+    velocity: int, events: Iterable[PatternEvent],
+) -> Texture:
+    """A texture with its events in canonical order and its descriptors computed."""
+    ordered = tuple(sorted(events, key=lambda e: (e.onset_16th, e.hand, e.duration_16th,
+                                                  tuple(map(str, e.tones)))))
+    bare = Texture(name, meter, bars, tuple(tags), tuple(styles), pedal, velocity, ordered)
+    length = bare.length_16th
+    c_major = (ChordEvent(Chord(0, "maj", 0), 0, length),)
+    own = Meter(*_meter_numbers(meter))
+    rendered = render_texture(bare, c_major, 0, length, own)
+    onsets = onset_roll(np.array(rendered, dtype=np.int64)[:, [0, 2, 1, 3]]
+                        if rendered else np.zeros((0, 4), dtype=np.int64), length)
+    density = rhythmic_density(onsets)
+    polyphony = voice_number(onsets, own.beat_16th)
+    return dataclasses.replace(
+        bare, density=density, polyphony=polyphony,
+        density_level=level(density, DENSITY_CUTPOINTS),
+        polyphony_level=level(polyphony, POLYPHONY_CUTPOINTS),
+    )
+
+
+# ---------------------------------------------------------------------------------- parsing
+
+
+def _fail(source: str, line: int, message: str) -> LibraryError:
+    return LibraryError(f"{source}:{line}: {message}")
+
+
+def _parse_tone(text: str, source: str, line: int) -> Tone:
+    m = _TONE_RE.match(text)
+    if m is None:
+        raise _fail(source, line, f"bad tone {text!r} (expected b r 3 5 7 9 c c2 c3 t, then "
+                                  "^ or _ marks, then ! or ~)")
+    degree, marks, dyn = m.groups()
+    if "^" in marks and "_" in marks:
+        raise _fail(source, line, f"tone {text!r} mixes ^ and _")
+    voices = int(degree[1:]) if len(degree) > 1 else 0
+    return Tone(degree[0], voices, marks.count("^") - marks.count("_"),
+                {"!": 1, "~": -1}.get(dyn, 0))
+
+
+def _parse_events(
+    hand: Hand, words: Sequence[str], length: int, source: str, line: int
+) -> list[PatternEvent]:
+    events: list[PatternEvent] = []
+    for word in words:
+        m = _EVENT_RE.match(word)
+        if m is None:
+            raise _fail(source, line, f"bad event {word!r} (expected ONSET+LENGTH:TONES)")
+        onset, step = int(m.group(1)), int(m.group(2))
+        if step < 1:
+            raise _fail(source, line, f"event {word!r} has zero length")
+        for n, group in enumerate(m.group(3).split("/")):
+            at = onset + n * step
+            if at + step > length:
+                raise _fail(source, line, f"event {word!r} runs past the pattern's end "
+                                          f"({length} sixteenths)")
+            if group == "-":
+                continue
+            tones = tuple(_parse_tone(t, source, line) for t in group.split(","))
+            events.append(PatternEvent(hand, at, step, tones))
+    return events
+
+
+@dataclass
+class _Block:
+    """A texture block while it is being read."""
+
+    name: str
+    line: int
+    meter: str | None = None
+    bars: int = 1
+    tags: tuple[str, ...] = ()
+    styles: tuple[Style, ...] = STYLES
+    pedal: bool = False
+    velocity: int = DEFAULT_VELOCITY
+    hands: list[tuple[Hand, list[str], int]] = dataclasses.field(default_factory=list)
+
+
+def _finish(block: _Block, source: str) -> Texture:
+    if block.meter is None:
+        raise _fail(source, block.line, f"texture {block.name!r} has no meter line")
+    length = block.bars * Meter(*_meter_numbers(block.meter)).sixteenths_per_bar
+    events = [e for hand, words, line in block.hands
+              for e in _parse_events(hand, words, length, source, line)]
+    if not events:
+        raise _fail(source, block.line, f"texture {block.name!r} has no lh/rh events")
+    return make_texture(block.name, block.meter, block.bars, block.tags, block.styles,
+                        block.pedal, block.velocity, events)
+
+
+def _header(block: _Block, key: str, words: list[str], source: str, line: int) -> None:
+    """Apply one header line to the block being read."""
+    value = " ".join(words)
+    if key == "meter":
+        if value not in TEXTURE_METERS:
+            raise _fail(source, line, f"meter {value!r} not one of {', '.join(TEXTURE_METERS)}")
+        block.meter = value
+    elif key == "bars":
+        if not value.isdigit() or int(value) not in PATTERN_BARS:
+            raise _fail(source, line, f"bars {value!r} not one of 1, 2, 4")
+        block.bars = int(value)
+    elif key == "tags":
+        block.tags = tuple(words)
+    elif key == "styles":
+        if words == ["all"]:
+            block.styles = STYLES
+        else:
+            unknown = [w for w in words if w not in STYLES]
+            if unknown or not words:
+                raise _fail(source, line, f"unknown style(s) {unknown} (known: "
+                                          f"{', '.join(STYLES)} or all)")
+            block.styles = tuple(cast(Style, w) for w in words)
+    elif key == "pedal":
+        if value not in ("yes", "no"):
+            raise _fail(source, line, f"pedal {value!r} is not yes or no")
+        block.pedal = value == "yes"
+    elif key == "velocity":
+        if not value.isdigit() or not 1 <= int(value) <= 127:
+            raise _fail(source, line, f"velocity {value!r} not in 1..127")
+        block.velocity = int(value)
+    else:
+        raise _fail(source, line, f"unknown key {key!r}")
+
+
+def parse_textures(text: str, source: str = "<text>") -> tuple[Texture, ...]:
+    """Textures of a .tex text; errors raise LibraryError naming `source` and the line."""
+    textures: list[Texture] = []
+    names: set[str] = set()
+    block: _Block | None = None
+    for number, raw in enumerate(text.splitlines(), start=1):
+        words = raw.split("#", 1)[0].split()
+        if not words:
+            continue
+        key, rest = words[0], words[1:]
+        if key == "texture":
+            if block is not None:
+                textures.append(_finish(block, source))
+            if len(rest) != 1 or not _NAME_RE.match(rest[0]):
+                raise _fail(source, number, "expected 'texture NAME' with NAME in [a-z0-9_]+")
+            if rest[0] in names:
+                raise _fail(source, number, f"texture {rest[0]!r} defined twice")
+            names.add(rest[0])
+            block = _Block(rest[0], number)
+        elif block is None:
+            raise _fail(source, number, f"{key!r} before the first 'texture NAME' line")
+        elif key in ("lh", "rh"):
+            block.hands.append((cast(Hand, key), rest, number))
+        else:
+            _header(block, key, rest, source, number)
+    if block is not None:
+        textures.append(_finish(block, source))
+    return tuple(textures)
+
+
+def format_textures(textures: Iterable[Texture]) -> str:
+    """The .tex text of textures (one event per word); parsing it gives them back."""
+    blocks = []
+    for t in textures:
+        lines = [f"texture {t.name}", f"meter {t.meter}", f"bars {t.bars}"]
+        if t.tags:
+            lines.append("tags " + " ".join(t.tags))
+        lines += ["styles " + " ".join(t.styles), f"pedal {'yes' if t.pedal else 'no'}",
+                  f"velocity {t.velocity}"]
+        for hand in ("lh", "rh"):
+            words = [str(e) for e in t.events if e.hand == hand]
+            if words:
+                lines.append(f"{hand} " + " ".join(words))
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + "\n"
+
+
+@lru_cache(maxsize=1)
+def load_default_textures() -> tuple[Texture, ...]:
+    """Every texture of engine/data/textures/*.tex, in file then block order (cached)."""
+    paths = sorted(TEXTURE_DIR.glob("*.tex"))
+    if not paths:
+        raise LibraryError(f"no texture files (*.tex) in {TEXTURE_DIR}")
+    textures: list[Texture] = []
+    seen: dict[str, str] = {}
+    for path in paths:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as err:
+            raise LibraryError(f"cannot read texture file {path}: {err}") from err
+        for texture in parse_textures(text, path.name):
+            if texture.name in seen:
+                raise LibraryError(f"{path.name}: texture {texture.name!r} is also defined in "
+                                   f"{seen[texture.name]}")
+            seen[texture.name] = path.name
+            textures.append(texture)
+    return tuple(textures)
+
+
+# -------------------------------------------------------------------------------- rendering
+
+_ToneKey = tuple[str, int, int]  # degree, voices, octave
+_PlanEvent = tuple[int, int, bool, tuple[tuple[_ToneKey, int], ...]]  # onset, length, rh, tones
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A texture compiled for rendering: plain tuples, registers worked out once."""
+
+    period: int
+    events: tuple[_PlanEvent, ...]
+    rh_degrees: tuple[_ToneKey, ...]  # right-hand single degrees (set the gesture's span)
+    uses_voicing: bool
+    bass_low: int
+    bass_high: int
+
+
+# Semitones above the bass note that LH degrees span in root position (lowest, highest): they
+# size the bass window so a figure stays in the left hand's register.
+_REACH = {"b": (0, 0), "r": (0, 0), "3": (3, 5), "5": (6, 8), "7": (9, 12), "9": (13, 14),
+          "c": (1, 11), "t": (3, 11)}
+
+
+@lru_cache(maxsize=512)
+def _plan(texture: Texture) -> _Plan:
+    """Compile a texture once: velocities resolved, the bass window sized to its LH figure."""
+    events: list[_PlanEvent] = []
+    rh_degrees: set[_ToneKey] = set()
+    lh_reach = [0]
+    lh_depth = [0]
+    for e in texture.events:
+        rh = e.hand == "rh"
+        lift = 0 if rh else LH_LIFT
+        tones = []
+        for tone in e.tones:
+            key = (tone.degree, tone.voices, tone.octave)
+            velocity = texture.velocity + lift + {1: ACCENT, -1: GHOST}.get(tone.dynamic, 0)
+            tones.append((key, max(1, min(127, velocity))))
+            if rh and tone.degree not in ("c", "t"):
+                rh_degrees.add(key)
+            if not rh:
+                lowest, highest = _REACH[tone.degree]
+                lh_reach.append(highest + 12 * tone.octave)
+                lh_depth.append(lowest + 12 * tone.octave)
+        events.append((e.onset_16th, e.duration_16th, rh, tuple(tones)))
+    # a wide LH figure lowers the bass window so the figure stays under LH_TOP; a figure
+    # reaching below the bass raises it so nothing falls under LH_LOWEST
+    high = max(BASS_LOW, min(BASS_HIGH, LH_TOP - max(lh_reach)))
+    low = max(BASS_LOW, LH_LOWEST - min(lh_depth))
+    high = max(high, low + 11)
+    return _Plan(
+        period=texture.length_16th, events=tuple(events), rh_degrees=tuple(sorted(rh_degrees)),
+        uses_voicing=any(k[0] in ("c", "t") for ev in events if ev[2] for k, _ in ev[3]),
+        bass_low=low, bass_high=high,
+    )
+
+
+@lru_cache(maxsize=256)
+def _degree_offsets(quality: str) -> dict[str, int]:
+    """Semitones above the root of each degree letter for a quality (see the format)."""
+    mods = {i % 12 for i in INTERVALS.get(quality, INTERVALS["maj"])}
+
+    def pick(options: Sequence[int], fallback: int) -> int:
+        return next((o for o in options if o % 12 in mods), fallback)
+
+    return {
+        "r": 0,
+        "3": pick((4, 3, 5, 2), 0),
+        "5": pick((7, 6, 8, 14), 12),
+        "7": pick((10, 11, 9), 12),
+        "9": pick((14,), 12),
+    }
+
+
+@lru_cache(maxsize=1024)
+def _upper_pcs(root_pc: int, quality: str) -> tuple[int, ...]:
+    """The pitch classes a `c` voicing stacks (at most four)."""
+    pcs = sorted({(root_pc + i) % 12 for i in INTERVALS.get(quality, INTERVALS["maj"])})
+    if len(pcs) > 4:  # drop the fifth first, as pianists do (as engine/voicing.py)
+        fifth = (root_pc + 7) % 12
+        if fifth in pcs:
+            pcs.remove(fifth)
+    return tuple(pcs)
+
+
+_Candidate = tuple[tuple[int, ...], float, float]  # notes, mean, cost without motion/ceiling
+
+
+@lru_cache(maxsize=1024)
+def _close_voicings(pcs: tuple[int, ...]) -> tuple[_Candidate, ...]:
+    """Close-position stacks of the pitch classes, every inversion, every usable octave, with
+    their register cost (distance from the centre, muddiness below RH_VOICING_LOW)."""
+    out = []
+    for rot in range(len(pcs)):
+        order = pcs[rot:] + pcs[:rot]
+        for base in range(RH_LOWEST, RH_HIGHEST - 6):
+            if base % 12 != order[0]:
+                continue
+            notes = [base]
+            for pc in order[1:]:
+                notes.append(notes[-1] + (pc - notes[-1]) % 12)
+            if notes[-1] <= RH_HIGHEST - 6:
+                mean = sum(notes) / len(notes)
+                register = (0.3 * abs(mean - RH_VOICING_CENTRE)
+                            + 2.0 * max(0, RH_VOICING_LOW - notes[0]))
+                out.append((tuple(notes), mean, register))
+    return tuple(out)
+
+
+@lru_cache(maxsize=4096)
+def _choose_voicing(
+    pcs: tuple[int, ...], prev: tuple[int, ...] | None, ceiling: int
+) -> tuple[int, ...]:
+    """Least motion from `prev`, near the centre, top below `ceiling` (engine/voicing.py idea);
+    a top a semitone, tritone or major 7th under the melody's floor costs a little (clash)."""
+    prev_mean = sum(prev) / len(prev) if prev else float(RH_VOICING_CENTRE)
+    best: tuple[int, ...] = ()
+    best_cost = float("inf")
+    for notes, mean, register in _close_voicings(pcs):
+        c = register
+        if prev:
+            c += 0.5 * abs(mean - prev_mean) + sum(
+                min(abs(n - p) for p in prev) for n in notes) / len(notes)
+        if notes[-1] >= ceiling:
+            c += 100.0 + 10.0 * (notes[-1] - ceiling)
+        elif ceiling < _FREE and (ceiling - notes[-1]) % 12 in (0, 5, 10):
+            c += 1.0  # top = floor - 1, floor - 6, floor - 11
+        if c < best_cost:
+            best, best_cost = notes, c
+    return best
+
+
+def _top_voices(voicing: tuple[int, ...], degree: str, voices: int) -> tuple[int, ...]:
+    """`t`: the top voice; `c`: all voices, or the top `voices` of them."""
+    if degree == "t":
+        return voicing[-1:]
+    return voicing[-voices:] if voices else voicing
+
+
+class _ChordContext:
+    """Where one chord's tones sit in both hands, worked out once per chord."""
+
+    __slots__ = ("root", "quality", "bass", "bass_pc", "rh_root", "voicing", "ceiling", "cache")
+
+    def __init__(self, chord: Chord, bass: int, rh_root: int, voicing: tuple[int, ...],
+                 ceiling: int) -> None:
+        self.root, self.quality, self.bass_pc = chord.root_pc, chord.quality, chord.bass_pc
+        self.bass, self.rh_root, self.voicing, self.ceiling = bass, rh_root, voicing, ceiling
+        self.cache: dict[tuple[bool, _ToneKey], tuple[int, ...]] = {}
+
+    def pitches(self, rh: bool, key: _ToneKey) -> tuple[int, ...]:
+        """The tone's pitches in the hand's hard range (the melody is checked by the caller)."""
+        found = self.cache.get((rh, key))
+        if found is None:
+            fitted = (_fit(p, rh, _FREE) for p in self._place(rh, key))
+            found = tuple(p for p in fitted if p is not None)
+            self.cache[(rh, key)] = found
+        return found
+
+    def _place(self, rh: bool, key: _ToneKey) -> tuple[int, ...]:
+        degree, voices, octave = key
+        shift = 12 * octave
+        if rh:
+            if degree in ("c", "t"):
+                return tuple(p + shift for p in _top_voices(self.voicing, degree, voices))
+            if degree == "b":
+                return (self.rh_root + (self.bass_pc - self.root) % 12 + shift,)
+            return (self.rh_root + _degree_offsets(self.quality)[degree] + shift,)
+        if degree == "b":
+            return (self.bass + shift,)
+        if degree in ("c", "t"):
+            # upper chord tones stacked within the octave above the bass note
+            stack = tuple(sorted(self.bass + 1 + (pc - self.bass - 1) % 12
+                                 for pc in _upper_pcs(self.root, self.quality)))
+            return tuple(p + shift for p in _top_voices(stack, degree, voices))
+        # within the octave above the bass note; a second above it would be mud low on the
+        # keyboard, so it becomes a 9th, and a missing 7th/9th (offset >= 12: "the root an
+        # octave up") doubles the bass note an octave up rather than in unison
+        offset = _degree_offsets(self.quality)[degree]
+        above = (self.root + offset - self.bass) % 12
+        if above in (1, 2) or (above == 0 and offset >= 12):
+            above += 12
+        return (self.bass + above + shift,)
+
+
+def _lead_basses(pcs: Sequence[int], plan: _Plan) -> list[int]:
+    """The bass notes of a phrase's chords, chosen together (a small Viterbi over the octaves
+    of each bass pitch class): each near the previous one and pulled to the window's centre,
+    stepping a little outside the window rather than leaping beyond a major sixth. Seeing
+    the whole phrase lets a falling line start high enough to keep falling by step."""
+    centre = (plan.bass_low + plan.bass_high) // 2 - 2  # a bass sounds best low in its window
+    layers = [[p for p in range(LH_LOWEST, LH_TOP + 1) if p % 12 == pc] for pc in pcs]
+
+    def place(p: int) -> float:
+        return 0.35 * abs(p - centre) + 4.0 * max(0, plan.bass_low - p, p - plan.bass_high)
+
+    def move(a: int, b: int) -> float:
+        return abs(a - b) + (100.0 if abs(a - b) > MAX_BASS_LEAP else 0.0)
+
+    if not layers:
+        return []
+    costs = [place(p) for p in layers[0]]
+    back: list[list[int]] = []
+    for prev_layer, layer in pairwise(layers):
+        step = []
+        new_costs = []
+        for p in layer:
+            j = min(range(len(prev_layer)), key=lambda k: (costs[k] + move(prev_layer[k], p), k))
+            step.append(j)
+            new_costs.append(costs[j] + move(prev_layer[j], p) + place(p))
+        back.append(step)
+        costs = new_costs
+    j = min(range(len(costs)), key=lambda k: (costs[k], k))
+    path = [j]
+    for step in reversed(back):
+        j = step[j]
+        path.append(j)
+    path.reverse()
+    return [layer[k] for layer, k in zip(layers, path, strict=True)]
+
+
+def _lead_rh_root(pc: int, prev: int, top: int, bottom: int, ceiling: int) -> int:
+    """The right hand's root: near the previous one and the centre, with the written gesture
+    (`bottom`..`top` semitones around it) under the melody and above the muddy register."""
+
+    def cost(p: int) -> tuple[float, int]:
+        c = abs(p - prev) + 0.6 * abs(p - RH_ROOT_CENTRE)
+        if p + top >= ceiling:
+            c += 100.0 + (p + top - ceiling)
+        if p + bottom < RH_LOWEST:
+            c += 50.0
+        return c, p
+
+    return min((p for p in range(RH_ROOT_CENTRE - 24, RH_ROOT_CENTRE + 12) if p % 12 == pc),
+               key=cost)
+
+
+def _contexts(
+    plan: _Plan, chords: Sequence[ChordEvent], floor: list[int], start: int
+) -> list[_ChordContext]:
+    """Bass (chosen over the whole phrase), right-hand root and voicing per chord, the latter
+    two led from the previous chord; `ceiling` is the melody's lowest pitch over the chord."""
+    basses = _lead_basses([ev.chord.bass_pc for ev in chords], plan)
+    prev_root = RH_ROOT_CENTRE
+    prev_voicing: tuple[int, ...] | None = None
+    out = []
+    for ev, bass in zip(chords, basses, strict=True):
+        chord = ev.chord
+        lo, hi = max(ev.start_16th - start, 0), min(ev.end_16th - start, len(floor))
+        ceiling = min(floor[lo:hi], default=_FREE)
+        offsets = _degree_offsets(chord.quality)
+        spans = [(offsets[d] if d != "b" else (chord.bass_pc - chord.root_pc) % 12) + 12 * o
+                 for d, _, o in plan.rh_degrees] or [0]
+        rh_root = _lead_rh_root(chord.root_pc, prev_root, max(spans), min(spans), ceiling)
+        voicing: tuple[int, ...] = ()
+        if plan.uses_voicing:
+            voicing = _choose_voicing(_upper_pcs(chord.root_pc, chord.quality), prev_voicing,
+                                      ceiling)
+            prev_voicing = voicing
+        out.append(_ChordContext(chord, bass, rh_root, voicing, ceiling))
+        prev_root = rh_root
+    return out
+
+
+def _fit(pitch: int, rh: bool, ceiling: int) -> int | None:
+    """The pitch moved by octaves under the melody ceiling and into the hard range; None when
+    it cannot sound there (never above the melody)."""
+    low, high = (RH_LOWEST, RH_HIGHEST) if rh else (LH_LOWEST, LH_HIGHEST)
+    while pitch > high or pitch >= ceiling:
+        pitch -= 12
+    while pitch < low:
+        pitch += 12
+    return pitch if pitch < ceiling and pitch <= high else None
+
+
+def render_texture(
+    texture: Texture, chords: Sequence[ChordEvent], start_16th: int, length_16th: int,
+    meter: Meter, melody_floor: np.ndarray | None = None,
+) -> list[tuple[int, int, int, int]]:
+    """Notes (start_16th, duration_16th, pitch, velocity) of `texture` tiled over the phrase
+    [start_16th, start_16th + length_16th) of the song's 16th grid, against the song's chords.
+
+    `melody_floor[t]` is the lowest melody pitch sounding at absolute step t (-1 or beyond the
+    array: no melody); notes stay strictly below it. Rules: module docstring."""
+    if texture_meter(meter) != texture.meter:
+        raise BadInputError(f"texture {texture.name!r} is for {texture.meter}, "
+                            f"the song is in {meter.name}")
+    if length_16th <= 0:
+        return []
+    plan = _plan(texture)
+    end = start_16th + length_16th
+    floor = [_FREE] * length_16th
+    if melody_floor is not None:
+        window = np.asarray(melody_floor[start_16th:end], dtype=np.int64)
+        floor[: len(window)] = np.where(window < 0, _FREE, window).tolist()
+    sounding = sorted((c for c in chords if c.end_16th > start_16th and c.start_16th < end),
+                      key=lambda c: c.start_16th)
+    chord_at = [-1] * length_16th
+    for i, ev in enumerate(sounding):
+        lo, hi = max(ev.start_16th, start_16th) - start_16th, min(ev.end_16th, end) - start_16th
+        chord_at[lo:hi] = [i] * (hi - lo)
+    # where the sounding chord next changes (or stops), seen from each step
+    next_change = [length_16th] * length_16th
+    for t in range(length_16th - 2, -1, -1):
+        next_change[t] = t + 1 if chord_at[t + 1] != chord_at[t] else next_change[t + 1]
+    contexts = _contexts(plan, sounding, floor, start_16th)
+
+    notes: list[tuple[int, int, int, int]] = []
+    for tile in range(0, length_16th, plan.period):
+        for onset, length, rh, tones in plan.events:
+            at = tile + onset
+            if at >= length_16th:
+                break
+            index = chord_at[at]
+            if index < 0:
+                continue  # no chord sounding: the event is silent
+            stop = min(at + length, length_16th)
+            softer = 0
+            while True:
+                ctx = contexts[index]
+                chord_end = min(next_change[at], stop)
+                for key, velocity in tones:
+                    for pitch in ctx.pitches(rh, key):
+                        if pitch >= ctx.ceiling:  # maybe under the melody's floor over this note
+                            fitted = _fit(pitch, rh, min(floor[at:chord_end]))
+                            if fitted is None:
+                                continue
+                            pitch = fitted
+                        notes.append((pitch, at, chord_end - at, max(1, velocity - softer)))
+                # clipped at the chord change: re-strike on the next chord when enough is left
+                if chord_end >= stop or stop - chord_end < RESTRIKE_MIN_16TH:
+                    break
+                index = chord_at[chord_end]
+                if index < 0:
+                    break
+                at, softer = chord_end, softer + RESTRIKE_SOFTEN
+    return _tidy(notes, start_16th)
+
+
+def _tidy(notes: list[tuple[int, int, int, int]], offset: int) -> list[tuple[int, int, int, int]]:
+    """(pitch, start, length, velocity) notes → absolute (start, length, pitch, velocity), one
+    note per pitch at a time (a repeated pitch cuts the earlier one short)."""
+    notes.sort()
+    out: list[tuple[int, int, int, int]] = []
+    last_pitch = last_end = -1
+    for pitch, start, length, velocity in notes:
+        if pitch == last_pitch and last_end > start:
+            p_start, p_length, _, p_velocity = out[-1]
+            if p_start == start:  # doubled by both hands: keep one, the longer and louder
+                out[-1] = (start, max(p_length, length), pitch, max(p_velocity, velocity))
+                last_end = start + max(p_length, length)
+                continue
+            out[-1] = (p_start, start - p_start, pitch, p_velocity)
+        out.append((start, length, pitch, velocity))
+        last_pitch, last_end = pitch, start + length
+    out.sort()
+    return [(s + offset, d, p, v) for s, d, p, v in out]
