@@ -11,7 +11,8 @@ is judged on the span of the given phrases (first downbeat to last phrase end), 
 melody of the eval item; a piano note counts when it starts inside that span. An arranger row
 is judged against its own chords; POP909's piano against the human chord annotation.
 Level hit rates pool phrases: the share whose measured RD/VN level (engine.arranger.descriptors)
-equals the requested level, or, on rows without a request, the level the arranger says it chose.
+equals the requested level, or, on rows without a request, the level the arranger says it chose;
+the pop909 rows are levelled on the donor library's own scale (quintiles per phrase length).
 A system failing on a piece is counted and reported; the run goes on.
 """
 
@@ -25,12 +26,13 @@ import os
 import re
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -46,6 +48,9 @@ from engine.metrics import (
     roots_per_beat,
 )
 from engine.types import LEVELS, Arrangement, ArrangeOptions, ChordEvent, Melody
+
+if TYPE_CHECKING:
+    from engine.library.pop909_textures import DonorLibrary
 
 log = logging.getLogger("benchmarks.arrange_quality")
 
@@ -80,6 +85,7 @@ HEADERS = {
     "groove_within": "grv in", "groove_across": "grv x", "groove_ratio": "ratio",
     "chord_recognizability": "recog↑",
 }
+DONOR_METER = "4/4"  # POP909 donors are 4/4 phrases: other pieces skip the pop909 rows
 MIN_CHORD_TONE_RATIO = 0.95  # AccoMontage2's released outputs: ~0.956
 MAX_CLASH_RATE = 0.02
 GROUPS = (POP909, NOTTINGHAM, "all")
@@ -112,6 +118,7 @@ class PieceResult:
 
     name: str
     dataset: str
+    meter: str
     metrics: dict[str, AccompanimentMetrics] = field(default_factory=dict)
     levels: dict[str, LevelHits] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
@@ -133,14 +140,29 @@ def load_arranger() -> tuple[Arranger | None, str]:
 
 
 @cache
-def donor_library_available() -> tuple[bool, str]:
-    """Whether the POP909 donor library is imported (loaded once per process)."""
+def donor_library() -> tuple[DonorLibrary | None, str]:
+    """The imported POP909 donor library (loaded once per process), or None and why not."""
     try:
         from engine.library.pop909_textures import load_donor_library
 
-        return load_donor_library() is not None, ""
+        library = load_donor_library()
+        return library, "" if library is not None else "not imported"
     except Exception as err:  # absent or unreadable: the pop909 rows are skipped, and said why
-        return False, f"{type(err).__name__}: {err}"
+        return None, f"{type(err).__name__}: {err}"
+
+
+def donor_level_cutpoints(
+    library: DonorLibrary, phrases: Sequence[tuple[int, int]]
+) -> list[tuple[Sequence[float], Sequence[float]]]:
+    """Per phrase, the (RD, VN) cut points the donor library levels phrases of its length with
+    (quintiles among donors of that length; library-wide ones for rare or absent lengths), so a
+    measured level is on the scale the request and the donors' levels are."""
+    cuts: list[tuple[Sequence[float], Sequence[float]]] = []
+    for start, end in phrases:
+        group = library.group(end - start)
+        source = group if group is not None else library
+        cuts.append((tuple(source.density_cutpoints), tuple(source.polyphony_cutpoints)))
+    return cuts
 
 
 def phrase_bars(phrases: str) -> list[tuple[int, int]]:
@@ -185,12 +207,14 @@ def _fitted(values: np.ndarray, length: int, fill: int) -> np.ndarray:
 
 
 def judge(
-    item: EvalItem, rows: np.ndarray, tones: np.ndarray, roots: np.ndarray
+    item: EvalItem, rows: np.ndarray, tones: np.ndarray, roots: np.ndarray,
+    donors: DonorLibrary | None = None,
 ) -> AccompanimentMetrics:
     """Metrics of one piano part on the item's judged span (first downbeat to last phrase end).
 
     `rows` are notes in 16ths from tick 0; `tones` the target chord's pitch classes per 16th and
-    `roots` the intended root per 16th (NO_CHORD where none), both from tick 0.
+    `roots` the intended root per 16th (NO_CHORD where none), both from tick 0. With `donors`,
+    RD/VN levels are on the donor library's scale, else on the descriptors' constants.
     """
     start, end = item.downbeat_16th, item.end_16th
     pitch, _ = melody_grid(item.melody, end)
@@ -198,14 +222,16 @@ def judge(
     shifted[:, 0] -= start
     shifted = shifted[(shifted[:, 0] >= 0) & (shifted[:, 0] < end - start)]
     beat = item.meter.beat_16th
+    phrases = phrase_bars(item.phrases)
     return accompaniment_metrics(
         shifted,
         pitch[start:],
         _fitted(np.asarray(tones, dtype=bool), end, 0)[start:],
         _fitted(np.asarray(roots, dtype=np.int64), end, NO_CHORD)[start:end:beat],
-        phrase_bars(item.phrases),
+        phrases,
         item.meter.sixteenths_per_bar,
         beat,
+        level_cutpoints=None if donors is None else donor_level_cutpoints(donors, phrases),
     )
 
 
@@ -229,9 +255,9 @@ def level_hits(metrics: AccompanimentMetrics, density: Sequence[int],
 def evaluate_piece(job: tuple[int, EvalItem]) -> PieceResult:
     """Run every system on one piece; each failure is recorded and the others still run."""
     index, item = job
-    result = PieceResult(item.name, item.dataset)
+    result = PieceResult(item.name, item.dataset, item.meter.name)
     arranger, _ = load_arranger()
-    donors, _ = donor_library_available()
+    donors, _ = donor_library()
     density, polyphony = requested_levels(index)
     systems: dict[str, ArrangeOptions] = {}
     if arranger is not None:
@@ -240,7 +266,7 @@ def evaluate_piece(job: tuple[int, EvalItem]) -> PieceResult:
         systems[DEFAULT_LEVELS] = ArrangeOptions(
             harmonize=harmonize, library="default", density=density, polyphony=polyphony
         )
-        if donors:
+        if donors is not None and item.meter.name == DONOR_METER:
             systems[DONOR_LIB] = ArrangeOptions(harmonize=harmonize, library="pop909")
             systems[DONOR_LEVELS] = ArrangeOptions(
                 harmonize=harmonize, library="pop909", density=density, polyphony=polyphony
@@ -253,7 +279,7 @@ def evaluate_piece(job: tuple[int, EvalItem]) -> PieceResult:
             result.seconds_by_system[system] = time.perf_counter() - started
             rows = note_rows(arrangement.piano_notes, item.melody.ticks_per_16th)
             tones, roots = arranger_targets(arrangement.harmonization.chords, item.end_16th)
-            metrics = judge(item, rows, tones, roots)
+            metrics = judge(item, rows, tones, roots, donors if system in DONOR_SYSTEMS else None)
             result.metrics[system] = metrics
             phrases = len(metrics.density_levels)
             if system in REQUESTING_SYSTEMS:
@@ -382,6 +408,11 @@ def format_report(
             f"goals, {TITLES[system]}: {len(met)}/{len(verdict)} met"
             + (f"; missed: {', '.join(missed)}" if missed else "")
         )
+    if any(s in r.metrics or s in r.failures for r in results for s in DONOR_SYSTEMS):
+        other = Counter(r.meter for r in results if r.meter != DONOR_METER)
+        if other:
+            meters = ", ".join(f"{count} in {meter}" for meter, count in sorted(other.items()))
+            lines.append(f"pop909 rows: {DONOR_METER} pieces only ({meters} skipped)")
     aligned = [r.alignment for r in results if not math.isnan(r.alignment)]
     if aligned:
         lines.append(
@@ -437,6 +468,7 @@ def report_json(
         "pieces": [
             {
                 "name": r.name,
+                "meter": r.meter,
                 "seconds_by_system": r.seconds_by_system,
                 "metrics": {
                     s: {k: clean(v) for k, v in asdict(m).items()} for s, m in r.metrics.items()
@@ -457,11 +489,11 @@ def availability_notes() -> list[str]:
     if missing:
         notes.append(f"engine.pipeline.arrange not available, only POP909's piano scored: "
                      f"{missing}")
-    donors, why = donor_library_available()
-    if not donors:
+    donors, why = donor_library()
+    if donors is None:
         notes.append(
-            "POP909 donor library not imported: pop909 rows skipped; import it with "
-            "`accobridge library import-pop909 PATH`" + (f" ({why})" if why else "")
+            f"POP909 donor library not available ({why}): pop909 rows skipped; import it with "
+            "`accobridge library import-pop909 PATH`"
         )
     return notes
 

@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> None:
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     print(f"process peak RSS {rss_mb:.0f} MB")
     cli = cli_wall_time(args.cli_runs)
-    label = f"accobridge arrange {CLI_BARS} bars (process)"
+    label = f"accobridge arrange {CLI_BARS} bars ({libraries[-1]})"  # the CLI's own choice
     if isinstance(cli, str):
         print(f"{label}: failed: {cli}")
     else:

@@ -210,6 +210,13 @@ def test_accompaniment_metrics_bundle() -> None:
     assert result.polyphony_levels == (level(2.0, POLYPHONY_CUTPOINTS),) * 2
     assert math.isnan(result.groove_within)  # one bar per phrase: no pair within
     assert result.groove_across == 1.0
+    assert result.phrase_densities == (0.25, 0.25) and result.phrase_voice_numbers == (2.0, 2.0)
+    # a library with its own scale: RD 0.25 reaches no cut point of phrase 1, all 4 of phrase 2
+    cuts = [((0.3, 0.4, 0.5, 0.6), (2.5, 3, 3.5, 4)), ((0.1, 0.15, 0.2, 0.25), (1, 1, 2, 2))]
+    relevelled = accompaniment_metrics(notes, tune, grid, roots, [(0, 1), (1, 2)], bar, 4, cuts)
+    assert relevelled.density_levels == (0, 4) and relevelled.polyphony_levels == (0, 4)
+    with pytest.raises(ValueError, match="cut points"):
+        accompaniment_metrics(notes, tune, grid, roots, [(0, 1), (1, 2)], bar, 4, cuts[:1])
 
 
 def test_accompaniment_metrics_rejects_disagreeing_grids() -> None:

@@ -73,10 +73,11 @@ def test_tiny_piece_goes_through_the_bundle_and_the_report() -> None:
     hits = aq.level_hits(metrics, metrics.density_levels, [0, 0])
     assert hits.phrases == 2 and hits.density_hit == 2
 
-    result = aq.PieceResult(item.name, item.dataset, metrics={aq.DEFAULT_LIB: metrics},
-                            levels={aq.DEFAULT_LIB: hits},
-                            failures={aq.HUMAN_PIANO: "OSError: no data"},
-                            seconds_by_system={aq.DEFAULT_LIB: 0.01})
+    result = aq.PieceResult(
+        item.name, item.dataset, item.meter.name, metrics={aq.DEFAULT_LIB: metrics},
+        levels={aq.DEFAULT_LIB: hits}, failures={aq.HUMAN_PIANO: "OSError: no data"},
+        seconds_by_system={aq.DEFAULT_LIB: 0.01},
+    )
     table = aq.summarise([result])
     report = aq.format_report(table, [result], ["a note"], 0.5)
     assert aq.TITLES[aq.DEFAULT_LIB] in report and "failures (1)" in report

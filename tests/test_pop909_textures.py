@@ -226,6 +226,7 @@ def test_damaged_folder_is_reported_song_by_song(tmp_path):
     assert "beat_midi.txt" in reasons[no_beats]
     assert "human_label1.txt" in reasons[mismatch] and "finalized_chord.txt" in reasons[mismatch]
     assert report.songs_used == 2
+    assert [p.name for p in report.out_path.parent.iterdir()] == [LIBRARY_FILE]
     library = load_donor_library(report.out_path)
     assert library is not None and set(library.song.tolist()) == {int(s) for s in good}
     summary = report.summary()

@@ -15,8 +15,8 @@ The grid (why it is not simply "MIDI beat 0"):
   a non-decreasing, piecewise-constant offset (a switch costs `SWITCH_PENALTY` notes' worth).
   Each offset change is a seam: MIDI time between the two offsets is dropped (it is the deleted
   beats); the seam is placed on a bar line in the melody gap, a phrase boundary if there is one.
-  Checked over the corpus: 886 of the 903 songs then agree with `melody.txt` on >= 95% of the
-  onsets (within one 16th; with one global offset only 719 did), 14 fall below `MIN_ALIGNMENT`
+  Checked over the corpus: 883 of the 903 songs then agree with `melody.txt` on >= 95% of the
+  onsets (within one 16th; with one global offset only 719 did), 15 fall below `MIN_ALIGNMENT`
   and are refused with that figure in the message; shifting the aligned accompaniment by a beat
   either way fits the chord file worse in all but 17 songs (the importer drops those).
 - Without the structure folder the grid starts at the first downbeat `beat_midi.txt` flags (which

@@ -373,8 +373,8 @@ def import_pop909(
     song_ids = sorted(p.name for p in pop909_dir.iterdir() if p.is_dir() and p.name.isdigit())
     if not song_ids:
         raise BadInputError(f"no song folders (NNN/) in {pop909_dir}")
-    held_out = [s for s in song_ids if exclude_held_out and is_held_out("pop909", s)]
-    todo = [s for s in song_ids if s not in set(held_out)]
+    held_out = {s for s in song_ids if exclude_held_out and is_held_out("pop909", s)}
+    todo = [s for s in song_ids if s not in held_out]
     if limit is not None:
         todo = todo[: max(0, limit)]
     say(f"reading {len(todo)} songs from {pop909_dir} ({len(held_out)} held out)")
@@ -398,8 +398,9 @@ def import_pop909(
             say(f"  {done}/{len(jobs)} songs, {len(library.song)} phrases "
                 f"({time.perf_counter() - started:.1f} s)")
     if not library.song:
+        first = f"; first: {skipped_songs[0][0]}: {skipped_songs[0][1]}" if skipped_songs else ""
         raise BadInputError(
-            f"no usable POP909 song in {pop909_dir} ({len(skipped_songs)} skipped); "
+            f"no usable POP909 song in {pop909_dir} ({len(skipped_songs)} skipped{first}); "
             "the previous library, if any, is unchanged"
         )
 
@@ -473,7 +474,7 @@ def _song_donors(job: tuple[Path, Path]) -> _SongResult:
         donors, skipped = _cut_phrases(song)
     except BadInputError as err:
         return _SongResult(song_dir.name, _Donors(), [], str(err))
-    except Exception as err:  # noqa: BLE001 - a corrupt file may break mido in any way
+    except Exception as err:  # a corrupt file may break mido in any way: report, go on
         return _SongResult(song_dir.name, _Donors(), [],
                            f"{song_dir}: unexpected {type(err).__name__}: {err}")
     return _SongResult(song_dir.name, donors, skipped)
@@ -657,6 +658,7 @@ def _write_atomically(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
             np.savez(out, **arrays)  # type: ignore[arg-type]
             out.flush()
             os.fsync(out.fileno())
+        temp.chmod(0o644)  # mkstemp makes it owner-only; an ordinary data file is readable
         os.replace(temp, path)
     except BaseException:
         with contextlib.suppress(OSError):
