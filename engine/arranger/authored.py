@@ -4,7 +4,9 @@ Authored textures carry no donor melody, so the paper's melody-rhythm fitness be
 to the phrase: the requested density/polyphony levels (prefilter, every phrase), the phrase's
 chord style, and — with nothing requested — a level that answers the melody (a busy melody
 gets a lighter texture, long notes a busier one). Transitions reward continuity of the groove
-(same texture or neighbouring levels); phrases with the same label reuse one texture.
+(neighbouring levels), and a new section (a new phrase label) answers with a new texture of a
+neighbouring level, so the groove is consistent within phrases and contrasts across them;
+phrases with the same label reuse one texture.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from engine.types import Meter, Phrase, Style
 
 STYLE_FIT = 0.3
 LEVEL_DISTANCE = 0.15  # per level away from the melody-derived target when nothing is requested
-SAME_TEXTURE = 0.2
+SAME_TEXTURE = 0.2  # within a repeated label: keep the groove
+SECTION_CHANGE = 0.15  # at a new label: a different texture …
+SECTION_STEP = 1  # … up to this many levels away on each axis costs nothing
 LEVEL_STEP = 0.1  # transition cost per level of change
 DEFAULT_LEVEL = 2
 
@@ -59,10 +63,18 @@ def select_textures(
         if polyphony is None:
             fit = fit - LEVEL_DISTANCE * np.abs(polyphony_levels - DEFAULT_LEVEL)
         fitness.append(fit)
-    change = (np.abs(density_levels[:, None] - density_levels[None, :])
-              + np.abs(polyphony_levels[:, None] - polyphony_levels[None, :]))
-    transition = SAME_TEXTURE * np.eye(len(textures)) - LEVEL_STEP * change
-    path, _ = viterbi(fitness, [transition] * (len(phrases) - 1))
+    d_change = np.abs(density_levels[:, None] - density_levels[None, :])
+    p_change = np.abs(polyphony_levels[:, None] - polyphony_levels[None, :])
+    same = np.eye(len(textures))
+    keep = SAME_TEXTURE * same - LEVEL_STEP * (d_change + p_change)
+    contrast = (SECTION_CHANGE * (1 - same)
+                - LEVEL_STEP * (np.maximum(d_change - SECTION_STEP, 0)
+                                + np.maximum(p_change - SECTION_STEP, 0)))
+    transitions = [
+        keep if before.label == after.label else contrast
+        for before, after in zip(phrases, phrases[1:], strict=False)
+    ]
+    path, _ = viterbi(fitness, transitions)
     chosen = [textures[j] for j in path]
     first_of_label: dict[str, Texture] = {}
     for i, phrase in enumerate(phrases):

@@ -18,7 +18,12 @@ from typing import Any
 import numpy as np
 
 from engine.arranger.placement import RenderedNote, chord_at
-from engine.arranger.reharmonize import reharmonize_notes
+from engine.arranger.plugins import (
+    RULE_BASED_REHARMONIZER,
+    Reharmonizer,
+    TextureContinuity,
+    TransitionScorer,
+)
 from engine.arranger.selection import prefilter, viterbi
 from engine.errors import LibraryError
 from engine.types import (
@@ -146,13 +151,17 @@ def _fitness(
 def arrange_with_donors(
     donors: Any, harmonization: Harmonization, options: ArrangeOptions,
     pitch: np.ndarray, onset: np.ndarray,
+    transition: TransitionScorer | None = None,
+    reharmonizer: Reharmonizer = RULE_BASED_REHARMONIZER,
 ) -> tuple[list[list[RenderedNote]], list[TextureChoice], list[bool]]:
+    """Donor per phrase (Viterbi), re-harmonized; `transition` defaults to texture continuity."""
     analysis = harmonization.analysis
     if analysis.meter.sixteenths_per_bar != DONOR_BAR_16TH:
         raise LibraryError(
             f"POP909 donors are 4/4 phrases; for {analysis.meter.name} use --library default"
         )
     feats = donor_features(donors)
+    score_transition = transition or TextureContinuity(feats.head, feats.tail)
     chords = harmonization.chords
     phrases = analysis.phrases
     candidates, fitness, shifts = [], [], []
@@ -170,7 +179,7 @@ def arrange_with_donors(
         shifts.append(shift[keep])
     transitions = []
     for a, b in zip(candidates, candidates[1:], strict=False):
-        trans = feats.tail[a] @ feats.head[b].T
+        trans = score_transition(a, b)
         same_song = feats.song[a][:, None] == feats.song[b][None, :]
         backwards = feats.phrase_index[a][:, None] >= feats.phrase_index[b][None, :]
         transitions.append(np.where(same_song & backwards, -np.inf, trans))
@@ -193,7 +202,7 @@ def arrange_with_donors(
         start = analysis.bar_start_16th(phrase.start_bar)
         length = phrase.bars * analysis.meter.sixteenths_per_bar
         notes = donors.phrase_notes(d)
-        rendered.append(reharmonize_notes(
+        rendered.append(reharmonizer(
             notes, donors.beat_chroma(d), donors.beat_roots(d), chosen_shift[i], chords, start,
             length,
         ))

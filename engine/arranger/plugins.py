@@ -1,0 +1,44 @@
+"""The two places a learned model will plug into the arranger (algorithms.md §2.2–2.3):
+the donor transition score and the re-harmonizer. Both have a rule-based default here; the
+torch models of a later release implement the same protocols."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+from engine.arranger.placement import RenderedNote
+from engine.arranger.reharmonize import reharmonize_notes
+from engine.types import ChordEvent
+
+
+class TransitionScorer(Protocol):
+    def __call__(self, before: np.ndarray, after: np.ndarray) -> np.ndarray:
+        """Scores in [0, 1] for moving from each donor in `before` to each in `after`
+        (shape (len(before), len(after)))."""
+        ...
+
+
+class Reharmonizer(Protocol):
+    def __call__(
+        self, notes: np.ndarray, source_chroma: np.ndarray, source_roots: np.ndarray, shift: int,
+        chords: Sequence[ChordEvent], start_16th: int, length_16th: int,
+    ) -> list[RenderedNote]:
+        """A donor phrase's notes laid on new chords (see `reharmonize_notes`)."""
+        ...
+
+
+class TextureContinuity:
+    """Rule-based transition: cosine between the onset profile of one donor's last two bars
+    and the next donor's first two (the paper uses learned embeddings of the same windows)."""
+
+    def __init__(self, head: np.ndarray, tail: np.ndarray) -> None:
+        self.head, self.tail = head, tail
+
+    def __call__(self, before: np.ndarray, after: np.ndarray) -> np.ndarray:
+        return np.clip(self.tail[before] @ self.head[after].T, 0.0, 1.0)
+
+
+RULE_BASED_REHARMONIZER: Reharmonizer = reharmonize_notes
