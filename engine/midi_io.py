@@ -278,7 +278,23 @@ def _build_melody(path: Path, source: _Source, track: str | int | None) -> Melod
     meter = _meter(path, source)
     tempo_changes = _tempo_map(source)
     name, raw_notes = _choose_track(path, source.tracks, track)
-    notes, dropped = reduce_to_top_line(raw_notes, source.ticks_per_beat)
+    return melody_from_notes(
+        raw_notes, source.ticks_per_beat, meter, tempo_changes, source.key, name
+    )
+
+
+def melody_from_notes(
+    raw_notes: Sequence[Note], ticks_per_beat: int, meter: Meter,
+    tempo_changes: tuple[tuple[int, int], ...], key: Key | None = None, name: str = "Melody",
+) -> Melody:
+    """A checked Melody from notes however they arrived (file, DAW clip): top line, limits."""
+    for tick, tempo in tempo_changes:
+        bpm = mido.tempo2bpm(tempo)
+        if not MIN_BPM <= bpm <= MAX_BPM:
+            raise BadInputError(
+                f"tempo {bpm:.1f} BPM at tick {tick} is outside {MIN_BPM:.0f}-{MAX_BPM:.0f} BPM"
+            )
+    notes, dropped = reduce_to_top_line(raw_notes, ticks_per_beat)
     if dropped:
         warnings.warn(
             MelodyWarning(
@@ -295,7 +311,7 @@ def _build_melody(path: Path, source: _Source, track: str | int | None) -> Melod
         )
     if count > MAX_NOTES:
         raise BadInputError(f"melody has {count} notes; at most {MAX_NOTES} are supported")
-    ticks_per_bar = source.ticks_per_beat * 4 * meter.numerator / meter.denominator
+    ticks_per_bar = ticks_per_beat * 4 * meter.numerator / meter.denominator
     end_tick = max(n.end_tick for n in notes)
     bars = int(-(-end_tick // ticks_per_bar))
     if bars > MAX_BARS:
@@ -303,11 +319,11 @@ def _build_melody(path: Path, source: _Source, track: str | int | None) -> Melod
     bpm = mido.tempo2bpm(tempo_changes[0][1]) if tempo_changes else 120.0
     return Melody(
         notes=tuple(notes),
-        ticks_per_beat=source.ticks_per_beat,
+        ticks_per_beat=ticks_per_beat,
         meter=meter,
         tempo_bpm=float(bpm),
         tempo_changes=tempo_changes,
-        key_signature=source.key,
+        key_signature=key,
         track_name=name,
     )
 

@@ -1,0 +1,31 @@
+"""The bridge's errors and the numeric codes our OSC API reports them with."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ErrorCode(IntEnum):
+    BAD_INPUT = 1
+    TOO_LARGE = 2
+    ENGINE_ERROR = 3
+    DAW_WRITE_FAILED = 4
+    TIMEOUT = 5
+
+
+class BridgeError(Exception):
+    code: ErrorCode = ErrorCode.ENGINE_ERROR
+
+
+class BadMessageError(BridgeError, ValueError):
+    """A packet or file that does not follow the protocol (counted and logged, never fatal)."""
+
+    code = ErrorCode.BAD_INPUT
+
+
+class ClipTooLargeError(BridgeError, ValueError):
+    code = ErrorCode.TOO_LARGE
+
+
+class UploadTimeoutError(BridgeError, TimeoutError):
+    code = ErrorCode.TIMEOUT
