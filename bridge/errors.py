@@ -22,10 +22,22 @@ class BadMessageError(BridgeError, ValueError):
 
     code = ErrorCode.BAD_INPUT
 
+    def __init__(self, message: str, reason: str = "invalid") -> None:
+        super().__init__(message)
+        # A short machine-readable tag ("parse", "type_tags", "value", …): bad-packet counters
+        # are kept per reason.
+        self.reason = reason
+
 
 class ClipTooLargeError(BridgeError, ValueError):
     code = ErrorCode.TOO_LARGE
 
 
 class UploadTimeoutError(BridgeError, TimeoutError):
+    code = ErrorCode.TIMEOUT
+
+
+class ReplyTimeoutError(BridgeError, TimeoutError):
+    """The other side of the bridge did not answer in time (not running, or stopped replying)."""
+
     code = ErrorCode.TIMEOUT

@@ -65,6 +65,21 @@ def build_parser() -> argparse.ArgumentParser:
                      help="texture library (default: pop909 when imported, else default)")
     arr.add_argument("--chords", type=Path, metavar="CHORDS.mid",
                      help="arrange against these chords instead of harmonizing")
+    serve = sub.add_parser("serve", help="run the DAW bridge (our OSC API) headless")
+    serve.add_argument("--osc-port", type=int, default=17000, help="UDP port (default 17000)")
+    serve.add_argument("--listen", default="127.0.0.1",
+                       help="interface to bind (default 127.0.0.1; others are an explicit risk)")
+    serve.add_argument("--ableton", action="store_true", help="Ableton Live via AbletonOSC")
+    serve.add_argument("--reaper-spool", type=Path, metavar="DIR", help="REAPER spool folder")
+    serve.add_argument("--midi", action="store_true", help="virtual MIDI ports")
+    send = sub.add_parser("send", help="send a melody to a running bridge, write its parts")
+    _add_harmonize_options(send)
+    send.add_argument("--density", type=int, metavar="0-4", help="rhythmic-density level")
+    send.add_argument("--polyphony", type=int, metavar="0-4", help="voice-number level")
+    send.add_argument("--library", choices=("default", "pop909"), help="texture library")
+    send.add_argument("--host", default="127.0.0.1", help="bridge host (default 127.0.0.1)")
+    send.add_argument("--osc-port", type=int, default=17000, help="bridge UDP port")
+    send.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for parts")
     demo = sub.add_parser("demo", help="harmonize the shipped demo melody")
     demo.add_argument("-o", "--output", type=Path, default=Path("accobridge-demo.mid"))
     demo.add_argument("--style", default="pop_standard", help=f"one of {', '.join(STYLE_CHOICES)}")
@@ -192,6 +207,75 @@ def _cmd_harmonize(args: argparse.Namespace) -> None:
     _harmonize_and_write(melody, options, args.output, args.json)
 
 
+def _cmd_serve(args: argparse.Namespace) -> None:
+    import logging
+    import signal
+    import threading
+
+    from bridge.server import BridgeServer
+    from bridge.session import Session
+    from ui.engine_link import generate
+
+    missing = [flag for flag, on in (("--ableton", args.ableton), ("--midi", args.midi),
+                                     ("--reaper-spool", args.reaper_spool)) if on]
+    if missing:
+        _fail(f"{', '.join(missing)}: not available in this release yet (only our OSC API)")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    if args.listen not in ("127.0.0.1", "localhost", "::1"):
+        sys.stderr.write(f"accobridge: warning: listening on {args.listen}: any host that can "
+                         "reach it can send clips and read results\n")
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    session = Session(generate)
+    try:
+        with BridgeServer(session, args.listen, args.osc_port) as server:
+            print(f"accobridge: OSC API listening on {server.host}:{server.port}", flush=True)
+            stop.wait()
+    finally:
+        session.close(5.0)
+    print("accobridge: stopped", flush=True)
+
+
+def _cmd_send(args: argparse.Namespace) -> None:
+    from bridge.client import send_clip_and_wait
+    from bridge.types import Clip, ClipNote
+    from engine.midi_io import read_melody, write_song
+    from engine.types import Note
+
+    options = _options(args)  # validates the shared options before anything is sent
+    melody = read_melody(args.input, track=args.track)
+    tpb = melody.ticks_per_beat
+    clip = Clip(
+        source=f"cli:{args.input.name}", name=args.input.stem,
+        length_beats=melody.end_tick / tpb, tempo_bpm=melody.tempo_bpm,
+        ts_num=melody.meter.numerator, ts_den=melody.meter.denominator,
+        notes=tuple(ClipNote(n.pitch, n.start_tick / tpb, n.duration_tick / tpb, n.velocity, 1)
+                    for n in melody.notes),
+    )
+    wire: dict[str, Any] = {"style": args.style, "seed": args.seed, "variant": args.variant,
+                            "alpha": args.alpha, "beta": args.beta}
+    if options.key is not None:
+        wire["key"], wire["mode"] = args.key, args.mode
+    for name in ("phrases", "pickup", "density", "polyphony", "library"):
+        if getattr(args, name) is not None:
+            wire[name] = getattr(args, name)
+    if args.phrase_styles:
+        wire["phrase_styles"] = list(options.phrase_styles)
+    result = send_clip_and_wait(args.host, args.osc_port, clip, wire, args.timeout)
+    tracks = [
+        (name.capitalize(), channel, [
+            Note(n.pitch, round(n.start_beats * tpb), max(1, round(n.duration_beats * tpb)),
+                 n.velocity)
+            for n in result.parts.get(name, ())
+        ])
+        for name, channel in (("chords", 2), ("piano", 3))
+    ]
+    write_song(args.output, melody, tracks)
+    print(f"{args.output}: {len(result.chords)} chords, "
+          f"{sum(len(t[2]) for t in tracks)} notes from {args.host}:{args.osc_port}")
+
+
 def _cmd_demo(args: argparse.Namespace) -> None:
     from engine.demo import demo_melody
     from engine.types import HarmonizeOptions
@@ -226,15 +310,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     commands = {
         "harmonize": _cmd_harmonize, "arrange": _cmd_arrange, "demo": _cmd_demo,
-        "library": _cmd_library,
+        "library": _cmd_library, "serve": _cmd_serve, "send": _cmd_send,
     }
+    from bridge.errors import BridgeError
     from engine.errors import EngineError
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             commands[args.command](args)
-        except EngineError as err:
+        except (EngineError, BridgeError) as err:
             _fail(str(err))
         except OSError as err:  # unwritable output folder, disk full …
             _fail(f"{getattr(err, 'filename', '') or ''} {err.strerror or err}".strip())

@@ -1,0 +1,66 @@
+"""`accobridge serve` + `accobridge send` as real processes over loopback UDP."""
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import mido
+import pytest
+
+from engine.demo import DEMO_TUNE, melody_from_steps
+from engine.midi_io import write_song
+from ui.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def server(tmp_path):
+    env = dict(os.environ, ACCOBRIDGE_DATA_DIR=str(tmp_path / "userdata"), PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ui.cli", "serve", "--osc-port", "0"], cwd=ROOT, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        line = proc.stdout.readline()  # blocks until the server has bound its port
+        assert "listening on 127.0.0.1:" in line, line + proc.stderr.read()
+        yield proc, int(line.rsplit(":", 1)[1])
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=20)
+
+
+def test_send_gets_chords_and_piano_back(server, tmp_path, monkeypatch):
+    proc, port = server
+    monkeypatch.setenv("ACCOBRIDGE_DATA_DIR", str(tmp_path / "userdata"))
+    src, out = tmp_path / "in.mid", tmp_path / "out.mid"
+    write_song(src, melody_from_steps(DEMO_TUNE), [])
+    main(["send", str(src), "-o", str(out), "--osc-port", str(port), "--style", "pop_complex",
+          "--density", "2"])
+    song = mido.MidiFile(out)
+    assert [t.name for t in song.tracks] == ["Melody", "Chords", "Piano"]
+    assert all(any(m.type == "note_on" for m in t) for t in song.tracks)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 0
+    assert "stopped" in proc.stdout.read()
+
+
+def test_send_reports_engine_errors_as_one_line(server, tmp_path, capsys):
+    _, port = server
+    src = tmp_path / "in.mid"
+    write_song(src, melody_from_steps(DEMO_TUNE), [])
+    with pytest.raises(SystemExit) as exit_info:
+        main(["send", str(src), "-o", str(tmp_path / "o.mid"), "--osc-port", str(port),
+              "--phrases", "A4"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1 and "16" in err
+    assert not (tmp_path / "o.mid").exists()
+
+
+def test_unavailable_adapters_are_refused(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["serve", "--ableton"])
+    assert exit_info.value.code == 2 and "--ableton" in capsys.readouterr().err
