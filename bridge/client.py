@@ -202,6 +202,11 @@ class BridgeClient:
                     )
             # silence: the loop sends clip/end again
 
+    def request(self, request_id: str, options: Mapping[str, Any]) -> None:
+        """Ask for generation of an uploaded clip without waiting (live edits: the bridge keeps
+        only the latest request per source; `generate` collects a result)."""
+        self._osc.send(Generate(request_id, json.dumps(dict(options), separators=(",", ":"))))
+
     def generate(self, request_id: str, source: str, options: Mapping[str, Any],
                  deadline: float) -> GenerateResult:
         """Ask for generation and collect the result (re-asking for lost pieces)."""
