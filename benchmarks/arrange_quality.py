@@ -28,7 +28,6 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
@@ -36,6 +35,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
+from benchmarks.common import map_pieces
 from benchmarks.eval_corpus import NOTTINGHAM, POP909, EvalItem, load_eval_corpus
 from engine.grid import melody_grid
 from engine.library.datasets import shared_data_dir
@@ -303,11 +303,7 @@ def evaluate_piece(job: tuple[int, EvalItem]) -> PieceResult:
 
 def evaluate(items: Sequence[EvalItem], jobs: int) -> list[PieceResult]:
     """All pieces, in corpus order; `jobs` worker processes (1: in this process)."""
-    numbered = list(enumerate(items))
-    if jobs <= 1 or len(items) <= 1:
-        return [evaluate_piece(job) for job in numbered]
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        return list(pool.map(evaluate_piece, numbered, chunksize=1))
+    return map_pieces(evaluate_piece, list(enumerate(items)), jobs)
 
 
 # ----------------------------------------------------------------------------- summary

@@ -22,7 +22,8 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from benchmarks.harmonize_speed import _percentile, long_melody
+from benchmarks.common import median_p95
+from benchmarks.harmonize_speed import long_melody
 from engine.midi_io import write_song
 from engine.pipeline import arrange
 from engine.types import ArrangeOptions, TextureLibraryName
@@ -59,7 +60,7 @@ def warm_latency(bars: int, runs: int, library: TextureLibraryName) -> tuple[flo
         start = time.perf_counter()
         arrange(melody, options)
         times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times), _percentile(times, 0.95)
+    return median_p95(times)
 
 
 def donor_load_seconds(runs: int) -> tuple[float, float] | None:
@@ -93,7 +94,7 @@ def cli_wall_time(runs: int) -> tuple[float, float] | str:
                 lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
                 return lines[-1]
             times.append(time.perf_counter() - start)
-    return statistics.median(times), _percentile(times, 0.95)
+    return median_p95(times)
 
 
 def peak_memory_mb(library: TextureLibraryName) -> float:

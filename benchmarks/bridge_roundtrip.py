@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import tempfile
 import time
 import tracemalloc
@@ -18,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from benchmarks.common import median_p95
 from benchmarks.harmonize_speed import long_melody
 from bridge.client import BridgeClient
 from bridge.server import BridgeServer
@@ -49,11 +49,6 @@ class CountingGenerate:
         return generate(clip, options, ctx)
 
 
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=30)
@@ -71,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
                 start = time.perf_counter()
                 client.run(clip, OPTIONS, 30.0)
                 times.append((time.perf_counter() - start) * 1000)
-            med, p95 = statistics.median(times), _percentile(times, 0.95)
+            med, p95 = median_p95(times)
             print(f"round trip, 32-bar clip (upload → last result chunk): median {med:.1f} ms, "
                   f"p95 {p95:.1f} ms, goal {GOAL_MS:.0f} ms, ratio {med / GOAL_MS:.2f}")
             tracemalloc.start()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -17,6 +16,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
+from benchmarks.common import median_p95
 from engine.demo import DEMO_TUNE, melody_from_steps
 from engine.midi_io import write_song
 from engine.pipeline import analyze_melody, harmonize
@@ -35,11 +35,6 @@ def long_melody(bars: int) -> Melody:
     return melody_from_steps(steps, key=Key(5, "major"))
 
 
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
 def warm_latency(bars: int, runs: int, given: bool) -> tuple[float, float]:
     melody = long_melody(bars)
     options = HarmonizeOptions()
@@ -52,7 +47,7 @@ def warm_latency(bars: int, runs: int, given: bool) -> tuple[float, float]:
         start = time.perf_counter()
         harmonize(melody, options)
         times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times), _percentile(times, 0.95)
+    return median_p95(times)
 
 
 def cli_wall_time(runs: int) -> tuple[float, float]:
@@ -67,7 +62,7 @@ def cli_wall_time(runs: int) -> tuple[float, float]:
             subprocess.run([sys.executable, "-m", "ui.cli", "harmonize", str(src), "-o", out],
                            check=True, capture_output=True)
             times.append(time.perf_counter() - start)
-    return statistics.median(times), _percentile(times, 0.95)
+    return median_p95(times)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -18,7 +18,6 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import cast
 import numpy as np
 
 from benchmarks.baseline import baseline_chords
+from benchmarks.common import map_pieces
 from benchmarks.eval_corpus import (
     DEFAULT_NOTTINGHAM_LIMIT,
     DEFAULT_POP909_LIMIT,
@@ -154,10 +154,7 @@ def evaluate_piece(item: EvalItem) -> PieceResult:
 
 def evaluate(items: Sequence[EvalItem], jobs: int) -> list[PieceResult]:
     """All pieces, in corpus order; `jobs` worker processes (1: in this process)."""
-    if jobs <= 1 or len(items) <= 1:
-        return [evaluate_piece(item) for item in items]
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        return list(pool.map(evaluate_piece, items, chunksize=1))
+    return map_pieces(evaluate_piece, items, jobs)
 
 
 @dataclass(frozen=True)
