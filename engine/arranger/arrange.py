@@ -3,17 +3,15 @@ render a texture per phrase, then keep the piano clear of the melody and shape i
 
 from __future__ import annotations
 
-from engine.arranger.authored import melody_targets, select_textures, textures_for
+from engine.arranger.authored import arrange_with_textures
 from engine.arranger.donors import DONOR_BAR_16TH
 from engine.arranger.placement import (
     RenderedNote,
     keep_clear_of_melody,
-    melody_floor,
     pedal_events,
     shape_velocities,
     to_notes,
 )
-from engine.arranger.textures import render_texture
 from engine.errors import LibraryError, OptionError
 from engine.grid import melody_end_16th, melody_grid
 from engine.types import (
@@ -22,11 +20,11 @@ from engine.types import (
     ArrangeOptions,
     Harmonization,
     Meter,
-    TextureChoice,
     TextureLibraryName,
 )
 
 __all__ = ["arrange_piano"]
+
 
 def _check_level(name: str, value: int | None) -> None:
     if value is not None and not 0 <= value < LEVELS:
@@ -56,7 +54,7 @@ def arrange_piano(
     _check_level("polyphony", options.polyphony)
     analysis, melody = harmonization.analysis, harmonization.melody
     library = _library_name(options.library, donors is not None, analysis.meter)
-    meter, bar16 = analysis.meter, analysis.meter.sixteenths_per_bar
+    bar16 = analysis.meter.sixteenths_per_bar
     length = max(melody_end_16th(melody), analysis.bar_start_16th(analysis.total_bars))
     pitch, onset = melody_grid(melody, length)
     chords = harmonization.chords
@@ -68,26 +66,7 @@ def arrange_piano(
             donors, harmonization, options, pitch, onset
         )
     else:
-        textures = textures_for(meter)
-        if not textures:
-            raise LibraryError(f"no authored textures for {meter.name}")
-        targets = melody_targets(onset, phrases, analysis.downbeat_16th, bar16)
-        styles = [ph.style for ph in harmonization.phrases]
-        chosen = select_textures(textures, phrases, styles, targets, options.density,
-                                 options.polyphony)
-        floor = melody_floor(pitch)
-        rendered, choices, pedalled = [], [], []
-        for phrase, texture in zip(phrases, chosen, strict=True):
-            start = analysis.bar_start_16th(phrase.start_bar)
-            notes: list[RenderedNote] = list(
-                render_texture(texture, chords, start, phrase.bars * bar16, meter, floor)
-            )
-            rendered.append(notes)
-            pedalled.append(texture.pedal)
-            choices.append(TextureChoice(
-                phrase=phrase, library="default", name=texture.name,
-                density_level=texture.density_level, polyphony_level=texture.polyphony_level,
-            ))
+        rendered, choices, pedalled = arrange_with_textures(harmonization, options, pitch, onset)
     piano: list[RenderedNote] = []
     spans = []
     for phrase, notes, wants_pedal in zip(phrases, rendered, pedalled, strict=True):

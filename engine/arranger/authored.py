@@ -15,9 +15,16 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from engine.arranger.placement import RenderedNote, melody_floor
 from engine.arranger.selection import prefilter, viterbi
-from engine.arranger.textures import Texture, load_default_textures, texture_meter
-from engine.types import Meter, Phrase, Style
+from engine.arranger.textures import (
+    Texture,
+    load_default_textures,
+    render_texture,
+    texture_meter,
+)
+from engine.errors import LibraryError
+from engine.types import ArrangeOptions, Harmonization, Meter, Phrase, Style, TextureChoice
 
 STYLE_FIT = 0.3
 LEVEL_DISTANCE = 0.15  # per level away from the melody-derived target when nothing is requested
@@ -80,3 +87,31 @@ def select_textures(
     for i, phrase in enumerate(phrases):
         chosen[i] = first_of_label.setdefault(phrase.label, chosen[i])
     return chosen
+
+
+def arrange_with_textures(
+    harmonization: Harmonization, options: ArrangeOptions, pitch: np.ndarray, onset: np.ndarray,
+) -> tuple[list[list[RenderedNote]], list[TextureChoice], list[bool]]:
+    """Rendered notes, the choice and whether to pedal, per phrase, from authored textures."""
+    analysis = harmonization.analysis
+    meter, bar16 = analysis.meter, analysis.meter.sixteenths_per_bar
+    textures = textures_for(meter)
+    if not textures:
+        raise LibraryError(f"no authored textures for {meter.name}")
+    phrases = analysis.phrases
+    targets = melody_targets(onset, phrases, analysis.downbeat_16th, bar16)
+    styles = [ph.style for ph in harmonization.phrases]
+    chosen = select_textures(textures, phrases, styles, targets, options.density,
+                             options.polyphony)
+    floor = melody_floor(pitch)
+    rendered: list[list[RenderedNote]] = []
+    choices: list[TextureChoice] = []
+    for phrase, texture in zip(phrases, chosen, strict=True):
+        start = analysis.bar_start_16th(phrase.start_bar)
+        rendered.append(list(render_texture(texture, harmonization.chords, start,
+                                            phrase.bars * bar16, meter, floor)))
+        choices.append(TextureChoice(
+            phrase=phrase, library="default", name=texture.name,
+            density_level=texture.density_level, polyphony_level=texture.polyphony_level,
+        ))
+    return rendered, choices, [t.pedal for t in chosen]
