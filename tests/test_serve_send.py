@@ -62,5 +62,5 @@ def test_send_reports_engine_errors_as_one_line(server, tmp_path, capsys):
 
 def test_unavailable_adapters_are_refused(capsys):
     with pytest.raises(SystemExit) as exit_info:
-        main(["serve", "--ableton"])
-    assert exit_info.value.code == 2 and "--ableton" in capsys.readouterr().err
+        main(["serve", "--midi"])
+    assert exit_info.value.code == 2 and "--midi" in capsys.readouterr().err

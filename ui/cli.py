@@ -216,11 +216,12 @@ def _cmd_serve(args: argparse.Namespace) -> None:
     from bridge.session import Session
     from ui.engine_link import generate
 
-    missing = [flag for flag, on in (("--ableton", args.ableton), ("--midi", args.midi),
+    missing = [flag for flag, on in (("--midi", args.midi),
                                      ("--reaper-spool", args.reaper_spool)) if on]
     if missing:
-        _fail(f"{', '.join(missing)}: not available in this release yet (only our OSC API)")
+        _fail(f"{', '.join(missing)}: not available in this release yet")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    log = logging.getLogger("accobridge.serve")
     if args.listen not in ("127.0.0.1", "localhost", "::1"):
         sys.stderr.write(f"accobridge: warning: listening on {args.listen}: any host that can "
                          "reach it can send clips and read results\n")
@@ -228,13 +229,38 @@ def _cmd_serve(args: argparse.Namespace) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     session = Session(generate)
+    closers: list[Any] = []
     try:
         with BridgeServer(session, args.listen, args.osc_port) as server:
             print(f"accobridge: OSC API listening on {server.host}:{server.port}", flush=True)
+            if args.ableton:
+                closers.extend(_start_ableton(session, log))
             stop.wait()
     finally:
+        for closer in reversed(closers):
+            closer.close()
         session.close(5.0)
     print("accobridge: stopped", flush=True)
+
+
+def _start_ableton(session: Any, log: Any) -> list[Any]:
+    """AbletonOSC adapter in live mode on the selected clip; a Live that is not running yet is
+    reported, not fatal (the OSC API keeps serving)."""
+    from bridge.ableton.adapter import AbletonAdapter
+    from bridge.ableton.live_api import LiveApi
+    from bridge.errors import BridgeError
+
+    def on_event(request_id: str, kind: str, payload: object) -> None:
+        log.info("ableton %s %s: %s", request_id or "-", kind, payload)
+
+    api = LiveApi()
+    adapter = AbletonAdapter(api, session, on_event=on_event)
+    try:
+        adapter.start_live()
+        log.info("ableton: watching the selected clip %s", adapter.watched)
+    except BridgeError as err:
+        log.warning("ableton: %s (is Live running with AbletonOSC?)", err)
+    return [api, adapter]
 
 
 def _cmd_send(args: argparse.Namespace) -> None:

@@ -1,0 +1,514 @@
+"""Ableton Live as a bridge client: read the selected Session clip, hand it to the `Session`,
+write the generated parts into bridge-owned clips, and (live mode) follow the clip's notes.
+
+Ownership: the bridge writes only to tracks named exactly "AccoBridge Chords" and "AccoBridge
+Piano" (found by name, created at the end of the set when missing), in the scene of the melody
+clip; any other track's clips are never touched. Every write is read back and compared; a
+mismatch is error code 4 (DAW_WRITE_FAILED).
+
+Threads: `generate_now`, `fetch_selected_clip` and `poll_once` read Live on the caller's
+thread. Session events only enqueue (they arrive on the engine's worker); one adapter thread
+writes results to Live and, in live mode, polls the watched clip every `poll_s` (by `clock`).
+Adapter events go to `on_event(request_id, kind, payload)` on that thread: the session's
+"status"/"error" events, then, once the parts are in Live, "result" (GenerateResult), "written"
+(tuple of WrittenPart) and a final ("status", ("done", 1.0, message)); a failed write is
+("error", (4, message)) and ("status", ("failed", …)). Live-mode poll failures come with an
+empty request id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import logging
+import math
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Protocol
+
+from bridge.ableton.live_api import AbletonError, ClipInfo, LiveApi, LiveNote, SongInfo
+from bridge.errors import BridgeError, ClipTooLargeError, ErrorCode
+from bridge.types import MAX_CLIP_NOTES, PARTS, Clip, ClipNote, GenerateResult
+
+logger = logging.getLogger(__name__)
+
+SOURCE = "ableton"
+BRIDGE_TRACK_NAMES: Mapping[str, str] = MappingProxyType({
+    "chords": "AccoBridge Chords",
+    "piano": "AccoBridge Piano",
+})
+# Live hands times back as 32-bit floats: 1e-3 beats is far above that rounding (≤ 1.3e-4
+# at 1,000 bars) and far below any musical difference.
+VERIFY_TOLERANCE_BEATS = 1e-3
+ENDINGS = frozenset({"failed", "cancelled", "superseded"})
+
+AdapterEventCallback = Callable[[str, str, object], None]  # (request_id, kind, payload)
+SessionEventCallback = Callable[[str, object], None]
+
+
+class ClipReadError(BridgeError, ValueError):
+    """The selection holds nothing we can read: no regular track, an empty slot, an audio
+    clip, an AccoBridge part, a clip with no length."""
+
+    code = ErrorCode.BAD_INPUT
+
+
+class WriteVerifyError(AbletonError):
+    """The notes read back from Live differ from the notes written (a lost chunk)."""
+
+
+class SessionLike(Protocol):
+    """What the adapter needs from `bridge.session.Session`."""
+
+    def submit(self, source: str, request_id: str, clip: Clip, options: Mapping[str, Any],
+               on_event: SessionEventCallback) -> object: ...
+
+
+@dataclass(frozen=True)
+class SlotRef:
+    """A Session-view clip slot by AbletonOSC's 0-based indices."""
+
+    track: int
+    scene: int
+
+    def __str__(self) -> str:  # Live's own numbering, for messages
+        return f"track {self.track + 1}, scene {self.scene + 1}"
+
+
+@dataclass(frozen=True)
+class WrittenPart:
+    part: str
+    track: int  # 0-based index of the bridge-owned track
+    scene: int
+    notes: int
+    messages: int  # add/notes messages it took
+
+
+@dataclass(frozen=True)
+class _Target:
+    slot: SlotRef
+    length_beats: float
+
+
+@dataclass(frozen=True)
+class _SessionEvent:
+    request_id: str
+    kind: str
+    payload: object
+
+
+_STOP = object()
+_WAKE = object()
+
+
+class AbletonAdapter:
+    """Reads from and writes to Live through `live_api`, runs the engine through `session`.
+
+    Does not own `live_api` or `session`: `close()` stops the adapter's thread only."""
+
+    def __init__(
+        self,
+        live_api: LiveApi,
+        session: SessionLike,
+        poll_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        on_event: AdapterEventCallback | None = None,
+    ) -> None:
+        self._api = live_api
+        self._session = session
+        self._poll_s = poll_s
+        self._clock = clock
+        self._on_event = on_event
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()  # guards the fields up to _closed
+        self._watched: SlotRef | None = None
+        self._watched_span = 0.0
+        self._watched_digest: str | None = None
+        self._options: Mapping[str, Any] = MappingProxyType({})
+        self._latest: str | None = None
+        self._targets: dict[str, _Target] = {}
+        self._live = False
+        self._next_poll = 0.0
+        self._closed = False
+        self._poll_lock = threading.Lock()  # one poll at a time (thread or test)
+        self._tracks: dict[str, int] = {}  # part -> bridge track index; adapter thread only
+        self._last_poll_error: str | None = None  # adapter thread only
+        self._inbox: queue.Queue[object] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="ableton-adapter", daemon=True)
+        self._thread.start()
+
+    @property
+    def watched(self) -> SlotRef | None:
+        with self._lock:
+            return self._watched
+
+    @property
+    def live(self) -> bool:
+        with self._lock:
+            return self._live
+
+    # ---- any thread ------------------------------------------------------------------------
+
+    def fetch_selected_clip(self) -> Clip:
+        """The clip in the selected track's slot of the selected scene (source "ableton")."""
+        return self._read_selected()[1]
+
+    def generate_now(self, options: Mapping[str, Any] | None = None) -> str:
+        """Read the selected clip, watch it, and queue it for the engine; returns the request
+        id. `options` (the OSC API's JSON options) default to the last ones given."""
+        slot, clip, digest, span = self._read_selected()
+        return self._submit(slot, clip, digest, span, options)
+
+    def start_live(self, options: Mapping[str, Any] | None = None) -> str:
+        """`generate_now`, then poll the watched clip every `poll_s` and re-generate whenever
+        its notes change."""
+        request_id = self.generate_now(options)
+        with self._lock:
+            self._live = True
+            self._next_poll = self._clock() + self._poll_s
+        self._inbox.put(_WAKE)
+        return request_id
+
+    def stop_live(self) -> None:
+        with self._lock:
+            self._live = False
+        self._inbox.put(_WAKE)
+
+    def poll_once(self) -> str | None:
+        """Read the watched clip's notes; when they changed since the last request, read the
+        whole clip again and queue it. Returns the new request id, or None."""
+        with self._poll_lock:
+            with self._lock:
+                slot, span, digest = self._watched, self._watched_span, self._watched_digest
+            if slot is None:
+                return None
+            status = self._api.slot_status(slot.track, slot.scene)
+            if not status.has_clip:
+                raise ClipReadError(f"the watched clip ({slot}) is gone")
+            try:
+                notes = self._api.clip_notes(slot.track, slot.scene, span_beats=span)
+            except AbletonError as err:
+                if self._api.is_midi_clip(slot.track, slot.scene):
+                    raise
+                raise ClipReadError(f"the watched clip ({slot}) is now an audio clip") from err
+            if notes_digest(notes) == digest:
+                return None
+            song = self._api.song_info()
+            clip, new_digest, new_span = self._read_clip(slot, song)
+            logger.info("ableton: the notes of %s changed; generating again", slot)
+            return self._submit(slot, clip, new_digest, new_span, None)
+
+    def close(self) -> None:
+        """Stop live mode and the adapter thread (pending writes are abandoned). Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._live = False
+        self._inbox.put(_STOP)
+        if threading.current_thread() is not self._thread:
+            self._thread.join()
+
+    def __enter__(self) -> AbletonAdapter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # ---- reading -------------------------------------------------------------------------
+
+    def _read_selected(self) -> tuple[SlotRef, Clip, str, float]:
+        try:
+            song = self._api.song_info(selection=True)
+        except AbletonError as err:
+            raise ClipReadError(f"cannot read Live's selection: select a clip on a MIDI track "
+                                f"in Session view, not the master or a return track ({err})") \
+                from err
+        assert song.selected_track is not None and song.selected_scene is not None
+        slot = SlotRef(song.selected_track, song.selected_scene)
+        return (slot, *self._read_clip(slot, song))
+
+    def _read_clip(self, slot: SlotRef, song: SongInfo) -> tuple[Clip, str, float]:
+        """The clip at `slot`, the digest of its raw notes (for live mode) and its span."""
+        status = self._api.slot_status(slot.track, slot.scene)
+        if status.track_name in BRIDGE_TRACK_NAMES.values():
+            raise ClipReadError(f"{slot} is on {status.track_name!r}, which AccoBridge writes: "
+                                "select your melody clip")
+        if not status.has_clip:
+            raise ClipReadError(f"no clip in the selected slot ({slot}, track "
+                                f"{status.track_name!r}): select a MIDI clip in Session view")
+        info = self._api.clip_info(slot.track, slot.scene)
+        if not info.is_midi:
+            raise ClipReadError(f"the selected clip ({slot}) is an audio clip: select a MIDI "
+                                "clip")
+        span = max(info.length_beats, info.region_end_beats)
+        raw = self._api.clip_notes(slot.track, slot.scene, span_beats=span)
+        clip = clip_from_live(info, song, raw, default_name=status.track_name)
+        return clip, notes_digest(raw), span
+
+    def _submit(self, slot: SlotRef, clip: Clip, digest: str, span: float,
+                options: Mapping[str, Any] | None) -> str:
+        request_id = f"{SOURCE}-{next(self._ids)}"
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the Ableton adapter is closed")
+            if options is not None:
+                self._options = MappingProxyType(dict(options))
+            chosen = self._options
+            self._watched, self._watched_span, self._watched_digest = slot, span, digest
+            self._latest = request_id
+            self._targets[request_id] = _Target(slot, clip.length_beats)
+        try:
+            self._session.submit(SOURCE, request_id, clip, chosen,
+                                 self._session_callback(request_id))
+        except Exception:
+            with self._lock:
+                self._targets.pop(request_id, None)
+            raise
+        return request_id
+
+    def _session_callback(self, request_id: str) -> SessionEventCallback:
+        def on_event(kind: str, payload: object) -> None:  # the session's worker: enqueue only
+            self._inbox.put(_SessionEvent(request_id, kind, payload))
+
+        return on_event
+
+    # ---- the adapter thread ----------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            try:
+                item = self._inbox.get(timeout=self._wait_s())
+            except queue.Empty:
+                item = None
+            if item is _STOP:
+                return
+            try:
+                if isinstance(item, _SessionEvent):
+                    self._handle_session_event(item)
+                self._poll_if_due()
+            except Exception:  # one bad event must not stop the adapter: log and go on
+                logger.exception("ableton adapter: failed to handle %r", item)
+
+    def _wait_s(self) -> float | None:
+        with self._lock:
+            if not self._live:
+                return None
+            return min(self._poll_s, max(0.0, self._next_poll - self._clock()))
+
+    def _poll_if_due(self) -> None:
+        with self._lock:
+            if not self._live or self._clock() < self._next_poll:
+                return
+            self._next_poll = self._clock() + self._poll_s
+        try:
+            self.poll_once()
+        except (BridgeError, OSError) as err:
+            if isinstance(err, ClipReadError):
+                with self._lock:
+                    self._live = False  # nothing left to follow
+            if str(err) != self._last_poll_error:  # a closed Live must not flood the UI
+                code = err.code if isinstance(err, BridgeError) else ErrorCode.DAW_WRITE_FAILED
+                logger.warning("ableton: live mode: %s", err)
+                self._emit("", "error", (int(code), str(err)))
+            self._last_poll_error = str(err)
+        else:
+            self._last_poll_error = None
+
+    def _handle_session_event(self, event: _SessionEvent) -> None:
+        rid, kind, payload = event.request_id, event.kind, event.payload
+        if kind == "result" and isinstance(payload, GenerateResult):
+            self._write(rid, payload)
+        elif kind == "status" and isinstance(payload, tuple) and payload:
+            if payload[0] == "done":
+                return  # the adapter says "done" once the parts are in Live
+            if payload[0] in ENDINGS:
+                with self._lock:
+                    self._targets.pop(rid, None)
+            self._emit(rid, kind, payload)
+        else:
+            self._emit(rid, kind, payload)
+
+    def _write(self, request_id: str, result: GenerateResult) -> None:
+        with self._lock:
+            target = self._targets.pop(request_id, None)
+            latest = self._latest
+        if target is None or request_id != latest:
+            logger.info("ableton: dropping the result of %s, superseded by %s", request_id,
+                        latest)
+            self._emit(request_id, "status", ("superseded", 1.0, f"superseded by {latest}"))
+            return
+        try:
+            written = self.write_result(result, target.slot.scene, target.length_beats)
+        except Exception as err:  # every request gets its ending, whatever went wrong
+            code = err.code if isinstance(err, BridgeError) else ErrorCode.DAW_WRITE_FAILED
+            if isinstance(err, BridgeError | OSError):
+                logger.warning("ableton: writing %s failed: %s", request_id, err)
+            else:
+                logger.exception("ableton: writing %s failed", request_id)
+            self._emit(request_id, "error", (int(code), str(err)))
+            self._emit(request_id, "status", ("failed", 1.0, str(err)))
+            return
+        self._emit(request_id, "result", result)
+        self._emit(request_id, "written", written)
+        parts = " and ".join(f"{w.part} ({w.notes} notes)" for w in written) or "nothing"
+        self._emit(request_id, "status", ("done", 1.0, f"wrote {parts} to Live, scene "
+                                                       f"{target.slot.scene + 1}"))
+
+    def _emit(self, request_id: str, kind: str, payload: object) -> None:
+        if self._on_event is None:
+            return
+        try:
+            self._on_event(request_id, kind, payload)
+        except Exception:
+            logger.exception("ableton: on_event raised on %r for %s", kind, request_id)
+
+    # ---- writing (adapter thread) ----------------------------------------------------------
+
+    def write_result(self, result: GenerateResult, scene: int,
+                     length_beats: float) -> tuple[WrittenPart, ...]:
+        """Write each generated part into its bridge-owned track's clip in `scene`, then read
+        it back. Runs on the adapter thread (public for tools that replay a stored result)."""
+        unknown = set(result.parts) - set(BRIDGE_TRACK_NAMES)
+        if unknown:
+            logger.warning("ableton: no track for part(s) %s; not written", sorted(unknown))
+        return tuple(self._write_part(part, result.parts[part], scene, length_beats)
+                     for part in PARTS if part in result.parts)
+
+    def _write_part(self, part: str, notes: Sequence[ClipNote], scene: int,
+                    length_beats: float) -> WrittenPart:
+        name = BRIDGE_TRACK_NAMES[part]
+        wanted = live_notes(notes)
+        track = self._bridge_track(part)
+        slot = SlotRef(track, scene)
+        lengths = self._api.clip_lengths(track)
+        if scene >= len(lengths):
+            raise AbletonError(f"scene {scene + 1} no longer exists; generate again")
+        existing = lengths[scene]
+        # Only this bridge-owned slot is ever cleared, replaced or created.
+        if existing is not None and math.isclose(existing, length_beats, abs_tol=1e-4):
+            self._api.remove_notes(track, scene)
+        else:
+            if existing is not None:
+                self._api.delete_clip(track, scene)
+            self._api.create_clip(track, scene, length_beats)
+        self._api.set_clip_name(track, scene, name)
+        messages = self._api.add_notes(track, scene, wanted) if wanted else 0
+        back = self._api.clip_notes(track, scene, span_beats=length_beats,
+                                    expected=len(wanted))
+        problem = compare_notes(wanted, back)
+        if problem is not None:
+            raise WriteVerifyError(f"{name} ({slot}): wrote {len(wanted)} notes in {messages} "
+                                   f"message(s), read back {len(back)}: {problem}")
+        return WrittenPart(part, track, scene, len(wanted), messages)
+
+    def _bridge_track(self, part: str) -> int:
+        """The index of the track named BRIDGE_TRACK_NAMES[part]: the remembered one while it
+        still has that name, else the first track with it, else a new MIDI track."""
+        name = BRIDGE_TRACK_NAMES[part]
+        cached = self._tracks.get(part)
+        if cached is not None:
+            try:
+                if self._api.track_name(cached) == name:
+                    return cached
+            except AbletonError:
+                pass  # that index is gone: the set changed
+            logger.info("ableton: %r moved; looking it up by name", name)
+        names = self._api.track_names()
+        if name in names:
+            index = names.index(name)
+        else:
+            index = self._api.create_midi_track()
+            self._api.set_track_name(index, name)
+            logger.info("ableton: created track %d %r", index + 1, name)
+        self._tracks[part] = index
+        return index
+
+
+def clip_from_live(info: ClipInfo, song: SongInfo, notes: Sequence[LiveNote],
+                   default_name: str = "") -> Clip:
+    """A bridge Clip from a Live clip: the unmuted notes that start in the playing region
+    (loop, or start/end markers), timed from the region's start."""
+    start, end = info.region_start_beats, info.region_end_beats
+    length = end - start
+    if not length > 0:
+        raise ClipReadError(f"the clip {info.name!r} has no length ({start:g}..{end:g} beats)")
+    kept = tuple(
+        ClipNote(n.pitch, n.start_beats - start, n.duration_beats,
+                 max(1, min(127, round(n.velocity))), 1)
+        for n in sorted(notes, key=lambda n: (n.start_beats, n.pitch))
+        if not n.mute and start <= n.start_beats < end
+    )
+    if len(kept) > MAX_CLIP_NOTES:
+        raise ClipTooLargeError(f"the clip has {len(kept)} notes; at most {MAX_CLIP_NOTES}")
+    return Clip(
+        source=SOURCE,
+        name=info.name or default_name or "Ableton clip",
+        length_beats=length,
+        tempo_bpm=song.tempo_bpm,
+        ts_num=song.ts_num,
+        ts_den=song.ts_den,
+        notes=kept,
+        key_hint=song.key_hint,
+    )
+
+
+def notes_digest(notes: Sequence[LiveNote]) -> str:
+    """A fingerprint of a clip's notes (order-independent, robust to float noise)."""
+    rows = sorted((n.pitch, round(n.start_beats, 5), round(n.duration_beats, 5),
+                   round(n.velocity, 2), n.mute) for n in notes)
+    return hashlib.blake2b(repr(rows).encode(), digest_size=16).hexdigest()
+
+
+def live_notes(notes: Sequence[ClipNote]) -> list[LiveNote]:
+    """Notes as the bridge writes them, sorted by pitch then time. Same-pitch notes that start
+    together are merged and overlapping ones cut at the next start: Live does not keep
+    overlapping notes of one pitch, so writing them would make the read-back differ."""
+    for n in notes:
+        if not 0 <= n.pitch <= 127 or not n.duration_beats > 0 or not n.start_beats >= 0:
+            raise AbletonError(f"the engine made an unwritable note {n}",
+                               ErrorCode.ENGINE_ERROR)
+    ordered = sorted(notes, key=lambda n: (n.pitch, n.start_beats, -n.duration_beats))
+    result: list[LiveNote] = []
+    for n in ordered:
+        note = LiveNote(n.pitch, n.start_beats, n.duration_beats,
+                        float(max(1, min(127, n.velocity))))
+        if result and result[-1].pitch == n.pitch:
+            previous = result[-1]
+            gap = n.start_beats - previous.start_beats
+            if gap < VERIFY_TOLERANCE_BEATS:
+                continue  # same start: keep the longest, already placed
+            if previous.start_beats + previous.duration_beats > n.start_beats:
+                result[-1] = LiveNote(previous.pitch, previous.start_beats, gap,
+                                      previous.velocity)
+        result.append(note)
+    return result
+
+
+def compare_notes(wanted: Sequence[LiveNote], got: Sequence[LiveNote]) -> str | None:
+    """None when `got` (read back, sorted) holds exactly `wanted`, else the first difference."""
+    def key(n: LiveNote) -> tuple[int, float]:
+        return n.pitch, n.start_beats
+
+    wanted, got = sorted(wanted, key=key), sorted(got, key=key)
+    for a, b in zip(wanted, got, strict=False):
+        if (a.pitch != b.pitch or b.mute
+                or abs(a.start_beats - b.start_beats) > VERIFY_TOLERANCE_BEATS
+                or abs(a.duration_beats - b.duration_beats) > VERIFY_TOLERANCE_BEATS
+                or round(a.velocity) != round(b.velocity)):
+            return f"expected {_describe(a)}, found {_describe(b)}"
+    if len(wanted) > len(got):
+        return f"{len(wanted) - len(got)} note(s) missing, from {_describe(wanted[len(got)])}"
+    if len(got) > len(wanted):
+        return f"{len(got) - len(wanted)} unexpected note(s), from {_describe(got[len(wanted)])}"
+    return None
+
+
+def _describe(n: LiveNote) -> str:
+    return (f"pitch {n.pitch} at {n.start_beats:g} for {n.duration_beats:g} beats, "
+            f"velocity {n.velocity:g}")
