@@ -64,3 +64,39 @@ def test_unavailable_adapters_are_refused(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["serve", "--midi"])
     assert exit_info.value.code == 2 and "--midi" in capsys.readouterr().err
+
+
+def test_serve_with_a_reaper_spool_answers_a_clip_file(tmp_path):
+    from bridge.reaper.spool_format import SpoolResult, format_clip, parse
+
+    spool = tmp_path / "spool"
+    env = dict(os.environ, ACCOBRIDGE_DATA_DIR=str(tmp_path / "userdata"), PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ui.cli", "serve", "--osc-port", "0", "--reaper-spool",
+         str(spool)], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert "listening" in proc.stdout.readline()
+        assert "REAPER spool" in proc.stdout.readline()
+        notes, pos = [], 0
+        from bridge.types import Clip, ClipNote
+
+        for pitch, length in DEMO_TUNE:
+            if pitch:
+                notes.append(ClipNote(pitch, pos / 4, length / 4, 90, 1))
+            pos += length
+        clip = Clip("reaper", "take", pos / 4, 100.0, 4, 4, tuple(notes))
+        (spool / "clip-7.tmp").write_text(format_clip(7, clip, {"density": 1}))
+        (spool / "clip-7.tmp").rename(spool / "clip-7.txt")
+        result_file = spool / "result-7.txt"
+        import time
+
+        deadline = time.monotonic() + 60
+        while not result_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)  # waiting on another process's file: there is no event to wait on
+        answer = parse(result_file.read_text())
+        assert isinstance(answer, SpoolResult)
+        assert set(answer.result.parts) == {"chords", "piano"}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)

@@ -70,7 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--listen", default="127.0.0.1",
                        help="interface to bind (default 127.0.0.1; others are an explicit risk)")
     serve.add_argument("--ableton", action="store_true", help="Ableton Live via AbletonOSC")
-    serve.add_argument("--reaper-spool", type=Path, metavar="DIR", help="REAPER spool folder")
+    serve.add_argument("--reaper-spool", type=Path, metavar="DIR", nargs="?", const="",
+                       help="REAPER spool folder shared with AccoBridge.lua (no DIR: "
+                            "<REAPER resource path>/AccoBridge/spool)")
     serve.add_argument("--midi", action="store_true", help="virtual MIDI ports")
     send = sub.add_parser("send", help="send a melody to a running bridge, write its parts")
     _add_harmonize_options(send)
@@ -216,10 +218,8 @@ def _cmd_serve(args: argparse.Namespace) -> None:
     from bridge.session import Session
     from ui.engine_link import generate
 
-    missing = [flag for flag, on in (("--midi", args.midi),
-                                     ("--reaper-spool", args.reaper_spool)) if on]
-    if missing:
-        _fail(f"{', '.join(missing)}: not available in this release yet")
+    if args.midi:
+        _fail("--midi: not available in this release yet")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     log = logging.getLogger("accobridge.serve")
     if args.listen not in ("127.0.0.1", "localhost", "::1"):
@@ -235,6 +235,13 @@ def _cmd_serve(args: argparse.Namespace) -> None:
             print(f"accobridge: OSC API listening on {server.host}:{server.port}", flush=True)
             if args.ableton:
                 closers.extend(_start_ableton(session, log))
+            if args.reaper_spool is not None:
+                from bridge.reaper import LUA_SCRIPT, ReaperSpool, default_spool_folder
+
+                folder = args.reaper_spool or default_spool_folder()  # "" = flag without DIR
+                closers.append(ReaperSpool(folder, session))
+                print(f"accobridge: REAPER spool {folder} (load {LUA_SCRIPT} in REAPER)",
+                      flush=True)
             stop.wait()
     finally:
         for closer in reversed(closers):

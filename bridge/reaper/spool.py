@@ -1,0 +1,524 @@
+"""The bridge side of the REAPER file spool: reads the companion script's clips, hands them to
+the session, writes results back. One thread polls the folder (portable, no inotify).
+
+The exchange (format and names in `bridge.reaper.spool_format`):
+
+- The script writes ``clip-<seq>.tmp`` and renames it to ``clip-<seq>.txt``, with ``seq``
+  rising. Each scan takes the new final names (``*.tmp`` is never read) in seq order: every one
+  is checked, only the newest is submitted (source "reaper", request id ``reaper-<seq>``);
+  older ones are superseded. A name with a seq at or below the highest seen is a stale or
+  duplicate copy: deleted unread. Consumed clip files are deleted.
+- A bad clip file is counted (``rejected_<reason>``) and logged, LOG_BURST per reason per
+  LOG_WINDOW_S; each one logged is also moved to ``rejected/`` with a ``.reason`` file beside
+  it (the newest MAX_REJECTED_KEPT are kept, for debugging the script), the rest are deleted.
+  If it was the newest clip, the script gets an error file for its seq.
+- The session's ending goes to ``result-<seq>.txt`` (kind result or error), its progress to
+  ``status-<seq>.txt``; both written atomically (temporary file + ``os.replace``) and only for
+  the newest seq. Files of older seqs are deleted: the script only waits for its newest.
+- Anything else in the folder is left alone, counted once per name and logged. Every path is
+  built from an int seq and a fixed pattern; nothing in a file's content names a file, and
+  nothing in it is executed. Symbolic links and other non-regular files are never read.
+
+Session events arrive on the session's thread and are only queued there; the spool thread
+writes them. Tests pass ``start=False`` and call `poll_once()`; time is injectable (`clock`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import queue
+import stat
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, Self
+
+from bridge.errors import BadMessageError, BridgeError, ClipTooLargeError, ErrorCode
+from bridge.reaper.spool_format import (
+    MAX_CLIP_FILE_BYTES,
+    SpoolClip,
+    format_error,
+    format_result,
+    format_status,
+    is_temporary_name,
+    parse_clip,
+    parse_file_name,
+    result_file_name,
+    status_file_name,
+)
+from bridge.types import Clip, GenerateResult
+
+logger = logging.getLogger(__name__)
+
+REAPER_SOURCE = "reaper"
+REJECTED_DIR = "rejected"
+MAX_REJECTED_KEPT = 32  # bad clip files kept in rejected/ (oldest deleted first)
+STATUS_INTERVAL_S = 0.25  # progress of one state is written at most this often
+ABANDONED_TMP_S = 60.0  # a temporary file older than this was left by a crash: deleted
+LOG_BURST = 10  # warnings per reason per LOG_WINDOW_S, then a count of the rest
+LOG_WINDOW_S = 10.0
+
+EventCallback = Callable[[str, object], None]
+Activity = Callable[[str, int], None]
+
+
+def reaper_resource_path() -> Path:
+    """REAPER's default resource folder (``reaper.GetResourcePath()`` of a normal install;
+    portable installs differ: pass the spool folder explicitly then)."""
+    if sys.platform.startswith("win"):
+        return Path(os.environ.get("APPDATA") or Path.home() / "AppData" / "Roaming") / "REAPER"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "REAPER"
+    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "REAPER"
+
+
+def default_spool_folder() -> Path:
+    """``<ResourcePath>/AccoBridge/spool``: where AccoBridge.lua exchanges files by default."""
+    return reaper_resource_path() / "AccoBridge" / "spool"
+
+
+class SpoolSession(Protocol):
+    """What the spool needs from `bridge.session.Session`."""
+
+    def submit(self, source: str, request_id: str, clip: Clip, options: Mapping[str, Any],
+               on_event: EventCallback) -> object: ...
+
+
+@dataclass(frozen=True)
+class _Event:
+    seq: int
+    kind: str
+    payload: object
+
+
+class _Tally:
+    """Counters, and a rate-limited warning per refusal reason (the spool's counterpart of
+    `bridge.osc.PacketLog`, whose lines speak of packets and sender addresses)."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._counts: dict[str, int] = {}
+        self._windows: dict[str, tuple[float, int]] = {}  # key -> (window start, logged)
+        self._suppressed: dict[str, int] = {}
+
+    def count(self, key: str, n: int = 1) -> None:
+        with self._lock:
+            self._counts[key] = self._counts.get(key, 0) + n
+
+    def refuse(self, prefix: str, reason: str, name: str, detail: str) -> bool:
+        """Count under `prefix` and `<prefix>_<reason>`, and log it unless that reason was
+        logged LOG_BURST times in the current window. Returns whether it was logged."""
+        key = f"{prefix}_{reason}"
+        now = self._clock()
+        with self._lock:
+            self._counts[prefix] = self._counts.get(prefix, 0) + 1
+            self._counts[key] = self._counts.get(key, 0) + 1
+            start, logged = self._windows.get(key, (now, 0))
+            if now - start >= LOG_WINDOW_S:
+                suppressed = self._suppressed.pop(key, 0)
+                if suppressed:
+                    logger.warning("reaper spool: %d more %s files (%s) not logged", suppressed,
+                                   prefix, reason)
+                start, logged = now, 0
+            if logged < LOG_BURST:
+                self._windows[key] = (start, logged + 1)
+                logger.warning("reaper spool: %s %s (%s): %s", prefix, name, reason, detail)
+                return True
+            self._windows[key] = (start, logged)
+            self._suppressed[key] = self._suppressed.get(key, 0) + 1
+            return False
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
+
+
+def _read_clip_file(path: str) -> bytes:
+    """The file's bytes; never follows a symbolic link (where the OS can refuse to) and never
+    reads more than the size limit."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise BadMessageError("is a symbolic link", "not_regular") from err
+        raise
+    with os.fdopen(fd, "rb") as file:
+        info = os.fstat(file.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise BadMessageError("is not a regular file", "not_regular")
+        if info.st_size > MAX_CLIP_FILE_BYTES:
+            raise BadMessageError(
+                f"file is {info.st_size} bytes; at most {MAX_CLIP_FILE_BYTES} are accepted", "size"
+            )
+        return file.read(MAX_CLIP_FILE_BYTES + 1)
+
+
+class ReaperSpool:
+    """Exchanges clips and results with AccoBridge.lua through `folder` (created if missing).
+
+    Starts its polling thread at once unless `start` is False (then call `poll_once()`).
+    `on_activity(what, seq)`, if given, runs on the polling thread after each clip taken
+    ("clip"), rejected ("rejected") and each result or error file written ("result",
+    "error"). `close()` (or leaving a `with` block) stops it; it does not close the session.
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        session: SpoolSession,
+        poll_s: float = 0.1,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        start: bool = True,
+        on_activity: Activity | None = None,
+        source: str = REAPER_SOURCE,
+    ) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._session = session
+        self._poll_s = max(0.005, poll_s)
+        self._clock = clock
+        self._on_activity = on_activity
+        self._source = source
+        self._tally = _Tally(clock)
+        for key in ("clips_received", "clips_superseded", "clips_stale", "rejected", "ignored",
+                    "tmp_abandoned", "results_written", "errors_written", "status_written",
+                    "results_dropped", "read_errors", "write_errors", "internal_errors"):
+            self._tally.count(key, 0)
+        self._events: queue.SimpleQueue[_Event] = queue.SimpleQueue()
+        self._wake = threading.Event()
+        self._poll_lock = threading.Lock()  # one scan at a time: the thread's or a test's
+        self._close_lock = threading.Lock()
+        self._closed = False
+        # State below is only touched with _poll_lock held.
+        self._highest_seq = -1  # highest clip seq taken (bad or good); -1: none yet
+        self._current_seq = -1  # the seq the script waits for; events of others are dropped
+        self._last_status: tuple[str, float] | None = None  # current seq's (state, written at)
+        self._tmp_seen: dict[str, float] = {}  # temporary file -> when first seen
+        self._ignored: set[str] = set()  # names counted as ignored (while they stay)
+        self._kept_rejected: deque[str] = deque(self._existing_rejected())
+        self._thread: threading.Thread | None = None
+        if start:
+            self._thread = threading.Thread(target=self._run, name="acco-reaper-spool",
+                                            daemon=True)
+            self._thread.start()
+
+    # ---- any thread -------------------------------------------------------------------
+
+    def stats(self) -> dict[str, int]:
+        """Counters (clips_received, rejected, rejected_<reason>, ignored, ignored_<reason>,
+        results_written …) and highest_seq (-1 before the first clip)."""
+        return {**self._tally.snapshot(), "highest_seq": self._highest_seq}
+
+    def close(self) -> None:
+        """Stop polling, write what the session already reported, join the thread.
+        Idempotent."""
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._wake.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join()
+        with self._poll_lock:
+            self._drain_events()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def poll_once(self) -> None:
+        """One scan of the folder, then write whatever the session reported since: what the
+        thread does every `poll_s` (tests call it directly). Does nothing after `close()`."""
+        with self._poll_lock:
+            if self._closed:
+                return
+            try:
+                self._scan()
+            except Exception:  # one bad moment must not stop the spool: count and log
+                self._tally.count("internal_errors")
+                logger.exception("reaper spool: scan of %s failed", self.folder)
+            self._drain_events()
+
+    def _event_callback(self, seq: int) -> EventCallback:
+        def on_event(kind: str, payload: object) -> None:  # session thread: only enqueue
+            self._events.put(_Event(seq, kind, payload))
+            self._wake.set()
+
+        return on_event
+
+    # ---- the polling thread -----------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._closed:
+            self.poll_once()
+            self._wake.wait(self._poll_s)
+            self._wake.clear()  # anything queued after this is drained by the next poll
+
+    def _path(self, name: str) -> str:
+        # Plain string join of a name that matched a spool pattern (or was built from an int).
+        return os.path.join(self.folder, name)
+
+    def _scan(self) -> None:
+        try:
+            entries = list(os.scandir(self.folder))
+        except FileNotFoundError:
+            logger.warning("reaper spool: folder %s vanished; creating it again", self.folder)
+            self.folder.mkdir(parents=True, exist_ok=True)
+            return
+        now = self._clock()
+        names = {entry.name for entry in entries}
+        self._ignored &= names
+        self._tmp_seen = {name: t for name, t in self._tmp_seen.items() if name in names}
+        fresh: list[tuple[int, str]] = []
+        for entry in entries:
+            try:
+                clip_seq = self._classify(entry, now)
+            except OSError as err:
+                self._tally.count("read_errors")
+                logger.warning("reaper spool: cannot look at %s: %s", entry.name, err)
+                continue
+            if clip_seq is not None:
+                fresh.append((clip_seq, entry.name))
+        fresh.sort()
+        for i, (seq, name) in enumerate(fresh):
+            self._take(seq, name, newest=i == len(fresh) - 1)
+
+    def _classify(self, entry: os.DirEntry[str], now: float) -> int | None:
+        """Deal with one directory entry; returns the seq of a new clip file to read."""
+        name = entry.name
+        if name in self._ignored:
+            return None
+        parsed = parse_file_name(name)
+        if parsed is None:
+            if is_temporary_name(name):
+                first_seen = self._tmp_seen.setdefault(name, now)
+                if now - first_seen >= ABANDONED_TMP_S:
+                    self._remove(name)
+                    self._tally.count("tmp_abandoned")
+                    logger.info("reaper spool: deleted abandoned temporary file %s", name)
+            elif name != REJECTED_DIR:
+                self._ignore(name, "name", "not a spool file name")
+            return None
+        kind, seq = parsed
+        if kind != "clip":  # our own result/status files: those of older seqs are unwanted
+            if seq < self._current_seq:
+                self._remove(name)
+            return None
+        if not entry.is_file(follow_symlinks=False):
+            self._ignore(name, "not_regular", "a clip name that is not a regular file")
+            return None
+        if seq <= self._highest_seq:
+            self._tally.count("clips_stale")
+            logger.info("reaper spool: %s is not newer than seq %d; deleted", name,
+                        self._highest_seq)
+            if not self._remove(name):
+                self._ignore(name, "undeletable", "stale clip file that cannot be deleted")
+            return None
+        return seq
+
+    def _ignore(self, name: str, reason: str, detail: str) -> None:
+        self._ignored.add(name)
+        self._tally.refuse("ignored", reason, name, detail)
+
+    def _remove(self, name: str) -> bool:
+        try:
+            os.unlink(self._path(name))
+        except FileNotFoundError:
+            return True
+        except OSError as err:
+            logger.warning("reaper spool: cannot delete %s: %s", name, err)
+            return False
+        return True
+
+    def _take(self, seq: int, name: str, newest: bool) -> None:
+        """Read, check and consume one new clip file; submit it if it is the newest."""
+        try:
+            data = _read_clip_file(self._path(name))
+            document = parse_clip(data, source=self._source, seq=seq)
+        except FileNotFoundError:
+            return  # the script (or a user) took it back
+        except (BadMessageError, ClipTooLargeError) as err:
+            self._highest_seq = seq
+            self._reject(seq, name, err)
+            if newest:
+                self._make_current(seq)
+                self._write_error(seq, int(err.code), f"{name}: {err}")
+            return
+        except OSError as err:
+            self._tally.count("read_errors")
+            self._ignore(name, "unreadable", str(err))
+            return
+        self._highest_seq = seq
+        if not self._remove(name):
+            self._ignore(name, "undeletable", "consumed clip file that cannot be deleted")
+        if not newest:
+            self._tally.count("clips_superseded")
+            logger.info("reaper spool: %s superseded by a newer clip in the same scan", name)
+            return
+        self._make_current(seq)
+        self._tally.count("clips_received")
+        self._submit(seq, document)
+        self._notify("clip", seq)
+
+    def _make_current(self, seq: int) -> None:
+        """From now on the script waits for `seq`: the previous seq's answers go."""
+        previous = self._current_seq
+        if previous >= 0:
+            self._remove(result_file_name(previous))
+            self._remove(status_file_name(previous))
+        self._current_seq = seq
+        self._last_status = None
+
+    def _submit(self, seq: int, document: SpoolClip) -> None:
+        try:
+            self._session.submit(self._source, f"reaper-{seq}", document.clip, document.options,
+                                 self._event_callback(seq))
+        except BridgeError as err:
+            self._write_error(seq, int(err.code), str(err))
+        except Exception as err:  # the session refused (e.g. closing): tell the script
+            logger.exception("reaper spool: the session did not take clip %d", seq)
+            self._write_error(seq, int(ErrorCode.ENGINE_ERROR), f"could not queue: {err}")
+
+    def _reject(self, seq: int, name: str, err: BadMessageError | ClipTooLargeError) -> None:
+        reason = err.reason if isinstance(err, BadMessageError) else "too_large"
+        logged = self._tally.refuse("rejected", reason, name, str(err))
+        self._notify("rejected", seq)
+        if not logged:  # a flood: keeping every file would only cost time; the count says it
+            if not self._remove(name):
+                self._ignore(name, "undeletable", "rejected clip file that cannot be deleted")
+            return
+        folder = os.path.join(self.folder, REJECTED_DIR)
+        try:
+            os.makedirs(folder, exist_ok=True)
+            os.replace(self._path(name), os.path.join(folder, name))
+            with open(os.path.join(folder, name + ".reason"), "w", encoding="utf-8") as file:
+                file.write(f"{type(err).__name__} ({reason}): {err}\n")
+        except OSError as move_error:
+            logger.warning("reaper spool: cannot keep %s in %s: %s", name, folder, move_error)
+            if not self._remove(name):
+                self._ignore(name, "undeletable", "rejected clip file that cannot be deleted")
+            return
+        with contextlib.suppress(ValueError):
+            self._kept_rejected.remove(name)
+        self._kept_rejected.append(name)
+        while len(self._kept_rejected) > MAX_REJECTED_KEPT:
+            old = self._kept_rejected.popleft()
+            for stale in (old, old + ".reason"):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(folder, stale))
+
+    def _existing_rejected(self) -> list[str]:
+        """Clip files kept in rejected/ by earlier runs, oldest seq first (trimmed later)."""
+        try:
+            names = os.listdir(os.path.join(self.folder, REJECTED_DIR))
+        except OSError:
+            return []
+        kept = [(parsed[1], name) for name in names
+                if (parsed := parse_file_name(name)) is not None and parsed[0] == "clip"]
+        return [name for _, name in sorted(kept)]
+
+    # ---- session events -> files ---------------------------------------------------------
+
+    def _drain_events(self) -> None:
+        while True:
+            try:
+                event = self._events.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                self._handle_event(event)
+            except Exception:
+                self._tally.count("internal_errors")
+                logger.exception("reaper spool: failed to handle %r", event)
+
+    def _handle_event(self, event: _Event) -> None:
+        seq = event.seq
+        if seq != self._current_seq:  # the script has moved on to a newer clip
+            if event.kind in ("result", "error"):
+                self._tally.count("results_dropped")
+                logger.debug("reaper spool: dropped the %s of seq %d", event.kind, seq)
+            return
+        match event.kind, event.payload:
+            case "result", GenerateResult() as result:
+                try:
+                    text = format_result(seq, result)
+                except BadMessageError as err:  # the engine made something we cannot write
+                    logger.error("reaper spool: cannot write the result of seq %d: %s", seq, err)
+                    self._write_error(seq, int(ErrorCode.ENGINE_ERROR),
+                                      f"the result cannot be written: {err}")
+                    return
+                if self._write(result_file_name(seq), text):
+                    self._tally.count("results_written")
+                    self._notify("result", seq)
+            case "error", (int() as code, str() as message):
+                known = code in set(ErrorCode)
+                self._write_error(seq, code if known else int(ErrorCode.ENGINE_ERROR), message)
+            case "status", (str() as state, int() | float() as progress, str() as message):
+                self._write_status(seq, state, float(progress), message)
+            case _:
+                self._tally.count("internal_errors")
+                logger.error("reaper spool: malformed session event %r for seq %d: %r",
+                             event.kind, seq, event.payload)
+
+    def _write_error(self, seq: int, code: int, message: str) -> None:
+        if self._write(result_file_name(seq), format_error(seq, code, message)):
+            self._tally.count("errors_written")
+            self._notify("error", seq)
+
+    def _write_status(self, seq: int, state: str, progress: float, message: str) -> None:
+        now = self._clock()
+        last = self._last_status
+        if last is not None and last[0] == state and now - last[1] < STATUS_INTERVAL_S:
+            return  # progress within one state: at most every STATUS_INTERVAL_S
+        progress = min(max(progress, 0.0), 1.0) if progress == progress else 0.0  # NaN -> 0
+        try:
+            text = format_status(seq, state, progress, message)
+        except BadMessageError as err:
+            self._tally.count("internal_errors")
+            logger.error("reaper spool: cannot write status %r of seq %d: %s", state, seq, err)
+            return
+        if self._write(status_file_name(seq), text):
+            self._last_status = (state, now)
+            self._tally.count("status_written")
+
+    def _write(self, name: str, text: str) -> bool:
+        """Write `name` atomically: a temporary file in the folder, then `os.replace`. No fsync:
+        the file is read within moments, and after a crash the script's next clip asks again."""
+        try:
+            fd, temp = tempfile.mkstemp(dir=self.folder, prefix=f".{name}.", suffix=".tmp")
+        except OSError as err:
+            self._tally.count("write_errors")
+            logger.error("reaper spool: cannot write %s: %s", name, err)
+            return False
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as file:
+                file.write(text)
+            os.replace(temp, self._path(name))
+        except OSError as err:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            self._tally.count("write_errors")
+            logger.error("reaper spool: cannot write %s: %s", name, err)
+            return False
+        return True
+
+    def _notify(self, what: str, seq: int) -> None:
+        if self._on_activity is None:
+            return
+        try:
+            self._on_activity(what, seq)
+        except Exception:
+            logger.exception("reaper spool: on_activity(%r, %d) raised", what, seq)

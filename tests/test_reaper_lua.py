@@ -1,0 +1,545 @@
+"""AccoBridge.lua under a real Lua 5.4 (Debian's `lua5.4`) with a stub `reaper` table.
+
+The stub (Lua, below) models one project: tracks, items, MIDI takes in PPQ (960 per quarter
+note), a constant tempo and meter, ExtState (saved to a file between runs), an undo-block depth
+and `reaper.defer`, whose functions the harness runs a fixed number of times. Every call that
+changes the project is recorded; one made outside an undo block, or an unsorted take at the end
+of a block, is recorded as a violation, and so is any `reaper.X` the stub lacks. "Steps" act
+between loop iterations as the bridge or the user would: answer the newest clip, edit notes,
+select an item.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from bridge.reaper import LUA_SCRIPT
+from bridge.reaper.spool import ReaperSpool, default_spool_folder
+from bridge.reaper.spool_format import (
+    HEADER,
+    format_error,
+    format_result,
+    parse_clip,
+    parse_file_name,
+    result_file_name,
+)
+from bridge.types import MAX_CLIP_NOTES, ChordSymbol, Clip, ClipNote, GenerateResult
+
+LUA = shutil.which("lua5.4")
+
+PPQ = 960
+ITEM_START_QN = 8.0
+ITEM_LENGTH_QN = 12.0
+TEMPO = 120.0
+TAKE_GUID = "{6F1B2C3D-0000-4000-8000-00000000A001}"
+# (start_ppq, end_ppq, chan 0-15, pitch, velocity, muted)
+NOTES: tuple[tuple[int, int, int, int, int, bool], ...] = (
+    (0, 480, 0, 60, 100, False),
+    (480, 960, 0, 62, 90, False),
+    (960, 2880, 1, 64, 80, False),
+    (1440, 1920, 0, 65, 80, True),  # muted: not sent
+    (10_560, 11_040, 0, 67, 0, False),  # velocity 0 is sent as 1
+    (11_520, 12_480, 0, 69, 80, False),  # starts at the item end: not sent
+)
+EXPECTED_NOTES = (
+    ClipNote(60, 0.0, 0.5, 100, 1),
+    ClipNote(62, 0.5, 0.5, 90, 1),
+    ClipNote(64, 1.0, 2.0, 80, 2),
+    ClipNote(67, 11.0, 0.5, 1, 1),
+)
+
+HARNESS = r"""
+local CONFIG = ...
+local PPQ = 960
+local report = {}
+local function record(...)
+  local fields = {}
+  for i = 1, select("#", ...) do fields[i] = tostring((select(i, ...))) end
+  report[#report + 1] = table.concat(fields, "\t")
+end
+local undo_depth, now, deferred, extstate, created = 0, 0, {}, {}, 0
+local function mutate(what)
+  if undo_depth == 0 then record("violation", "outside an undo block: " .. what) end
+end
+
+-- ExtState persists between runs through a file, as REAPER keeps it while it runs.
+local state = io.open(CONFIG.state_file, "r")
+if state then
+  for line in state:lines() do
+    local k, v = line:match("^([^\t]*)\t(.*)$")
+    if k then extstate[k] = v end
+  end
+  state:close()
+end
+
+local tracks = {}
+local function new_track(name) return { name = name, ext = {}, items = {} } end
+local function new_take(guid, name, notes)
+  return { guid = guid, name = name, notes = notes, sorted = true }
+end
+local function new_item(track, start_qn, end_qn, take)
+  local item = { track = track, start_qn = start_qn, end_qn = end_qn, take = take, ext = {} }
+  take.item = item
+  track.items[#track.items + 1] = item
+  return item
+end
+local function copy_notes(notes)
+  local out = {}
+  for i, n in ipairs(notes) do out[i] = { n[1], n[2], n[3], n[4], n[5], n[6] } end
+  return out
+end
+for _, name in ipairs(CONFIG.tracks) do tracks[#tracks + 1] = new_track(name) end
+local source_take = new_take(CONFIG.take_guid, CONFIG.take_name, copy_notes(CONFIG.notes))
+new_item(tracks[1], CONFIG.item_start_qn, CONFIG.item_start_qn + CONFIG.item_length_qn,
+         source_take)
+new_item(tracks[#tracks], 0, 4, new_take("{USER-ITEM}", "user", {}))  -- never to be touched
+local selected = source_take.item
+local last_created = nil
+
+local function index_of(track)
+  for i, t in ipairs(tracks) do if t == track then return i end end
+  return 0
+end
+local function qn_to_time(qn) return qn * 60 / CONFIG.tempo end
+
+reaper = {}
+setmetatable(reaper, { __index = function(_, name) record("missing", name) end })
+function reaper.time_precise() return now end
+function reaper.defer(fn) deferred[#deferred + 1] = fn end
+function reaper.atexit(fn) end
+function reaper.set_action_options(flags) end
+function reaper.ShowConsoleMsg(text) record("console", (text:gsub("\n$", ""))) end
+function reaper.GetResourcePath() return CONFIG.resource end
+function reaper.RecursiveCreateDirectory(path, _)
+  os.execute("mkdir -p '" .. path .. "'")
+  return 1
+end
+function reaper.GetExtState(section, key) return extstate[section .. "/" .. key] or "" end
+function reaper.SetExtState(section, key, value, persist)
+  extstate[section .. "/" .. key] = value
+end
+function reaper.GetSelectedMediaItem(proj, index)
+  if index == 0 then return selected end
+end
+function reaper.GetActiveTake(item) return item.take end
+function reaper.TakeIsMIDI(take) return true end
+function reaper.GetTakeName(take) return take.name end
+function reaper.GetSetMediaItemTakeInfo_String(take, key, value, set)
+  if key == "GUID" then return true, take.guid end
+  if key == "P_NAME" then
+    if set then mutate("take name"); take.name = value end
+    return true, take.name
+  end
+  error("stub: take key " .. key)
+end
+function reaper.GetSetMediaItemInfo_String(item, key, value, set)
+  assert(key:sub(1, 6) == "P_EXT:", key)
+  if set then mutate("item ext"); item.ext[key] = value end
+  return item.ext[key] ~= nil, item.ext[key] or ""
+end
+function reaper.GetMediaItemInfo_Value(item, key)
+  if key == "D_POSITION" then return qn_to_time(item.start_qn) end
+  if key == "D_LENGTH" then return qn_to_time(item.end_qn) - qn_to_time(item.start_qn) end
+  error("stub: item value " .. key)
+end
+function reaper.TimeMap2_timeToQN(proj, t) return t * CONFIG.tempo / 60 end
+function reaper.TimeMap_GetTimeSigAtTime(proj, t)
+  return CONFIG.ts_num, CONFIG.ts_den, CONFIG.tempo
+end
+function reaper.Master_GetTempo() return CONFIG.tempo end
+function reaper.MIDI_GetHash(take, notes_only, _)
+  local h = 7
+  for _, n in ipairs(take.notes) do
+    for _, v in ipairs({ n[1], n[2], n[3], n[4], n[5], n[6] and 1 or 0 }) do
+      h = (h * 31 + math.floor(v)) % 4294967296
+    end
+  end
+  return true, string.format("%08X", h)
+end
+function reaper.MIDI_CountEvts(take) return 1, #take.notes, 0, 0 end
+function reaper.MIDI_GetNote(take, index)
+  local n = take.notes[index + 1]
+  if not n then return false end
+  return true, false, n[6], n[1], n[2], n[3], n[4], n[5]
+end
+function reaper.MIDI_GetProjQNFromPPQPos(take, ppq) return take.item.start_qn + ppq / PPQ end
+function reaper.MIDI_GetPPQPosFromProjQN(take, qn) return (qn - take.item.start_qn) * PPQ end
+function reaper.GetMediaItemTakeByGUID(proj, guid)
+  for _, track in ipairs(tracks) do
+    for _, item in ipairs(track.items) do
+      if item.take.guid == guid then return item.take end
+    end
+  end
+end
+function reaper.GetMediaItemTake_Item(take) return take.item end
+function reaper.GetMediaItem_Track(item) return item.track end
+function reaper.GetMediaTrackInfo_Value(track, key)
+  assert(key == "IP_TRACKNUMBER", key)
+  return index_of(track)
+end
+function reaper.CountTracks(proj) return #tracks end
+function reaper.GetTrack(proj, index) return tracks[index + 1] end
+function reaper.InsertTrackAtIndex(index, defaults)
+  mutate("insert track")
+  table.insert(tracks, index + 1, new_track(""))
+  record("insert_track", index)
+end
+function reaper.GetSetMediaTrackInfo_String(track, key, value, set)
+  if key == "P_NAME" then
+    if set then mutate("track name"); track.name = value; record("track_name", value) end
+    return true, track.name
+  end
+  assert(key:sub(1, 6) == "P_EXT:", key)
+  if set then mutate("track ext"); track.ext[key] = value end
+  return track.ext[key] ~= nil, track.ext[key] or ""
+end
+function reaper.CountTrackMediaItems(track) return #track.items end
+function reaper.GetTrackMediaItem(track, index) return track.items[index + 1] end
+function reaper.DeleteTrackMediaItem(track, item)
+  mutate("delete item")
+  for i, it in ipairs(track.items) do
+    if it == item then table.remove(track.items, i) end
+  end
+  record("delete_item", track.name, item.take.guid)
+  return true
+end
+function reaper.CreateNewMIDIItemInProj(track, start, stop, qn)
+  mutate("create item")
+  assert(qn == true, "positions in quarter notes")
+  created = created + 1
+  local item = new_item(track, start, stop, new_take("{NEW-" .. created .. "}", "", {}))
+  last_created = item
+  record("create_item", track.name, start, stop)
+  return item
+end
+function reaper.MIDI_InsertNote(take, sel, muted, s, e, chan, pitch, vel, no_sort)
+  mutate("insert note")
+  take.notes[#take.notes + 1] = { s, e, chan, pitch, vel, muted }
+  if no_sort then take.sorted = false end
+  record("note", take.item.track.name, s, e, chan, pitch, vel, no_sort)
+  return true
+end
+function reaper.MIDI_InsertTextSysexEvt(take, sel, muted, ppq, kind, text)
+  mutate("insert text")
+  record("text", take.item.track.name, ppq, kind, text)
+  return true
+end
+function reaper.MIDI_Sort(take)
+  mutate("sort")
+  take.sorted = true
+  record("sort", take.item.track.name)
+end
+function reaper.Undo_BeginBlock()
+  undo_depth = undo_depth + 1
+  record("undo_begin")
+end
+function reaper.Undo_EndBlock(description, flags)
+  for _, track in ipairs(tracks) do
+    for _, item in ipairs(track.items) do
+      if not item.take.sorted then record("violation", "unsorted take at undo end") end
+    end
+  end
+  undo_depth = undo_depth - 1
+  record("undo_end", description)
+end
+function reaper.PreventUIRefresh(n) end
+function reaper.UpdateArrange() end
+
+-- The bridge's side, played by the harness: which clip did the script publish last?
+local newest_clip = nil
+local real_rename = os.rename
+os.rename = function(from, to)
+  local ok, err = real_rename(from, to)
+  if ok then
+    local seq = to:match("clip%-(%d+)%.txt$")
+    if seq then newest_clip = { path = to, seq = seq }; record("clip", seq) end
+  end
+  return ok, err
+end
+
+local function answer(template)
+  assert(newest_clip, "no clip to answer")
+  os.remove(newest_clip.path)  -- consumed, as the bridge does
+  local file = assert(io.open(template, "rb"))
+  local text = file:read("a"):gsub("\nseq 0\n", "\nseq " .. newest_clip.seq .. "\n", 1)
+  file:close()
+  local dir = newest_clip.path:match("^(.*)/[^/]*$")
+  local out = assert(io.open(dir .. "/result-" .. newest_clip.seq .. ".txt", "wb"))
+  out:write(text)
+  out:close()
+end
+
+dofile(CONFIG.script)
+for i = 1, CONFIG.loops do
+  now = now + 0.25
+  local step = CONFIG.steps[i]
+  if step then
+    if step.answer then answer(step.answer) end
+    if step.notes then source_take.notes = copy_notes(step.notes) end
+    if step.select_created then selected = last_created end
+  end
+  local due = deferred
+  deferred = {}
+  for _, fn in ipairs(due) do fn() end
+end
+if undo_depth ~= 0 then record("violation", "undo depth " .. undo_depth .. " at the end") end
+for i, track in ipairs(tracks) do
+  record("final_track", i, track.name, #track.items)
+  for _, item in ipairs(track.items) do
+    record("final_item", track.name, item.start_qn, item.end_qn, #item.take.notes)
+  end
+end
+
+local out = assert(io.open(CONFIG.state_file, "w"))
+for k, v in pairs(extstate) do out:write(k, "\t", v, "\n") end
+out:close()
+out = assert(io.open(CONFIG.report, "w"))
+out:write(table.concat(report, "\n"), "\n")
+out:close()
+"""
+
+
+def lua_literal(value: object) -> str:
+    """`value` (None, bool, number, str, sequence, mapping) as a Lua expression."""
+    if value is None:
+        return "nil"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        return f'"{escaped}"'
+    if isinstance(value, Mapping):
+        items = ", ".join(f"[{lua_literal(k)}] = {lua_literal(v)}" for k, v in value.items())
+        return "{" + items + "}"
+    if isinstance(value, Sequence):
+        return "{" + ", ".join(lua_literal(v) for v in value) + "}"
+    raise TypeError(type(value).__name__)
+
+
+@dataclass(frozen=True)
+class Run:
+    records: list[list[str]]
+
+    def kind(self, kind: str) -> list[list[str]]:
+        return [r[1:] for r in self.records if r[0] == kind]
+
+    @property
+    def console(self) -> list[str]:
+        return [r[0] for r in self.kind("console")]
+
+
+class Reaper:
+    """One stub REAPER: a resource folder and ExtState that persist between runs."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.resource = root / "REAPER"
+        self.resource.mkdir()
+        self.spool = self.resource / "AccoBridge" / "spool"
+        self.state_file = root / "extstate.txt"
+        self.runs = 0
+
+    def run(self, loops: int = 6, steps: Mapping[int, Mapping[str, object]] | None = None,
+            notes: Sequence[tuple[int, int, int, int, int, bool]] = NOTES) -> Run:
+        self.runs += 1
+        report = self.root / f"report-{self.runs}.txt"
+        config = {
+            "script": str(LUA_SCRIPT), "resource": str(self.resource),
+            "state_file": str(self.state_file), "report": str(report), "loops": loops,
+            "tracks": ["Melody", "Keys"], "take_guid": TAKE_GUID, "take_name": "Lead\tline",
+            "notes": [list(n) for n in notes], "item_start_qn": ITEM_START_QN,
+            "item_length_qn": ITEM_LENGTH_QN, "tempo": TEMPO, "ts_num": 3, "ts_den": 4,
+            "steps": dict(steps or {}),
+        }
+        harness = self.root / "harness.lua"
+        harness.write_text(f"local CONFIG = {lua_literal(config)}\n"
+                           + HARNESS.replace("local CONFIG = ...", "", 1))
+        assert LUA is not None
+        done = subprocess.run([LUA, str(harness)], capture_output=True, text=True, timeout=60,
+                              cwd=self.root, check=False)
+        assert done.returncode == 0, done.stderr
+        run = Run([line.split("\t") for line in report.read_text().splitlines()])
+        assert run.kind("violation") == []
+        assert run.kind("missing") == []
+        assert not [m for m in run.console if "internal error" in m], run.console
+        return run
+
+    def clip_files(self) -> list[Path]:
+        return sorted(self.spool.glob("clip-*"))
+
+    def template(self, name: str, text: str) -> str:
+        path = self.root / name
+        path.write_text(text)
+        return str(path)
+
+
+def answer_result() -> GenerateResult:
+    return GenerateResult(
+        request_id="reaper-0", source="reaper",
+        parts={"chords": (ClipNote(48, 0.0, 3.0, 70, 2), ClipNote(52, 0.0, 3.0, 70, 2)),
+               "piano": (ClipNote(36, 0.0, 1.0, 80, 3), ClipNote(60, 1.5, 0.5, 75, 3),
+                         ClipNote(64, 12.0, 2.0, 60, 3))},
+        chords=(ChordSymbol(0.0, 3.0, "C"), ChordSymbol(3.0, 3.0, "Am7/G")),
+        summary={"key": "C major"},
+    )
+
+
+@pytest.fixture
+def reaper_stub(tmp_path: Path) -> Reaper:
+    """Tests that run the script take this; the static checks below run without Lua."""
+    if LUA is None:
+        pytest.skip("lua5.4 is not installed (Debian package 'lua5.4'; CI installs it)")
+    return Reaper(tmp_path)
+
+
+def test_sends_the_selected_take_as_a_clip_in_beats(reaper_stub: Reaper) -> None:
+    run = reaper_stub.run(loops=6)
+    files = reaper_stub.clip_files()
+    assert [f.suffix for f in files] == [".txt"]  # renamed from .tmp: nothing half-written
+    kind_seq = parse_file_name(files[0].name)
+    assert kind_seq is not None and kind_seq[0] == "clip"
+    document = parse_clip(files[0].read_bytes())
+    assert document.seq == kind_seq[1]
+    assert document.clip == Clip("reaper", "Lead line", ITEM_LENGTH_QN, TEMPO, 3, 4,
+                                 EXPECTED_NOTES)
+    assert [r[0] for r in run.kind("clip")] == [str(document.seq)]
+    assert run.kind("undo_begin") == []
+    assert any("watching" in m for m in run.console)
+
+
+def test_an_unchanged_take_is_not_sent_again(reaper_stub: Reaper) -> None:
+    reaper_stub.run(loops=8)
+    (first,) = reaper_stub.clip_files()
+    first.unlink()  # the bridge took it
+    second = reaper_stub.run(loops=8)  # the script restarted; the take is as it was
+    assert reaper_stub.clip_files() == []
+    assert second.kind("clip") == []
+
+
+def test_imports_the_result_in_one_undo_block_then_removes_it(reaper_stub: Reaper) -> None:
+    reaper_stub.run(loops=3)
+    (clip_file,) = reaper_stub.clip_files()
+    seq = parse_clip(clip_file.read_bytes()).seq
+    clip_file.unlink()
+    result_path = reaper_stub.spool / result_file_name(seq)
+    result_path.write_text(format_result(seq, answer_result()))
+
+    run = reaper_stub.run(loops=3)  # a restarted script still knows what it waits for
+
+    assert not result_path.exists()
+    assert reaper_stub.clip_files() == [] and run.kind("clip") == []
+    kinds = [r[0] for r in run.records if r[0] not in ("console", "final_track", "final_item")]
+    assert kinds[0] == "undo_begin" and kinds[-1] == "undo_end"
+    assert kinds.count("undo_begin") == 1 and kinds.count("undo_end") == 1
+    assert run.kind("insert_track") == [["1"], ["2"]]  # below the melody, in part order
+    assert run.kind("track_name") == [["AccoBridge Chords"], ["AccoBridge Piano"]]
+    items = [(track, float(start), float(end)) for track, start, end in run.kind("create_item")]
+    assert items == [  # at the source item; the piano's last note ends after it
+        ("AccoBridge Chords", ITEM_START_QN, ITEM_START_QN + ITEM_LENGTH_QN),
+        ("AccoBridge Piano", ITEM_START_QN, ITEM_START_QN + 14.0),
+    ]
+    notes = [(track, float(s), float(e), int(ch), int(p), int(v), no_sort)
+             for track, s, e, ch, p, v, no_sort in run.kind("note")]
+    assert notes == [
+        ("AccoBridge Chords", 0.0, 2880.0, 1, 48, 70, "true"),
+        ("AccoBridge Chords", 0.0, 2880.0, 1, 52, 70, "true"),
+        ("AccoBridge Piano", 0.0, 960.0, 2, 36, 80, "true"),
+        ("AccoBridge Piano", 1440.0, 1920.0, 2, 60, 75, "true"),
+        ("AccoBridge Piano", 11_520.0, 13_440.0, 2, 64, 60, "true"),
+    ]
+    assert run.kind("sort") == [["AccoBridge Chords"], ["AccoBridge Piano"]]
+    assert [(t, float(ppq), kind, text) for t, ppq, kind, text in run.kind("text")] == [
+        ("AccoBridge Chords", 0.0, "1", "C"), ("AccoBridge Chords", 2880.0, "1", "Am7/G"),
+    ]
+    assert run.kind("final_track") == [["1", "Melody", "1"], ["2", "AccoBridge Chords", "1"],
+                                       ["3", "AccoBridge Piano", "1"], ["4", "Keys", "1"]]
+
+
+def test_a_new_answer_replaces_only_the_items_the_script_made(reaper_stub: Reaper) -> None:
+    template = reaper_stub.template("result.txt", format_result(0, answer_result()))
+    edited = [*NOTES[:2], (960, 1920, 0, 71, 100, False)]
+    run = reaper_stub.run(loops=8, steps={2: {"answer": template}, 4: {"notes": edited},
+                                          6: {"answer": template}})
+    seqs = [int(r[0]) for r in run.kind("clip")]
+    assert len(seqs) == 2 and seqs[0] < seqs[1]
+    assert run.kind("undo_begin") == [[], []]
+    assert len(run.kind("insert_track")) == 2  # the second answer reuses the tracks
+    deleted = run.kind("delete_item")
+    assert sorted(track for track, _ in deleted) == ["AccoBridge Chords", "AccoBridge Piano"]
+    assert all(guid.startswith("{NEW-") for _, guid in deleted)
+    assert run.kind("final_track") == [["1", "Melody", "1"], ["2", "AccoBridge Chords", "1"],
+                                       ["3", "AccoBridge Piano", "1"], ["4", "Keys", "1"]]
+    assert reaper_stub.clip_files() == []
+
+
+def test_error_and_malformed_answers_change_nothing(reaper_stub: Reaper) -> None:
+    error = reaper_stub.template("error.txt", format_error(0, 2, "clip is 600 bars long"))
+    malformed = reaper_stub.template(
+        "bad.txt", format_result(0, answer_result()).replace("note 36 0.0", 'note 300 os.exit(1)')
+    )
+    edited = [*NOTES[:2], (960, 1920, 0, 71, 100, False)]
+    run = reaper_stub.run(loops=7, steps={2: {"answer": error}, 4: {"notes": edited},
+                                          6: {"answer": malformed}})
+    assert run.kind("undo_begin") == [] and run.kind("create_item") == []
+    assert any("no accompaniment (error 2): clip is 600 bars long" in m for m in run.console)
+    assert any("unreadable answer" in m and "bad note" in m for m in run.console)
+    assert list(reaper_stub.spool.glob("result-*")) == []
+
+
+def test_never_sends_its_own_items_back(reaper_stub: Reaper) -> None:
+    template = reaper_stub.template("result.txt", format_result(0, answer_result()))
+    run = reaper_stub.run(loops=6, steps={2: {"answer": template}, 4: {"select_created": True}})
+    assert len(run.kind("clip")) == 1
+    assert len(run.kind("undo_begin")) == 1
+
+
+class InstantSession:
+    """Answers every clip at once with `answer_result()`, as the session's events would."""
+
+    def __init__(self) -> None:
+        self.clips: list[Clip] = []
+
+    def submit(self, source: str, request_id: str, clip: Clip, options: object,
+               on_event: object) -> None:
+        assert callable(on_event)
+        self.clips.append(clip)
+        on_event("status", ("running", 0.5, "harmonizing"))
+        result = answer_result()
+        on_event("result", GenerateResult(request_id, source, result.parts, result.chords))
+        on_event("status", ("done", 1.0, "done"))
+
+
+def test_round_trip_through_the_bridge_spool(reaper_stub: Reaper) -> None:
+    reaper_stub.run(loops=2)
+    session = InstantSession()
+    with ReaperSpool(reaper_stub.spool, session, start=False) as spool:
+        spool.poll_once()
+        assert spool.stats()["results_written"] == 1
+    assert [c.notes for c in session.clips] == [EXPECTED_NOTES]
+    run = reaper_stub.run(loops=2)
+    assert len(run.kind("undo_begin")) == 1 and len(run.kind("note")) == 5
+    assert list(reaper_stub.spool.glob("result-*")) == []
+
+
+def test_the_script_executes_nothing_it_reads() -> None:
+    code = "\n".join(line.split("--", 1)[0] for line in LUA_SCRIPT.read_text().splitlines())
+    forbidden = re.findall(r"\b(load|loadstring|loadfile|dofile|require)\s*\(|os\.execute|"
+                           r"io\.popen", code)
+    assert forbidden == []
+
+
+def test_the_script_agrees_with_the_bridge() -> None:
+    text = LUA_SCRIPT.read_text()
+    assert f'local HEADER = "{HEADER}"' in text
+    assert f"local MAX_SEND_NOTES = {MAX_CLIP_NOTES + 1}" in text
+    assert '"/AccoBridge/spool"' in text
+    assert default_spool_folder().parts[-2:] == ("AccoBridge", "spool")
