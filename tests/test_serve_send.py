@@ -60,12 +60,6 @@ def test_send_reports_engine_errors_as_one_line(server, tmp_path, capsys):
     assert not (tmp_path / "o.mid").exists()
 
 
-def test_unavailable_adapters_are_refused(capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(["serve", "--midi"])
-    assert exit_info.value.code == 2 and "--midi" in capsys.readouterr().err
-
-
 def test_serve_with_a_reaper_spool_answers_a_clip_file(tmp_path):
     from bridge.reaper.spool_format import SpoolResult, format_clip, parse
 

@@ -73,7 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--reaper-spool", type=Path, metavar="DIR", nargs="?", const="",
                        help="REAPER spool folder shared with AccoBridge.lua (no DIR: "
                             "<REAPER resource path>/AccoBridge/spool)")
-    serve.add_argument("--midi", action="store_true", help="virtual MIDI ports")
+    serve.add_argument("--midi", action="store_true",
+                       help='virtual MIDI ports "AccoBridge In"/"AccoBridge Out"')
+    serve.add_argument("--midi-end", default="stop", metavar="stop|cc:NN|bars:N",
+                       help="what ends a take played into AccoBridge In (default: Stop)")
     send = sub.add_parser("send", help="send a melody to a running bridge, write its parts")
     _add_harmonize_options(send)
     send.add_argument("--density", type=int, metavar="0-4", help="rhythmic-density level")
@@ -218,8 +221,6 @@ def _cmd_serve(args: argparse.Namespace) -> None:
     from bridge.session import Session
     from ui.engine_link import generate
 
-    if args.midi:
-        _fail("--midi: not available in this release yet")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     log = logging.getLogger("accobridge.serve")
     if args.listen not in ("127.0.0.1", "localhost", "::1"):
@@ -235,6 +236,21 @@ def _cmd_serve(args: argparse.Namespace) -> None:
             print(f"accobridge: OSC API listening on {server.host}:{server.port}", flush=True)
             if args.ableton:
                 closers.extend(_start_ableton(session, log))
+            if args.midi:
+                from bridge.midi.adapter import MidiAdapter
+
+                def on_report(kind: str, detail: str) -> None:
+                    log.info("midi %s: %s", kind, detail)
+
+                try:
+                    closers.append(
+                        MidiAdapter(session, end_on=args.midi_end, on_report=on_report)
+                    )
+                    print("accobridge: MIDI ports AccoBridge In/Out open", flush=True)
+                except ValueError as err:  # a bad --midi-end
+                    _fail(f"--midi-end: {err}")
+                except Exception as err:  # no MIDI system: the other adapters keep serving
+                    log.warning("midi: ports could not be opened: %s", err)
             if args.reaper_spool is not None:
                 from bridge.reaper import LUA_SCRIPT, ReaperSpool, default_spool_folder
 
