@@ -297,40 +297,50 @@ def registered_servers() -> list[tuple[int, str]]:
 
 
 def _scrub_registry() -> list[str]:
+    """Frees what dead processes hold. Writes only the slots and entries it frees, each after
+    checking it still names the same dead pid: other servers may register meanwhile (jack2
+    guards the registry with a SysV semaphore that Python cannot take)."""
     path = SHM_DIR / "jack-shm-registry"
+    removed = []
     try:
         with path.open("r+b") as registry:
-            data = bytearray(registry.read())
+            data = registry.read()
             layout = _Layout.of(data)
             if layout is None:
                 return []
-            removed = list(_free_dead_slots(data, layout))
-            if removed:
-                registry.seek(0)
-                registry.write(data)
-            return removed
+            for offset, start, length, pid, label in _dead_slots(data, layout):
+                registry.seek(offset)
+                if registry.read(_PID.size) != _PID.pack(pid):
+                    continue  # taken over since we read it
+                registry.seek(start)
+                registry.write(bytes(length))
+                removed.append(label)
     except OSError:
-        return []
+        pass
+    for label in removed:
+        kind, _, name = label.partition(" ")
+        if kind == "segment" and name.startswith("jack-"):
+            with contextlib.suppress(OSError):
+                (SHM_DIR / name).unlink()
+    return removed
 
 
-def _free_dead_slots(data: bytearray, layout: _Layout) -> Iterator[str]:
+def _dead_slots(data: bytes, layout: _Layout) -> Iterator[tuple[int, int, int, int, str]]:
+    """(pid offset, start, length to zero, pid, label) for each server slot and segment entry
+    whose process is gone."""
     for offset in layout.slots():
         (pid,) = _PID.unpack_from(data, offset)
         if pid > 0 and not _alive(pid):
-            name = _slot_name(data, offset, layout)
-            data[offset:offset + layout.slot_len] = bytes(layout.slot_len)
-            yield "server slot " + name
+            yield (offset, offset, layout.slot_len, pid,
+                   "server " + _slot_name(data, offset, layout))
     for offset in layout.entries(len(data)):
         _, allocator, _ = _ENTRY.unpack_from(data, offset)
         if allocator > 0 and not _alive(allocator):
             end = offset + layout.entry_len
-            segment = bytes(data[offset + _ENTRY.size:end]).split(b"\0")[0]
-            data[offset + 4:end] = bytes(end - offset - 4)  # keep the index
+            segment = data[offset + _ENTRY.size:end].split(b"\0")[0]
             name = segment.decode(errors="replace").lstrip("/")
-            if name.startswith("jack-"):
-                with contextlib.suppress(OSError):
-                    (SHM_DIR / name).unlink()
-            yield "segment " + name
+            # Zero allocator, size and id; the int16 index (and its padding) stays.
+            yield offset + 4, offset + 4, end - offset - 4, allocator, "segment " + name
 
 
 def _alive(pid: int) -> bool:
