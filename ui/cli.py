@@ -239,13 +239,8 @@ def _cmd_serve(args: argparse.Namespace) -> None:
             if args.midi:
                 from bridge.midi.adapter import MidiAdapter
 
-                def on_report(kind: str, detail: str) -> None:
-                    log.info("midi %s: %s", kind, detail)
-
-                try:
-                    closers.append(
-                        MidiAdapter(session, end_on=args.midi_end, on_report=on_report)
-                    )
+                try:  # the adapter logs its own reports (ports lost/back, takes, errors)
+                    closers.append(MidiAdapter(session, end_on=args.midi_end))
                     print("accobridge: MIDI ports AccoBridge In/Out open", flush=True)
                 except ValueError as err:  # a bad --midi-end
                     _fail(f"--midi-end: {err}")
