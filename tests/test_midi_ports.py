@@ -197,6 +197,11 @@ MELODY = [(60, 0.0, 0.9), (64, 1.0, 1.9), (67, 2.0, 2.9), (72, 3.0, 3.5), (71, 4
 # ---- the round trip ---------------------------------------------------------------------------
 
 @needs_jack
+@pytest.mark.xfail(
+    strict=False,
+    reason="known intermittent bug (issue 5, open): on a loaded 2-core machine the second pass "
+    "sometimes streams none of the result's notes (0 of 13; all-notes-off still arrives)",
+)
 def test_capture_generate_and_stream_in_time(
     jack: jack_server.JackServer, session: Session, engine: FakeEngine,
     capsys: pytest.CaptureFixture[str],
