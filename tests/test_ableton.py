@@ -402,6 +402,23 @@ def test_live_mode_reports_a_vanished_clip_and_stops(rig: Rig) -> None:
     assert not rig.adapter.live
 
 
+
+def test_a_clip_deleted_between_two_reads_reads_as_gone(rig: Rig,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Live deletes the clip after the slot check but before its notes are read: the adapter
+    must say the clip is gone, not pass on the refused follow-up query."""
+    rig.events.wait_done(rig.adapter.generate_now())  # watches the clip, polls nothing
+    read_notes = rig.api.clip_notes
+
+    def delete_then_read(track: int, scene: int, **kwargs: Any) -> tuple[LiveNote, ...]:
+        with rig.double.lock:
+            rig.double.live.tracks[track].slots[scene] = None
+        return read_notes(track, scene, **kwargs)
+
+    monkeypatch.setattr(rig.api, "clip_notes", delete_then_read)
+    with pytest.raises(ClipReadError, match=r"the watched clip \(track 1, scene 2\) is gone"):
+        rig.adapter.poll_once()
+
 # ---- the client on its own ----------------------------------------------------------------
 
 

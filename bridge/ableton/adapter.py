@@ -193,6 +193,9 @@ class AbletonAdapter:
             try:
                 notes = self._api.clip_notes(slot.track, slot.scene, span_beats=span)
             except AbletonError as err:
+                # The clip may have gone between the two reads: ask again before judging.
+                if not self._api.slot_status(slot.track, slot.scene).has_clip:
+                    raise ClipReadError(f"the watched clip ({slot}) is gone") from err
                 if self._api.is_midi_clip(slot.track, slot.scene):
                     raise
                 raise ClipReadError(f"the watched clip ({slot}) is now an audio clip") from err
