@@ -261,6 +261,7 @@ class HarmonizeOptions:
 
 
 TextureLibraryName = Literal["default", "pop909"]
+ModelChoice = Literal["rules", "learned"]  # rule-based part or the torch model (engine/models)
 LEVELS = 5  # rhythmic density and voice number are cut into levels 0..4 (algorithms.md §2.1)
 
 
@@ -272,6 +273,8 @@ class ArrangeOptions:
     density: int | None = None  # requested rhythmic-density level 0..4; None = follow the melody
     polyphony: int | None = None  # requested voice-number level 0..4
     library: TextureLibraryName | None = None  # None: pop909 when imported, else default
+    reharmonizer: ModelChoice = "rules"  # donor re-harmonization (algorithms.md §2.3)
+    transition: ModelChoice = "rules"  # donor transition score (algorithms.md §2.2)
 
 
 @dataclass(frozen=True)

@@ -61,9 +61,12 @@ def arrange_piano(
     phrases = analysis.phrases
     if library == "pop909":
         from engine.arranger.donors import arrange_with_donors
+        from engine.arranger.learned import reharmonizer_for, transition_for
 
         rendered, choices, pedalled = arrange_with_donors(
-            donors, harmonization, options, pitch, onset
+            donors, harmonization, options, pitch, onset,
+            transition=transition_for(options, donors),
+            reharmonizer=reharmonizer_for(options),
         )
     else:
         rendered, choices, pedalled = arrange_with_textures(harmonization, options, pitch, onset)
