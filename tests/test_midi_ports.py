@@ -173,8 +173,10 @@ class Reports:
 
     def __init__(self) -> None:
         self.items: queue.Queue[tuple[str, str]] = queue.Queue()
+        self.seen: list[tuple[str, str]] = []  # everything reported, for failure messages
 
     def __call__(self, kind: str, message: str) -> None:
+        self.seen.append((kind, message))
         self.items.put((kind, message))
 
     def wait(self, kind: str, timeout: float = WAIT) -> str:
@@ -238,11 +240,14 @@ def test_capture_generate_and_stream_in_time(
                     return sum(1 for _, d in got if d[0] in (0xB1, 0xB2) and d[1] == 123) >= 2
 
                 received = daw.collect(finished)
+                sender = adapter.sender
+                state = (f"reports {reports.seen}, sender sent {sender.sent}, skipped late "
+                         f"{sender.skipped_late}, failed {sender.failed}, clock {sender.clock}")
         finally:
             adapter.close()
         ons = [(t, d) for t, d in received if d[0] in (0x91, 0x92) and d[2] > 0]
         offs = [(t, d) for t, d in received if d[0] in (0x81, 0x82)]
-        assert len(ons) == expected, received
+        assert len(ons) == expected, (state, received)
         assert sorted((d[0] & 0x0F, d[1]) for _, d in offs) == sorted(
             (d[0] & 0x0F, d[1]) for _, d in ons)  # every note ended
         assert {d[0] for _, d in received if d[1] == 123} == {0xB1, 0xB2}  # all-notes-off
