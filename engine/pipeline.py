@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+
+import numpy as np
 
 from engine.analysis import analyze
 from engine.grid import melody_end_16th, melody_grid
@@ -16,8 +18,10 @@ from engine.types import (
     HarmonizeOptions,
     Melody,
     MelodyAnalysis,
+    Note,
     PhraseHarmony,
     ProgressionChoice,
+    Voicing,
 )
 from engine.voicing import voice_chords
 
@@ -36,21 +40,36 @@ def harmonize(
     options: HarmonizeOptions = HarmonizeOptions(),
     library: TemplateLibrary | None = None,
     analysis: MelodyAnalysis | None = None,
+    locked: Mapping[int, ProgressionChoice] | None = None,
 ) -> Harmonization:
-    """Chords for a melody (AccoMontage2 §3.2) and their voiced Chords-track notes."""
+    """Chords for a melody (AccoMontage2 §3.2) and their voiced Chords-track notes; `locked`
+    phrases (by index) keep exactly the given progression (see engine.edits)."""
     library = library or load_library()
     analysis = analysis or analyze_melody(melody, options)
-    bar16 = analysis.meter.sixteenths_per_bar
+    pitch = _melody_pitch(melody, analysis)
+    phrases, score = harmonize_phrases(pitch, analysis, options, library, locked or {})
+    chord_notes = voice_harmonization(melody, analysis, phrases, options.voicing)
+    return Harmonization(
+        melody=melody, analysis=analysis, phrases=phrases, chord_notes=chord_notes, score=score,
+        voicing=options.voicing,
+    )
+
+
+def _melody_pitch(melody: Melody, analysis: MelodyAnalysis) -> np.ndarray:
     length = max(melody_end_16th(melody), analysis.bar_start_16th(analysis.total_bars))
-    pitch, _ = melody_grid(melody, length)
-    phrases, score = harmonize_phrases(pitch, analysis, options, library)
+    return melody_grid(melody, length)[0]
+
+
+def voice_harmonization(
+    melody: Melody, analysis: MelodyAnalysis, phrases: Sequence[PhraseHarmony],
+    voicing: Voicing | None = None,
+) -> tuple[Note, ...]:
+    """The Chords-track notes for the chosen progression of every phrase."""
     events = [ev for ph in phrases for ev in ph.chosen.chords]
     starts = frozenset(analysis.bar_start_16th(p.start_bar) for p in analysis.phrases)
-    chord_notes = voice_chords(
-        events, pitch, melody.ticks_per_16th, bar16, analysis.downbeat_16th, starts
-    )
-    return Harmonization(
-        melody=melody, analysis=analysis, phrases=phrases, chord_notes=chord_notes, score=score
+    return voice_chords(
+        events, _melody_pitch(melody, analysis), melody.ticks_per_16th,
+        analysis.meter.sixteenths_per_bar, analysis.downbeat_16th, starts, voicing,
     )
 
 
@@ -67,8 +86,6 @@ def given_chords(
     arranger treats them exactly like searched ones (no scores, no alternatives)."""
     analysis = analysis or analyze_melody(melody, options)
     styles = phrase_styles(options, len(analysis.phrases))
-    length = max(melody_end_16th(melody), analysis.bar_start_16th(analysis.total_bars))
-    pitch, _ = melody_grid(melody, length)
     harmonies = []
     for phrase, style in zip(analysis.phrases, styles, strict=True):
         lo = analysis.bar_start_16th(phrase.start_bar)
@@ -80,11 +97,9 @@ def given_chords(
         )
         choice = ProgressionChoice((), style, inside, micro=0.0, meso=0.0, total=0.0)
         harmonies.append(PhraseHarmony(phrase, style, choice, ()))
-    events = [ev for ph in harmonies for ev in ph.chosen.chords]
-    starts = frozenset(analysis.bar_start_16th(p.start_bar) for p in analysis.phrases)
-    chord_notes = voice_chords(events, pitch, melody.ticks_per_16th,
-                               analysis.meter.sixteenths_per_bar, analysis.downbeat_16th, starts)
-    return Harmonization(melody, analysis, tuple(harmonies), chord_notes, score=0.0)
+    chord_notes = voice_harmonization(melody, analysis, harmonies, options.voicing)
+    return Harmonization(melody, analysis, tuple(harmonies), chord_notes, score=0.0,
+                         voicing=options.voicing)
 
 
 def arrange(
@@ -122,4 +137,4 @@ def _donors() -> object | None:
     return _DONORS[key]
 
 
-__all__ = ["analyze_melody", "arrange", "given_chords", "harmonize"]
+__all__ = ["analyze_melody", "arrange", "given_chords", "harmonize", "voice_harmonization"]

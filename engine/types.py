@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from engine.errors import UnsupportedMeterError
+from engine.errors import OptionError, UnsupportedMeterError
 
 Mode = Literal["major", "minor"]
 Style = Literal["pop_standard", "pop_complex", "dark", "rnb"]
@@ -223,6 +223,26 @@ class PhraseHarmony:
     alternatives: tuple[ProgressionChoice, ...]  # best first, chosen excluded
 
 
+VoicingRegister = Literal["low", "middle", "high"]
+VOICING_REGISTERS: tuple[VoicingRegister, ...] = ("low", "middle", "high")
+
+
+@dataclass(frozen=True)
+class Voicing:
+    """How the Chords track is voiced (engine/voicing.py): where the upper voices sit and
+    whether a bass note sounds under them (off when the DAW has its own bass part)."""
+
+    register: VoicingRegister = "middle"
+    bass: bool = True
+
+    def __post_init__(self) -> None:
+        if self.register not in VOICING_REGISTERS:
+            raise OptionError(
+                f"voicing register must be one of {', '.join(VOICING_REGISTERS)}, "
+                f"got {self.register!r}"
+            )
+
+
 @dataclass(frozen=True)
 class Harmonization:
     melody: Melody
@@ -230,6 +250,7 @@ class Harmonization:
     phrases: tuple[PhraseHarmony, ...]
     chord_notes: tuple[Note, ...]  # the voiced Chords track
     score: float
+    voicing: Voicing = Voicing()  # how chord_notes were voiced; edits re-voice the same way
 
     @property
     def chords(self) -> tuple[ChordEvent, ...]:
@@ -258,6 +279,7 @@ class HarmonizeOptions:
     variant: Variant = "ours"
     top_k: int = 5
     fix_leading_tone: bool = True  # major row V: .75 on the leading tone (algorithms.md §1.2)
+    voicing: Voicing = Voicing()  # how chord_notes are voiced (not part of the search)
 
 
 TextureLibraryName = Literal["default", "pop909"]

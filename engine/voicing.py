@@ -14,7 +14,7 @@ from functools import lru_cache
 import numpy as np
 
 from engine.chords import INTERVALS, TRIAD_OF
-from engine.types import ChordEvent, Note, Style
+from engine.types import ChordEvent, Note, Style, Voicing, VoicingRegister
 
 BASS_RANGE = (34, 46)
 UPPER_LOWEST = 50  # below ~D3 close voicings turn muddy
@@ -23,6 +23,9 @@ MELODY_GAP = 1  # top voice at least a semitone below the lowest melody note ove
 VELOCITY_BASS = 74
 VELOCITY_UPPER = 64
 PHRASE_ACCENT = 6
+# Where the upper voices sit per Voicing.register: the range moves a fifth down or up, so "low"
+# reads as warm close voicings around F3, "high" as bright ones around G4 (melody permitting).
+REGISTER_SHIFT: dict[VoicingRegister, int] = {"low": -7, "middle": 0, "high": 7}
 
 
 def style_quality(quality: str, degree: int, style: Style) -> str:
@@ -63,12 +66,14 @@ def _upper_pcs(quality: str, root_pc: int) -> tuple[int, ...]:
 
 
 @lru_cache(maxsize=1024)
-def _candidate_voicings(pcs: tuple[int, ...]) -> tuple[tuple[int, ...], ...]:
-    """Close-position stacks of the pitch classes, every inversion, every usable octave."""
+def _candidate_voicings(pcs: tuple[int, ...], shift: int = 0) -> tuple[tuple[int, ...], ...]:
+    """Close-position stacks of the pitch classes, every inversion, every usable octave of the
+    range moved by `shift` semitones."""
+    lowest, highest = UPPER_LOWEST + shift, UPPER_HIGHEST + shift
     out: list[tuple[int, ...]] = []
     for rot in range(len(pcs)):
         order = pcs[rot:] + pcs[:rot]
-        for base in range(UPPER_LOWEST - 12, UPPER_HIGHEST):
+        for base in range(lowest - 12, highest):
             if base % 12 != order[0]:
                 continue
             notes = [base]
@@ -77,19 +82,20 @@ def _candidate_voicings(pcs: tuple[int, ...]) -> tuple[tuple[int, ...], ...]:
                 while nxt % 12 != pc:
                     nxt += 1
                 notes.append(nxt)
-            if notes[0] >= UPPER_LOWEST - 5 and notes[-1] <= UPPER_HIGHEST:
+            if notes[0] >= lowest - 5 and notes[-1] <= highest:
                 out.append(tuple(notes))
     return tuple(out)
 
 
 def _choose(
-    cands: tuple[tuple[int, ...], ...], prev: tuple[int, ...] | None, ceiling: int
+    cands: tuple[tuple[int, ...], ...], prev: tuple[int, ...] | None, ceiling: int,
+    shift: int = 0,
 ) -> tuple[int, ...]:
     """Least voice movement from `prev` (and centre of gravity kept), below `ceiling`."""
-    prev_mean = sum(prev) / len(prev) if prev else 60.0
+    prev_mean = sum(prev) / len(prev) if prev else 60.0 + shift
 
     def cost(notes: tuple[int, ...]) -> float:
-        c = 4.0 * max(0, notes[-1] - ceiling) + 1.5 * max(0, UPPER_LOWEST - notes[0])
+        c = 4.0 * max(0, notes[-1] - ceiling) + 1.5 * max(0, UPPER_LOWEST + shift - notes[0])
         mean = sum(notes) / len(notes)
         if prev:
             c += abs(mean - prev_mean) * 1.5 + sum(
@@ -105,20 +111,24 @@ def _choose(
 def voice_chords(
     events: Sequence[ChordEvent], melody_pitch: np.ndarray, ticks_per_16th: float,
     bar_16th: int, downbeat_16th: int, phrase_starts_16th: frozenset[int] = frozenset(),
+    voicing: Voicing | None = None,
 ) -> tuple[Note, ...]:
     """Notes of the Chords track for events already coloured by `style_quality`.
 
     Chords longer than a bar are re-struck on each bar line so the part reads (and loops) well
-    in a DAW; the bass walks to the nearest octave of the next bass note."""
+    in a DAW; the bass walks to the nearest octave of the next bass note. `voicing` moves the
+    upper voices' register and can leave the bass out."""
+    voicing = voicing or Voicing()
+    shift = REGISTER_SHIFT[voicing.register]
     notes: list[Note] = []
     prev_upper: tuple[int, ...] | None = None
     prev_bass = 40
     for event in events:
         span = melody_pitch[event.start_16th : event.end_16th]
         sounding = span[span >= 0]
-        ceiling = int(sounding.min()) - MELODY_GAP if len(sounding) else UPPER_HIGHEST
-        upper = _choose(_candidate_voicings(_upper_pcs(event.chord.quality, event.chord.root_pc)),
-                        prev_upper, ceiling)
+        ceiling = int(sounding.min()) - MELODY_GAP if len(sounding) else UPPER_HIGHEST + shift
+        pcs = _upper_pcs(event.chord.quality, event.chord.root_pc)
+        upper = _choose(_candidate_voicings(pcs, shift), prev_upper, ceiling, shift)
         bass_choices = [p for p in range(BASS_RANGE[0], BASS_RANGE[1] + 1)
                         if p % 12 == event.chord.bass_pc]
         bass = min(bass_choices, key=lambda p: abs(p - prev_bass))
@@ -134,6 +144,7 @@ def voice_chords(
             accent = PHRASE_ACCENT if start in phrase_starts_16th else 0
             start_tick = int(round(start * ticks_per_16th))
             length = max(1, int(round(end * ticks_per_16th)) - start_tick)
-            notes.append(Note(bass, start_tick, length, VELOCITY_BASS + accent))
+            if voicing.bass:
+                notes.append(Note(bass, start_tick, length, VELOCITY_BASS + accent))
             notes.extend(Note(p, start_tick, length, VELOCITY_UPPER + accent) for p in upper)
     return tuple(notes)

@@ -3,6 +3,8 @@ render a texture per phrase, then keep the piano clear of the melody and shape i
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from engine.arranger.authored import arrange_with_textures
 from engine.arranger.donors import DONOR_BAR_16TH
 from engine.arranger.placement import (
@@ -12,7 +14,7 @@ from engine.arranger.placement import (
     shape_velocities,
     to_notes,
 )
-from engine.errors import LibraryError, OptionError
+from engine.errors import BadInputError, LibraryError, OptionError
 from engine.grid import melody_end_16th, melody_grid
 from engine.types import (
     LEVELS,
@@ -20,6 +22,7 @@ from engine.types import (
     ArrangeOptions,
     Harmonization,
     Meter,
+    TextureChoice,
     TextureLibraryName,
 )
 
@@ -46,14 +49,35 @@ def _library_name(
     return requested
 
 
+def _check_locks(
+    library: TextureLibraryName, n_phrases: int, *locks: Mapping[int, TextureChoice]
+) -> None:
+    for lock in locks:
+        for i, choice in lock.items():
+            if not 0 <= i < n_phrases:
+                raise BadInputError(
+                    f"cannot keep the texture of phrase {i + 1}: the melody has {n_phrases} phrases"
+                )
+            if choice.library != library:
+                raise BadInputError(
+                    f"phrase {i + 1}'s texture is from the {choice.library} library but this "
+                    f"arrangement uses the {library} library; unlock it or choose {choice.library}"
+                )
+
+
 def arrange_piano(
-    harmonization: Harmonization, options: ArrangeOptions, donors: object | None = None
+    harmonization: Harmonization, options: ArrangeOptions, donors: object | None = None,
+    locked: Mapping[int, TextureChoice] | None = None,
+    changing: Mapping[int, TextureChoice] | None = None,
 ) -> Arrangement:
-    """Piano part for a harmonized melody (AccoMontage §3.3)."""
+    """Piano part for a harmonized melody (AccoMontage §3.3). `locked` phrases (by index) keep
+    their texture choice; each `changing` phrase gets a texture other than the one given."""
     _check_level("density", options.density)
     _check_level("polyphony", options.polyphony)
     analysis, melody = harmonization.analysis, harmonization.melody
     library = _library_name(options.library, donors is not None, analysis.meter)
+    locked, changing = locked or {}, changing or {}
+    _check_locks(library, len(analysis.phrases), locked, changing)
     bar16 = analysis.meter.sixteenths_per_bar
     length = max(melody_end_16th(melody), analysis.bar_start_16th(analysis.total_bars))
     pitch, onset = melody_grid(melody, length)
@@ -66,10 +90,12 @@ def arrange_piano(
         rendered, choices, pedalled = arrange_with_donors(
             donors, harmonization, options, pitch, onset,
             transition=transition_for(options, donors),
-            reharmonizer=reharmonizer_for(options),
+            reharmonizer=reharmonizer_for(options), locked=locked, changing=changing,
         )
     else:
-        rendered, choices, pedalled = arrange_with_textures(harmonization, options, pitch, onset)
+        rendered, choices, pedalled = arrange_with_textures(
+            harmonization, options, pitch, onset, locked, changing
+        )
     piano: list[RenderedNote] = []
     spans = []
     for phrase, notes, wants_pedal in zip(phrases, rendered, pedalled, strict=True):

@@ -11,12 +11,13 @@ phrases with the same label reuse one texture.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 import numpy as np
 
 from engine.arranger.placement import RenderedNote, melody_floor
-from engine.arranger.selection import prefilter, viterbi
+from engine.arranger.selection import lock_indices, pin, prefilter, share_by_label, viterbi
 from engine.arranger.textures import (
     Texture,
     load_default_textures,
@@ -58,7 +59,11 @@ def melody_targets(
 def select_textures(
     textures: Sequence[Texture], phrases: Sequence[Phrase], styles: Sequence[Style],
     targets: Sequence[int], density: int | None, polyphony: int | None,
+    locked: Mapping[int, int] | None = None, changing: Mapping[int, int] | None = None,
 ) -> list[Texture]:
+    """One texture per phrase; `locked` phrases keep the given texture index and `changing`
+    ones must leave theirs, the transitions to their neighbours counted as usual."""
+    locked, changing = locked or {}, changing or {}
     density_levels = np.array([t.density_level for t in textures])
     polyphony_levels = np.array([t.polyphony_level for t in textures])
     fitness = []
@@ -70,6 +75,8 @@ def select_textures(
         if polyphony is None:
             fit = fit - LEVEL_DISTANCE * np.abs(polyphony_levels - DEFAULT_LEVEL)
         fitness.append(fit)
+    for i in range(len(fitness)):
+        fitness[i] = pin(fitness[i], keep=locked.get(i), drop=changing.get(i))
     d_change = np.abs(density_levels[:, None] - density_levels[None, :])
     p_change = np.abs(polyphony_levels[:, None] - polyphony_levels[None, :])
     same = np.eye(len(textures))
@@ -82,17 +89,18 @@ def select_textures(
         for before, after in zip(phrases, phrases[1:], strict=False)
     ]
     path, _ = viterbi(fitness, transitions)
-    chosen = [textures[j] for j in path]
-    first_of_label: dict[str, Texture] = {}
-    for i, phrase in enumerate(phrases):
-        chosen[i] = first_of_label.setdefault(phrase.label, chosen[i])
-    return chosen
+    return share_by_label([textures[j] for j in path], [p.label for p in phrases], locked,
+                          changing)
 
 
 def arrange_with_textures(
     harmonization: Harmonization, options: ArrangeOptions, pitch: np.ndarray, onset: np.ndarray,
+    locked: Mapping[int, TextureChoice] | None = None,
+    changing: Mapping[int, TextureChoice] | None = None,
 ) -> tuple[list[list[RenderedNote]], list[TextureChoice], list[bool]]:
-    """Rendered notes, the choice and whether to pedal, per phrase, from authored textures."""
+    """Rendered notes, the choice and whether to pedal, per phrase, from authored textures;
+    `locked` phrases keep their texture, `changing` ones get another."""
+    locked, changing = locked or {}, changing or {}
     analysis = harmonization.analysis
     meter, bar16 = analysis.meter, analysis.meter.sixteenths_per_bar
     textures = textures_for(meter)
@@ -101,15 +109,23 @@ def arrange_with_textures(
     phrases = analysis.phrases
     targets = melody_targets(onset, phrases, analysis.downbeat_16th, bar16)
     styles = [ph.style for ph in harmonization.phrases]
-    chosen = select_textures(textures, phrases, styles, targets, options.density,
-                             options.polyphony)
+    by_name = {t.name: j for j, t in enumerate(textures)}
+    what = f"{meter.name} texture library"
+    chosen = select_textures(
+        textures, phrases, styles, targets, options.density, options.polyphony,
+        lock_indices({i: c.name for i, c in locked.items()}, by_name, what),
+        lock_indices({i: c.name for i, c in changing.items()}, by_name, what),
+    )
     floor = melody_floor(pitch)
     rendered: list[list[RenderedNote]] = []
     choices: list[TextureChoice] = []
-    for phrase, texture in zip(phrases, chosen, strict=True):
+    for i, (phrase, texture) in enumerate(zip(phrases, chosen, strict=True)):
         start = analysis.bar_start_16th(phrase.start_bar)
         rendered.append(list(render_texture(texture, harmonization.chords, start,
                                             phrase.bars * bar16, meter, floor)))
+        if i in locked:
+            choices.append(replace(locked[i], phrase=phrase))
+            continue
         choices.append(TextureChoice(
             phrase=phrase, library="default", name=texture.name,
             density_level=texture.density_level, polyphony_level=texture.polyphony_level,

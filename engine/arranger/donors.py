@@ -11,8 +11,8 @@ chosen donor is re-harmonized note by note to the target chords (`reharmonize`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -24,8 +24,8 @@ from engine.arranger.plugins import (
     TextureContinuity,
     TransitionScorer,
 )
-from engine.arranger.selection import prefilter, viterbi
-from engine.errors import LibraryError
+from engine.arranger.selection import lock_indices, pin, prefilter, share_by_label, viterbi
+from engine.errors import BadInputError, LibraryError
 from engine.types import (
     ArrangeOptions,
     ChordEvent,
@@ -148,24 +148,38 @@ def _fitness(
     return idx, fit, best_shift
 
 
+def donor_name(feats: DonorFeatures, d: int) -> str:
+    """A donor's TextureChoice name: "song:phrase" (song number as POP909 writes it)."""
+    return f"{int(feats.song[d]):03d}:{int(feats.phrase_index[d])}"
+
+
 def arrange_with_donors(
     donors: Any, harmonization: Harmonization, options: ArrangeOptions,
     pitch: np.ndarray, onset: np.ndarray,
     transition: TransitionScorer | None = None,
     reharmonizer: Reharmonizer = RULE_BASED_REHARMONIZER,
+    locked: Mapping[int, TextureChoice] | None = None,
+    changing: Mapping[int, TextureChoice] | None = None,
 ) -> tuple[list[list[RenderedNote]], list[TextureChoice], list[bool]]:
-    """Donor per phrase (Viterbi), re-harmonized; `transition` defaults to texture continuity."""
+    """Donor per phrase (Viterbi), re-harmonized; `transition` defaults to texture continuity.
+    `locked` phrases keep their donor and transposition, `changing` ones get another donor."""
     analysis = harmonization.analysis
     if analysis.meter.sixteenths_per_bar != DONOR_BAR_16TH:
         raise LibraryError(
             f"POP909 donors are 4/4 phrases; for {analysis.meter.name} use --library default"
         )
     feats = donor_features(donors)
+    locked, changing = locked or {}, changing or {}
+    by_name = ({donor_name(feats, d): d for d in range(len(feats.bars))}
+               if locked or changing else {})
+    lock = lock_indices({i: c.name for i, c in locked.items()}, by_name, "POP909 donor library")
+    leave = lock_indices({i: c.name for i, c in changing.items()}, by_name,
+                         "POP909 donor library")
     score_transition = transition or TextureContinuity(feats.head, feats.tail)
     chords = harmonization.chords
     phrases = analysis.phrases
     candidates, fitness, shifts = [], [], []
-    for phrase in phrases:
+    for i, phrase in enumerate(phrases):
         bars = _donor_bars(feats, phrase.bars)
         start = analysis.bar_start_16th(phrase.start_bar)
         span = slice(start, start + bars * DONOR_BAR_16TH)
@@ -173,7 +187,20 @@ def arrange_with_donors(
         idx, fit, shift = _fitness(feats, bars, flags, beat_chroma(chords, start, bars * 4))
         fit = (fit + prefilter(feats.density_level[idx], options.density)
                + prefilter(feats.polyphony_level[idx], options.polyphony))
-        keep = np.argsort(-fit, kind="stable")[:BEAM]
+        if i in lock:
+            keep = np.nonzero(idx == lock[i])[0]
+            if not len(keep):
+                raise BadInputError(
+                    f"phrase {i + 1}'s locked donor {locked[i].name} is not a {bars}-bar "
+                    "phrase; the phrase structure changed since it was locked: unlock it"
+                )
+            shift = shift.copy()
+            shift[keep] = locked[i].transpose
+        else:
+            drop = np.nonzero(idx == leave.get(i, -1))[0]
+            fit = pin(fit, drop=int(drop[0]) if len(drop) else None)
+            keep = np.argsort(-fit, kind="stable")[:BEAM]
+            keep = keep[np.isfinite(fit[keep])]
         candidates.append(idx[keep])
         fitness.append(fit[keep])
         shifts.append(shift[keep])
@@ -184,34 +211,30 @@ def arrange_with_donors(
         backwards = feats.phrase_index[a][:, None] >= feats.phrase_index[b][None, :]
         transitions.append(np.where(same_song & backwards, -np.inf, trans))
     path, _ = viterbi(fitness, transitions)
-    chosen = [int(candidates[i][j]) for i, j in enumerate(path)]
-    chosen_shift = [int(shifts[i][j]) for i, j in enumerate(path)]
-    chosen_fit = [float(fitness[i][j]) for i, j in enumerate(path)]
-    first_of_label: dict[tuple[str, int], int] = {}
-    for i, phrase in enumerate(phrases):
-        key = (phrase.label, phrase.bars)
-        if key in first_of_label:
-            j = first_of_label[key]
-            chosen[i], chosen_shift[i], chosen_fit[i] = chosen[j], chosen_shift[j], chosen_fit[j]
-        else:
-            first_of_label[key] = i
+    picked = share_by_label(
+        [(int(candidates[i][j]), int(shifts[i][j]), float(fitness[i][j]))
+         for i, j in enumerate(path)],
+        [(p.label, p.bars) for p in phrases], lock, leave,
+    )
     rendered: list[list[RenderedNote]] = []
     choices: list[TextureChoice] = []
     for i, phrase in enumerate(phrases):
-        d = chosen[i]
+        d, transpose, fit_value = picked[i]
         start = analysis.bar_start_16th(phrase.start_bar)
         length = phrase.bars * analysis.meter.sixteenths_per_bar
         notes = donors.phrase_notes(d)
         rendered.append(reharmonizer(
-            notes, donors.beat_chroma(d), donors.beat_roots(d), chosen_shift[i], chords, start,
+            notes, donors.beat_chroma(d), donors.beat_roots(d), transpose, chords, start,
             length,
         ))
+        if i in locked:
+            choices.append(replace(locked[i], phrase=phrase))
+            continue
         choices.append(TextureChoice(
-            phrase=phrase, library="pop909",
-            name=f"{int(feats.song[d]):03d}:{int(feats.phrase_index[d])}",
+            phrase=phrase, library="pop909", name=donor_name(feats, d),
             density_level=int(feats.density_level[d]),
             polyphony_level=int(feats.polyphony_level[d]),
-            transpose=chosen_shift[i], fitness=chosen_fit[i],
+            transpose=transpose, fitness=fit_value,
         ))
     return rendered, choices, [True] * len(phrases)
 

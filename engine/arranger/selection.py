@@ -10,9 +10,14 @@ prefilter (requested density/polyphony level) enters as −1 on non-matching can
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Hashable, Mapping, Sequence
+from typing import TypeVar
 
 import numpy as np
+
+from engine.errors import BadInputError
+
+T = TypeVar("T")
 
 TRANSITION_WEIGHT = 0.7  # the paper's 0.7 / 0.3 split
 FITNESS_WEIGHT = 0.3
@@ -47,3 +52,44 @@ def viterbi(
         path.append(j)
     path.reverse()
     return path, best_score
+
+
+def pin(fitness: np.ndarray, keep: int | None = None, drop: int | None = None) -> np.ndarray:
+    """Fitness with candidates ruled out (−inf): all but `keep` for a locked phrase, `drop`
+    for a phrase that must change texture (unless it is the only candidate)."""
+    out = np.asarray(fitness, dtype=float).copy()
+    if keep is not None:
+        out[np.arange(len(out)) != keep] = -np.inf
+    if drop is not None and len(out) > 1:
+        out[drop] = -np.inf
+    return out
+
+
+def share_by_label(
+    chosen: Sequence[T], labels: Sequence[Hashable], locked: Collection[int] = (),
+    changing: Collection[int] = (),
+) -> list[T]:
+    """Phrases with one label play one texture, the first's. A locked phrase keeps its own and
+    sets its label's texture first; a phrase being re-arranged (`changing`) keeps its new one."""
+    first: dict[Hashable, T] = {}
+    for i in sorted(locked):
+        first.setdefault(labels[i], chosen[i])
+    out = list(chosen)
+    for i, label in enumerate(labels):
+        if i not in locked and i not in changing:
+            out[i] = first.setdefault(label, chosen[i])
+    return out
+
+
+def lock_indices(
+    locked: Mapping[int, str], lookup: Mapping[str, int], what: str
+) -> dict[int, int]:
+    """Phrase index → candidate index of each locked texture name."""
+    out: dict[int, int] = {}
+    for i, name in locked.items():
+        if name not in lookup:
+            raise BadInputError(
+                f"phrase {i + 1}'s locked texture {name!r} is not in the {what}; unlock it"
+            )
+        out[i] = lookup[name]
+    return out

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 import numpy as np
 
-from engine.errors import OptionError
-from engine.harmonizer.index import mode_index
-from engine.harmonizer.micro import chord_table, slot_scores
+from engine.errors import BadInputError, OptionError
+from engine.harmonizer.index import ModeIndex, mode_index
+from engine.harmonizer.micro import NO_CHORD_ROW, chord_row, chord_table, micro_scores, slot_scores
 from engine.harmonizer.search import (
+    PhraseCandidates,
     SearchParams,
+    SearchResult,
     alternatives,
+    only,
     phrase_candidates,
     run_dp,
+    with_extra,
 )
 from engine.library.chord_templates import NO_CHORD, ChordTemplate, TemplateLibrary
 from engine.types import (
@@ -100,13 +105,70 @@ def borrow_for_instrumental(
     return out
 
 
+def _check_lock(
+    lock: ProgressionChoice, i: int, analysis: MelodyAnalysis
+) -> None:
+    """A locked progression must lie inside its phrase as the analysis now has it."""
+    phrase = analysis.phrases[i]
+    lo, hi = analysis.bar_start_16th(phrase.start_bar), analysis.bar_start_16th(phrase.end_bar)
+    bar16 = analysis.meter.sixteenths_per_bar
+    outside = [ev for ev in lock.chords if ev.start_16th < lo or ev.end_16th > hi]
+    # a searched progression fills its phrase to the last bar; a shorter one was for a shorter
+    # phrase (the phrase structure changed since it was locked)
+    short = bool(lock.template_ids and lock.chords) and lock.chords[-1].end_16th <= hi - bar16
+    if outside or short:
+        first = min(ev.start_16th for ev in lock.chords)
+        last = max(ev.end_16th for ev in lock.chords)
+        raise BadInputError(
+            f"phrase {i + 1}'s locked chords span 16ths {first}-{last} but the phrase now spans "
+            f"{lo}-{hi} (bars {phrase.start_bar + 1}-{phrase.end_bar}); the key, pickup or "
+            "phrase structure changed since it was locked: unlock phrase "
+            f"{i + 1} or restore the analysis"
+        )
+
+
+def _with_lock(
+    index: ModeIndex, cands: PhraseCandidates, slot_table: np.ndarray, lock: ProgressionChoice,
+    key: Key, start_16th: int, params: SearchParams,
+) -> PhraseCandidates:
+    """The phrase's candidates plus the locked progression, scored on the current melody
+    (micro, eq. 2) with its bar signatures for the macro term (eq. 4) to its neighbours."""
+    n_slots = len(slot_table)
+    roots = [NO_CHORD] * n_slots
+    rows = [NO_CHORD_ROW] * n_slots
+    for ev in lock.chords:  # a slot is an 8th note: two 16ths
+        degree = (ev.chord.root_pc - key.tonic_pc) % 12
+        for k in range((ev.start_16th - start_16th) // 2, -(-(ev.end_16th - start_16th) // 2)):
+            if 0 <= k < n_slots:
+                roots[k], rows[k] = degree, chord_row(degree, ev.chord.quality)
+    micro = float(micro_scores(slot_table, np.array([rows], dtype=np.intp))[0])
+    meso = lock.meso if len(lock.template_ids) > 1 else 1.0  # eq. 3: 1 for a single template
+    spb = index.slots_per_bar
+    first = index.bar_ids.get(tuple(roots[:spb]), index.unknown_bar)
+    last = index.bar_ids.get(tuple(roots[-spb:]), index.unknown_bar)
+    local = params.beta * micro + (1 - params.beta) * meso
+    return with_extra(cands, micro, meso, local, first, last, STYLES.index(lock.style))
+
+
 def harmonize_phrases(
     melody_pitch: np.ndarray,
     analysis: MelodyAnalysis,
     options: HarmonizeOptions,
     library: TemplateLibrary,
+    locked: Mapping[int, ProgressionChoice] | None = None,
 ) -> tuple[tuple[PhraseHarmony, ...], float]:
-    """Search one progression per phrase (§3.2, eq. 2–5) and keep top-k alternatives."""
+    """Search one progression per phrase (§3.2, eq. 2–5) and keep top-k alternatives.
+
+    A `locked` phrase keeps exactly its given progression: the DP sees it as that phrase's only
+    candidate, so the free phrases are searched with the macro term to and from it counted;
+    its alternatives are still listed (ranked against its chosen neighbours)."""
+    locked = locked or {}
+    for i in locked:
+        if not 0 <= i < len(analysis.phrases):
+            raise BadInputError(
+                f"cannot lock phrase {i + 1}: the melody has {len(analysis.phrases)} phrases"
+            )
+        _check_lock(locked[i], i, analysis)
     key, meter = analysis.key, analysis.meter
     release = options.variant == "release"
     params = SearchParams(options.alpha, options.beta, options.variant, options.seed)
@@ -136,17 +198,29 @@ def harmonize_phrases(
         phrase_candidates(index, phrase_slots[i], p.bars, styles[i], params, phrase_no=i)
         for i, p in enumerate(analysis.phrases)
     ]
-    result = run_dp(index, candidates, params)
+    starts = [analysis.bar_start_16th(p.start_bar) for p in analysis.phrases]
+    for i, lock in locked.items():
+        candidates[i] = _with_lock(index, candidates[i], phrase_slots[i], lock, key, starts[i],
+                                   params)
+    searched = run_dp(index, [
+        only(c, len(c) - 1) if i in locked else c for i, c in enumerate(candidates)
+    ], params)
+    # back to indices into the full candidate lists (a locked phrase's lock is its last)
+    result = SearchResult(
+        chosen=tuple(len(candidates[i]) - 1 if i in locked else j
+                     for i, j in enumerate(searched.chosen)),
+        totals=searched.totals, score=searched.score,
+    )
 
     def choice(i: int, j: int, total: float) -> ProgressionChoice:
+        if i in locked and j == len(candidates[i]) - 1:
+            return replace(locked[i], total=total)
         cands = candidates[i]
         parts = cands.parts[j]
         return ProgressionChoice(
             template_ids=tuple(t.id for t in parts),
             style=STYLES[int(cands.style[j])],
-            chords=progression_events(
-                parts, key, analysis.bar_start_16th(analysis.phrases[i].start_bar), styles[i]
-            ),
+            chords=progression_events(parts, key, starts[i], styles[i]),
             micro=float(cands.micro[j]),
             meso=float(cands.meso[j]),
             total=total,
@@ -154,11 +228,12 @@ def harmonize_phrases(
 
     harmonies = []
     for i, phrase in enumerate(analysis.phrases):
-        alts = alternatives(index, candidates, result, i, options.top_k, params)
+        chosen = choice(i, result.chosen[i], result.totals[i])
+        # a locked phrase's own template may also be among its candidates: list it once
+        alts = [choice(i, j, total) for j, total in
+                alternatives(index, candidates, result, i, options.top_k + 1, params)]
+        alts = [a for a in alts if a.chords != chosen.chords][: options.top_k]
         harmonies.append(PhraseHarmony(
-            phrase=phrase,
-            style=styles[i],
-            chosen=choice(i, result.chosen[i], result.totals[i]),
-            alternatives=tuple(choice(i, j, total) for j, total in alts),
+            phrase=phrase, style=styles[i], chosen=chosen, alternatives=tuple(alts),
         ))
     return tuple(harmonies), result.score

@@ -79,6 +79,11 @@ class ModeIndex:
     bar_ids: dict[BarSignature, int]
     junctions: JunctionTable
 
+    @property
+    def unknown_bar(self) -> int:
+        """Bar id of a bar no template has (e.g. a user's locked chords): it joins nothing."""
+        return len(self.bar_ids)
+
 
 def _rows(template: ChordTemplate) -> list[int]:
     """`chord_table` row of every slot."""
@@ -146,7 +151,8 @@ def build_index(library: MeterLibrary, mode: Mode) -> ModeIndex:
         for (jmode, a, b), count in sorted(library.junctions.items())
         if jmode == mode and count > 0
     ]
-    counts = np.zeros((len(bar_ids), len(bar_ids)))
+    # one spare row and column of zeros: the id of a bar no template has (`unknown_bar`)
+    counts = np.zeros((len(bar_ids) + 1, len(bar_ids) + 1))
     for a_id, b_id, count in seen:
         counts[a_id, b_id] = count
     table = JunctionTable(counts=counts, n_templates=len(templates))

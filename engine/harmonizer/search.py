@@ -201,6 +201,32 @@ def phrase_candidates(
     )
 
 
+def with_extra(
+    cands: PhraseCandidates, micro: float, meso: float, local: float, first_bar: int,
+    last_bar: int, style: int,
+) -> PhraseCandidates:
+    """The candidates plus one more (a locked progression), appended last with no parts."""
+    return PhraseCandidates(
+        parts=cands.parts + ((),),
+        micro=np.append(cands.micro, micro),
+        meso=np.append(cands.meso, meso),
+        local=np.append(cands.local, local),
+        first_bar=np.append(cands.first_bar, first_bar),
+        last_bar=np.append(cands.last_bar, last_bar),
+        style=np.append(cands.style, style),
+    )
+
+
+def only(cands: PhraseCandidates, j: int) -> PhraseCandidates:
+    """Candidate j alone: a locked phrase offers the DP nothing else."""
+    keep = slice(j, j + 1)
+    return PhraseCandidates(
+        parts=cands.parts[keep], micro=cands.micro[keep], meso=cands.meso[keep],
+        local=cands.local[keep], first_bar=cands.first_bar[keep], last_bar=cands.last_bar[keep],
+        style=cands.style[keep],
+    )
+
+
 @dataclass(frozen=True)
 class SearchResult:
     chosen: tuple[int, ...]  # candidate index per phrase
@@ -285,6 +311,6 @@ def path_score(
 
 
 __all__ = [
-    "PhraseCandidates", "SearchParams", "SearchResult", "alternatives", "path_score",
-    "phrase_candidates", "run_dp", "splits",
+    "PhraseCandidates", "SearchParams", "SearchResult", "alternatives", "only", "path_score",
+    "phrase_candidates", "run_dp", "splits", "with_extra",
 ]

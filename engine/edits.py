@@ -1,0 +1,164 @@
+"""Per-phrase edits of a harmonized or arranged song: choose an alternative progression,
+re-generate with some phrases locked, re-generate or re-arrange one phrase.
+
+Frozen values in, new ones out. Scores: an alternative's `total` is the whole-path score with
+it swapped in (engine.harmonizer.search.alternatives), so after an edit the edited phrase's
+chosen progression carries the same measure and `Harmonization.score` is that path's score.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+
+import numpy as np
+
+from engine.errors import BadInputError
+from engine.library.chord_templates import TemplateLibrary
+from engine.pipeline import _donors, harmonize, voice_harmonization
+from engine.types import (
+    Arrangement,
+    ArrangeOptions,
+    Chord,
+    Harmonization,
+    HarmonizeOptions,
+    Melody,
+    MelodyAnalysis,
+    PhraseHarmony,
+    ProgressionChoice,
+    TextureChoice,
+)
+
+# regenerate_phrase: how many candidates to rank, and how close to the best one a candidate
+# must score for a non-zero seed to take it (a tenth of the α-weighted macro range, eq. 5)
+REGENERATE_POOL = 12
+NEAR_BEST = 0.01
+
+__all__ = [
+    "arrange_harmonization", "choose_alternative", "rearrange_phrase", "regenerate",
+    "regenerate_phrase",
+]
+
+
+def _phrase(harmonization: Harmonization, phrase_index: int) -> PhraseHarmony:
+    n = len(harmonization.phrases)
+    if not 0 <= phrase_index < n:
+        raise BadInputError(f"there is no phrase {phrase_index + 1}: the song has {n} phrases")
+    return harmonization.phrases[phrase_index]
+
+
+def _chord_sequence(choice: ProgressionChoice) -> tuple[Chord, ...]:
+    return tuple(ev.chord for ev in choice.chords)
+
+
+def _by_score(choices: list[ProgressionChoice]) -> tuple[ProgressionChoice, ...]:
+    return tuple(sorted(choices, key=lambda c: -c.total))
+
+
+def _with_phrase(
+    harmonization: Harmonization, phrase_index: int, harmony: PhraseHarmony, score: float
+) -> Harmonization:
+    """The harmonization with one phrase replaced and the Chords track re-voiced."""
+    phrases = list(harmonization.phrases)
+    phrases[phrase_index] = harmony
+    notes = voice_harmonization(
+        harmonization.melody, harmonization.analysis, phrases, harmonization.voicing
+    )
+    return replace(harmonization, phrases=tuple(phrases), chord_notes=notes, score=score)
+
+
+def choose_alternative(
+    harmonization: Harmonization, phrase_index: int, alternative_index: int
+) -> Harmonization:
+    """That phrase plays `alternatives[alternative_index]`; the previous choice joins the
+    alternatives (best first); other phrases' chords stay as they are."""
+    harmony = _phrase(harmonization, phrase_index)
+    if not 0 <= alternative_index < len(harmony.alternatives):
+        raise BadInputError(
+            f"phrase {phrase_index + 1} has {len(harmony.alternatives)} alternatives, "
+            f"not {alternative_index + 1}"
+        )
+    picked = harmony.alternatives[alternative_index]
+    previous = replace(harmony.chosen, total=harmonization.score)  # its whole-path score
+    others = [a for k, a in enumerate(harmony.alternatives) if k != alternative_index]
+    new = replace(harmony, chosen=picked, alternatives=_by_score([*others, previous]))
+    return _with_phrase(harmonization, phrase_index, new, picked.total)
+
+
+def regenerate(
+    melody: Melody, options: HarmonizeOptions, locked: Mapping[int, ProgressionChoice],
+    analysis: MelodyAnalysis | None = None, library: TemplateLibrary | None = None,
+) -> Harmonization:
+    """The full phrase DP (AccoMontage2 §3.2) with each locked phrase (by index) keeping exactly
+    its progression and the free ones searched with the macro term to and from them counted.
+    A lock that no longer fits its phrase (the analysis changed) raises BadInputError."""
+    return harmonize(melody, options, library, analysis, locked=locked)
+
+
+def regenerate_phrase(
+    harmonization: Harmonization, phrase_index: int, options: HarmonizeOptions,
+    library: TemplateLibrary | None = None,
+) -> Harmonization:
+    """A new progression for that phrase only, searched against its (fixed) neighbours.
+
+    The new one differs from the current whenever any other candidate exists; seed 0 takes
+    the best, another seed a random one of those within NEAR_BEST of the best (vary the seed
+    per click for variety)."""
+    current = _phrase(harmonization, phrase_index)
+    locked = {j: ph.chosen for j, ph in enumerate(harmonization.phrases) if j != phrase_index}
+    searched = harmonize(
+        harmonization.melody, replace(options, top_k=max(options.top_k, REGENERATE_POOL)),
+        library, harmonization.analysis, locked=locked,
+    )
+    harmony = searched.phrases[phrase_index]
+    pool = [replace(harmony.chosen, total=searched.score), *harmony.alternatives]
+    # prefer other chords over the same chords re-timed, which reads as no change
+    sequence = _chord_sequence(current.chosen)
+    fresh = ([c for c in pool if _chord_sequence(c) != sequence]
+             or [c for c in pool if c.chords != current.chosen.chords])
+    if not fresh:
+        return harmonization
+    near = [c for c in fresh if c.total >= fresh[0].total - NEAR_BEST]
+    pick = near[0]
+    if options.seed:
+        rng = np.random.default_rng([options.seed, phrase_index])
+        pick = near[int(rng.integers(len(near)))]
+    # the current progression, scored like the pool where the search found it too
+    same = [c.total for c in pool if c.chords == current.chosen.chords]
+    previous = replace(current.chosen, total=same[0] if same else harmonization.score)
+    rest = [c for c in pool if c is not pick and c.chords != current.chosen.chords]
+    alternatives = _by_score([previous, *rest])[: max(options.top_k, 1)]
+    new = PhraseHarmony(current.phrase, harmony.style, pick, alternatives)
+    return _with_phrase(harmonization, phrase_index, new, pick.total)
+
+
+def arrange_harmonization(
+    harmonization: Harmonization, options: ArrangeOptions,
+    locked_textures: Mapping[int, TextureChoice] | None = None,
+) -> Arrangement:
+    """The piano accompaniment for a (possibly edited) harmonization, as engine.pipeline.arrange
+    makes it (the POP909 donors when imported and options.library allows); locked phrases keep
+    their texture, so their piano notes are unchanged where their chords are."""
+    from engine.arranger.arrange import arrange_piano
+
+    donors = _donors() if options.library != "default" else None
+    return arrange_piano(harmonization, options, donors, locked=locked_textures or {})
+
+
+def rearrange_phrase(
+    arrangement: Arrangement, phrase_index: int, options: ArrangeOptions
+) -> Arrangement:
+    """A different texture for that phrase (when the library has another that fits), chosen
+    with its neighbours' textures fixed; every other phrase keeps its texture."""
+    from engine.arranger.arrange import arrange_piano
+
+    n = len(arrangement.textures)
+    if not 0 <= phrase_index < n:
+        raise BadInputError(f"there is no phrase {phrase_index + 1}: the song has {n} phrases")
+    locked = {j: t for j, t in enumerate(arrangement.textures) if j != phrase_index}
+    library = arrangement.textures[phrase_index].library
+    donors = _donors() if library == "pop909" else None
+    return arrange_piano(
+        arrangement.harmonization, replace(options, library=library), donors, locked=locked,
+        changing={phrase_index: arrangement.textures[phrase_index]},
+    )
