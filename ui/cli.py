@@ -89,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("-o", "--output", type=Path, default=Path("accobridge-demo.mid"))
     demo.add_argument("--style", default="pop_standard", help=f"one of {', '.join(STYLE_CHOICES)}")
     demo.add_argument("--json", type=Path, metavar="CHART.json")
+    panel = sub.add_parser("panel", help="open the AccoBridge panel (the window beside the DAW)")
+    panel.add_argument("--screenshot", type=Path, metavar="OUT.png",
+                       help="render the window to OUT.png once the result is shown, then exit")
+    panel.add_argument("--demo", action="store_true", help="start with the shipped demo melody")
+    panel.add_argument("--theme", choices=("dark", "light"), help="override the saved theme")
     lib = sub.add_parser("library", help="template library maintenance")
     lib_sub = lib.add_subparsers(dest="library_command", required=True, parser_class=_Parser)
     rebuild = lib_sub.add_parser("rebuild", help="rebuild the chord-template library from data")
@@ -217,9 +222,9 @@ def _cmd_serve(args: argparse.Namespace) -> None:
     import signal
     import threading
 
-    from bridge.server import BridgeServer
     from bridge.session import Session
     from ui.engine_link import generate
+    from ui.services import BridgeServices, MidiEndError, ServiceConfig
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     log = logging.getLogger("accobridge.serve")
@@ -230,55 +235,23 @@ def _cmd_serve(args: argparse.Namespace) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     session = Session(generate)
-    closers: list[Any] = []
+    config = ServiceConfig(
+        osc_port=args.osc_port, listen_host=args.listen, ableton=args.ableton,
+        reaper_spool=None if args.reaper_spool is None else str(args.reaper_spool or ""),
+        midi=args.midi, midi_end=args.midi_end,
+    )
+    services = BridgeServices(session, config, log=log,
+                              announce=lambda line: print(line, flush=True))
     try:
-        with BridgeServer(session, args.listen, args.osc_port) as server:
-            print(f"accobridge: OSC API listening on {server.host}:{server.port}", flush=True)
-            if args.ableton:
-                closers.extend(_start_ableton(session, log))
-            if args.midi:
-                from bridge.midi.adapter import MidiAdapter
-
-                try:  # the adapter logs its own reports (ports lost/back, takes, errors)
-                    closers.append(MidiAdapter(session, end_on=args.midi_end))
-                    print("accobridge: MIDI ports AccoBridge In/Out open", flush=True)
-                except ValueError as err:  # a bad --midi-end
-                    _fail(f"--midi-end: {err}")
-                except Exception as err:  # no MIDI system: the other adapters keep serving
-                    log.warning("midi: ports could not be opened: %s", err)
-            if args.reaper_spool is not None:
-                from bridge.reaper import LUA_SCRIPT, ReaperSpool, default_spool_folder
-
-                folder = args.reaper_spool or default_spool_folder()  # "" = flag without DIR
-                closers.append(ReaperSpool(folder, session))
-                print(f"accobridge: REAPER spool {folder} (load {LUA_SCRIPT} in REAPER)",
-                      flush=True)
-            stop.wait()
+        try:
+            services.start(strict=True)
+        except MidiEndError as err:
+            _fail(f"--midi-end: {err}")
+        stop.wait()
     finally:
-        for closer in reversed(closers):
-            closer.close()
+        services.close()
         session.close(5.0)
     print("accobridge: stopped", flush=True)
-
-
-def _start_ableton(session: Any, log: Any) -> list[Any]:
-    """AbletonOSC adapter in live mode on the selected clip; a Live that is not running yet is
-    reported, not fatal (the OSC API keeps serving)."""
-    from bridge.ableton.adapter import AbletonAdapter
-    from bridge.ableton.live_api import LiveApi
-    from bridge.errors import BridgeError
-
-    def on_event(request_id: str, kind: str, payload: object) -> None:
-        log.info("ableton %s %s: %s", request_id or "-", kind, payload)
-
-    api = LiveApi()
-    adapter = AbletonAdapter(api, session, on_event=on_event)
-    try:
-        adapter.start_live()
-        log.info("ableton: watching the selected clip %s", adapter.watched)
-    except BridgeError as err:
-        log.warning("ableton: %s (is Live running with AbletonOSC?)", err)
-    return [api, adapter]
 
 
 def _cmd_send(args: argparse.Namespace) -> None:
@@ -329,6 +302,14 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     _harmonize_and_write(demo_melody(), HarmonizeOptions(style=args.style), args.output, args.json)
 
 
+def _cmd_panel(args: argparse.Namespace) -> None:
+    from ui.panel.app import run
+
+    code = run(screenshot=args.screenshot, demo=args.demo, theme=args.theme)
+    if code:
+        raise SystemExit(code)
+
+
 def _cmd_library(args: argparse.Namespace) -> None:
     if args.library_command == "import-pop909":
         from engine.library import pop909_textures
@@ -355,6 +336,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     commands = {
         "harmonize": _cmd_harmonize, "arrange": _cmd_arrange, "demo": _cmd_demo,
         "library": _cmd_library, "serve": _cmd_serve, "send": _cmd_send,
+        "panel": _cmd_panel,
     }
     from bridge.errors import BridgeError
     from engine.errors import EngineError

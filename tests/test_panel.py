@@ -1,0 +1,420 @@
+"""The panel window driven for real (pytest-qt, offscreen): load a clip, change preset, pick an
+alternative, lock, regenerate, export; DAW clips in live mode; errors in the banner."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import mido
+import pytest
+from PyQt6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PyQt6.QtGui import QDropEvent
+
+from bridge.store import ClipStore
+from bridge.types import ChordSymbol, Clip, ClipNote, GenerateResult
+from engine.demo import demo_melody
+from engine.midi_io import write_song
+from ui.panel.jobs import PANEL_SOURCE, PanelOutcome, clip_from_melody
+from ui.panel.window import PanelWindow
+
+ROOT = Path(__file__).resolve().parents[1]
+WAIT_MS = 30_000
+
+
+@pytest.fixture(autouse=True)
+def _private_dirs(tmp_path, monkeypatch):
+    # no user presets, settings, sessions or POP909 donors from the machine running the tests
+    monkeypatch.setenv("ACCOBRIDGE_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("ACCOBRIDGE_DATA_DIR", str(tmp_path / "data"))
+
+
+def _settings(**changes):
+    from ui.settings import Settings
+
+    return replace(Settings(), **changes)
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    win = PanelWindow(_settings(live_mode=True, osc_enabled=False),
+                      settings_file=tmp_path / "settings.json",
+                      store=ClipStore(tmp_path / "sessions"), start_services=False,
+                      offer_restore=False)
+    qtbot.addWidget(win)
+    win.show()
+    yield win
+    win.shutdown()
+
+
+@pytest.fixture
+def demo_file(tmp_path):
+    path = tmp_path / "demo.mid"
+    write_song(path, demo_melody(), [])
+    return path
+
+
+def _load(qtbot, window, path):
+    with qtbot.waitSignal(window.result_shown, timeout=WAIT_MS):
+        window.load_file(path)
+    return window.arrangement
+
+
+def _generate(qtbot, window, action):
+    with qtbot.waitSignal(window.result_shown, timeout=WAIT_MS):
+        action()
+    return window.arrangement
+
+
+def _phrase_chords(arrangement, i):
+    return arrangement.harmonization.phrases[i].chosen.chords
+
+
+def _preset_with_other_style(window, style):
+    """A preset in the selector whose style differs from `style` (a user preset if needed)."""
+    for i in range(window.preset_box.count()):
+        preset = window.preset_box.itemData(i)
+        if preset.style != style:
+            return i, preset
+    base = window.current_preset()
+    other = "dark" if style != "dark" else "rnb"
+    window.presets.save_as(replace(base, style=other), "test other style")
+    window._load_presets(base.name)
+    for i in range(window.preset_box.count()):
+        if window.preset_box.itemData(i).style == other:
+            return i, window.preset_box.itemData(i)
+    raise AssertionError("could not make a preset with another style")
+
+
+def _track_notes(path, name):
+    song = mido.MidiFile(path)
+    for track in song.tracks:
+        if track.name == name:
+            now, on, notes = 0, {}, []
+            for msg in track:
+                now += msg.time
+                if msg.type == "note_on" and msg.velocity > 0:
+                    on[msg.note] = now
+                elif msg.type in ("note_off", "note_on") and msg.note in on:
+                    notes.append((msg.note, on.pop(msg.note), now))
+            return sorted(notes, key=lambda n: (n[1], n[0]))
+    raise AssertionError(f"no track {name!r} in {[t.name for t in song.tracks]}")
+
+
+# ---- loading and showing -----------------------------------------------------------------
+
+
+def test_a_loaded_file_shows_its_chords_over_the_roll_and_the_piano_below(qtbot, window,
+                                                                        demo_file):
+    arrangement = _load(qtbot, window, demo_file)
+    harmonization = arrangement.harmonization
+    key = harmonization.analysis.key
+    shown = [(c.start_beats, c.symbol) for c in window.roll.view.chords]
+    assert shown == [(ev.start_16th / 4, ev.chord.symbol(key)) for ev in harmonization.chords]
+    assert len(window.roll.view.piano) == len(arrangement.piano_notes) > 0
+    assert [p.label for p in window.roll.view.phrases] == ["A", "B"]
+    assert len(window.phrase_strip.cards) == 2
+    assert "F major" in window.analysis.detected.text()
+    # the clip is the panel's last clip in the store: nothing lost on a crash
+    assert window.link.store.load_clip(PANEL_SOURCE).notes == \
+        clip_from_melody(demo_melody(), PANEL_SOURCE, "demo").notes
+
+
+def test_changing_the_preset_regenerates_in_its_style(qtbot, window, demo_file):
+    before = _load(qtbot, window, demo_file)
+    index, preset = _preset_with_other_style(window, before.harmonization.phrases[0].style)
+    after = _generate(qtbot, window, lambda: window.preset_box.setCurrentIndex(index))
+    assert [p.style for p in after.harmonization.phrases] == [preset.style] * 2
+
+
+def test_a_clicked_alternative_is_the_chords_in_the_exported_file(qtbot, window, demo_file):
+    before = _load(qtbot, window, demo_file)
+    alternative = before.harmonization.phrases[0].alternatives[1]
+    card = window.phrase_strip.cards[0]
+    item = card.alternatives.item(2)  # row 0 is the chosen progression, then 1., 2. …
+    rect = card.alternatives.visualItemRect(item)
+    after = _generate(qtbot, window, lambda: qtbot.mouseClick(
+        card.alternatives.viewport(), Qt.MouseButton.LeftButton, pos=rect.center()))
+    assert _phrase_chords(after, 0) == alternative.chords
+    assert _phrase_chords(after, 1) == _phrase_chords(before, 1)
+    # drag-export: the QDrag payload is a file URL of a type-1 .mid with named tracks
+    mime = window.export_mime()
+    assert mime is not None and mime.urls()[0].isLocalFile()
+    path = Path(mime.urls()[0].toLocalFile())
+    song = mido.MidiFile(path)
+    assert song.type == 1
+    assert [t.name for t in song.tracks] == ["Melody", "Chords", "Piano"]
+    chords = _track_notes(path, "Chords")
+    per_16th = demo_melody().ticks_per_beat // 4
+    for event in alternative.chords:  # the lowest note struck with each chord is its bass
+        struck = [pitch for pitch, start, _ in chords if start == event.start_16th * per_16th]
+        assert struck and min(struck) % 12 == event.chord.bass_pc
+    assert len(_track_notes(path, "Piano")) == len(after.piano_notes)
+
+
+def test_a_locked_phrase_keeps_its_chords_through_another_preset(qtbot, window, demo_file):
+    before = _load(qtbot, window, demo_file)
+    window.phrase_strip.cards[0].lock.setChecked(True)
+    assert window.roll.view.phrases[0].locked
+    index, preset = _preset_with_other_style(window, before.harmonization.phrases[0].style)
+    after = _generate(qtbot, window, lambda: window.preset_box.setCurrentIndex(index))
+    assert _phrase_chords(after, 0) == _phrase_chords(before, 0)
+    assert after.harmonization.phrases[1].style == preset.style
+    assert window.phrase_strip.cards[0].lock.isChecked()
+    # "Generate" again keeps it too
+    again = _generate(qtbot, window, window.generate_action.trigger)
+    assert _phrase_chords(again, 0) == _phrase_chords(before, 0)
+
+
+def test_regenerate_phrase_changes_only_that_phrase(qtbot, window, demo_file):
+    before = _load(qtbot, window, demo_file)
+    after = _generate(qtbot, window, window.phrase_strip.cards[1].regen.click)
+    assert _phrase_chords(after, 0) == _phrase_chords(before, 0)
+    assert after.harmonization.phrases[1].chosen != before.harmonization.phrases[1].chosen
+
+
+def test_a_phrase_style_override_applies_to_that_phrase(qtbot, window, demo_file):
+    before = _load(qtbot, window, demo_file)
+    card = window.phrase_strip.cards[1]
+    style = "dark" if before.harmonization.phrases[1].style != "dark" else "rnb"
+    after = _generate(qtbot, window,
+                      lambda: card.style_box.setCurrentIndex(card.style_box.findData(style)))
+    assert after.harmonization.phrases[1].style == style
+    assert _phrase_chords(after, 0) == _phrase_chords(before, 0)
+
+
+def test_analysis_edits_regenerate(qtbot, window, demo_file):
+    _load(qtbot, window, demo_file)
+    after = _generate(qtbot, window, lambda: window.analysis.key.setCurrentText("D minor"))
+    assert after.harmonization.analysis.key.name == "D minor"
+    assert after.harmonization.analysis.key_source == "user"
+    window.analysis.phrases.setText("A4A4B4B4")
+    after = _generate(qtbot, window, window.analysis.phrases.editingFinished.emit)
+    assert after.harmonization.analysis.phrase_string == "A4A4B4B4"
+    assert len(window.phrase_strip.cards) == 4
+
+
+def test_save_writes_the_shown_parts(qtbot, window, demo_file, tmp_path):
+    arrangement = _load(qtbot, window, demo_file)
+    target = tmp_path / "song.mid"
+    with qtbot.waitSignal(window.saved, timeout=WAIT_MS):
+        window.save_midi(target)
+    chords = _track_notes(target, "Chords")
+    assert sorted((s, p) for p, s, _ in chords) == sorted(
+        (n.start_tick, n.pitch) for n in arrangement.harmonization.chord_notes)
+    assert window.settings.last_export_dir == str(target.parent)
+
+
+def test_a_dropped_file_is_loaded(qtbot, window, demo_file):
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(demo_file))])
+    drop = QDropEvent(QPointF(400, 300), Qt.DropAction.CopyAction, mime,
+                      Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    with qtbot.waitSignal(window.result_shown, timeout=WAIT_MS):
+        window.dropEvent(drop)
+    assert drop.isAccepted()
+    assert window.clip is not None and window.clip.name == "demo"
+
+
+# ---- bad input: the banner, and the window goes on ---------------------------------------
+
+
+def test_a_broken_midi_file_shows_the_banner_and_the_window_stays_usable(qtbot, window, tmp_path,
+                                                                          demo_file):
+    broken = tmp_path / "broken.mid"
+    broken.write_bytes(b"MThd\x00\x00\x00\x06\x00\x01\x00\x02garbage")
+    with qtbot.waitSignal(window.error_shown, timeout=WAIT_MS) as blocker:
+        window.load_file(broken)
+    assert "broken.mid" in blocker.args[0]
+    assert window.banner.isVisible()
+    assert "Traceback" in window.banner.details.toPlainText()
+    _load(qtbot, window, demo_file)
+    assert window.roll.view.chords
+
+
+def test_an_empty_clip_shows_the_banner(qtbot, window, demo_file):
+    empty = Clip("test", "empty", 16.0, 120.0, 4, 4, ())
+    with qtbot.waitSignal(window.error_shown, timeout=WAIT_MS) as blocker:
+        window.load_clip(empty)
+    assert "Could not generate" in blocker.args[0]
+    assert window.banner.isVisible()
+    _load(qtbot, window, demo_file)
+
+
+def test_a_stale_result_is_not_shown(qtbot, window, demo_file):
+    arrangement = _load(qtbot, window, demo_file)
+    old = PanelOutcome(PANEL_SOURCE, "panel-0", window.clip, replace(arrangement, piano_notes=()),
+                       GenerateResult("panel-0", PANEL_SOURCE, {}))
+    window.link.outcome.emit(old)
+    qtbot.wait(0)  # let the queued signal through (processes events, no timing assumption)
+    assert window.arrangement is arrangement
+
+
+# ---- DAW clips, live mode, send to DAW ---------------------------------------------------
+
+
+class _DawClient:
+    """Records what an adapter's on_event hears (called on the engine's threads)."""
+
+    def __init__(self):
+        self.events = []
+
+    def on_event(self, kind, payload):
+        self.events.append((kind, payload))
+
+    def results(self):
+        return [p for k, p in self.events if k == "result"]
+
+    def states(self):
+        return [p[0] for k, p in self.events if k == "status"]
+
+
+def _daw_clip(melody, source="osc:test"):
+    return clip_from_melody(melody, source, "daw clip")
+
+
+def test_daw_clips_in_live_mode_are_debounced_latest_wins(qtbot, window):
+    client = _DawClient()
+    first = _daw_clip(demo_melody())
+    shifted = replace(first, notes=tuple(replace(n, pitch=n.pitch + 2) for n in first.notes))
+    with qtbot.waitSignal(window.result_shown, timeout=WAIT_MS):
+        window.link.gate.submit("osc:test", "r1", first, {}, client.on_event)
+        window.link.gate.submit("osc:test", "r2", shifted, {}, client.on_event)
+    qtbot.waitUntil(lambda: "done" in client.states(), timeout=WAIT_MS)
+    assert client.states()[0] == "superseded"  # r1 never reached the engine
+    (result,) = client.results()
+    assert result.request_id == "r2"
+    assert window.source == "osc:test"
+    assert window.clip.notes == shifted.notes
+    assert [c.symbol for c in result.chords] == [c.symbol for c in window.roll.view.chords]
+
+
+def test_send_to_daw_answers_with_the_chosen_alternative(qtbot, window):
+    client = _DawClient()
+    with qtbot.waitSignal(window.result_shown, timeout=WAIT_MS):
+        window.link.gate.submit("osc:test", "r1", _daw_clip(demo_melody()), {}, client.on_event)
+    before = window.arrangement
+    alternative = before.harmonization.phrases[0].alternatives[0]
+    after = _generate(qtbot, window, lambda: window.choose_alternative(0, 0))
+    assert _phrase_chords(after, 0) == alternative.chords
+    window.send_action.trigger()
+    qtbot.waitUntil(lambda: len(client.results()) == 2, timeout=WAIT_MS)
+    sent = client.results()[-1]
+    key = after.harmonization.analysis.key
+    assert [c.symbol for c in sent.chords] == [ev.chord.symbol(key)
+                                               for ev in after.harmonization.chords]
+    assert len(sent.parts["piano"]) == len(after.piano_notes)
+
+
+def test_with_live_mode_off_a_daw_clip_waits_for_the_user(qtbot, window):
+    window.live_box.setChecked(False)
+    client = _DawClient()
+    with qtbot.waitSignal(window.clip_loaded, timeout=WAIT_MS):
+        window.link.gate.submit("osc:test", "r1", _daw_clip(demo_melody()), {}, client.on_event)
+    assert window.arrangement is None and window.source == "osc:test"
+    _generate(qtbot, window, window.generate_action.trigger)
+    assert client.results() == []  # nothing went to the DAW on its own
+    window.send_action.trigger()
+    qtbot.waitUntil(lambda: len(client.results()) == 1, timeout=WAIT_MS)
+    assert client.results()[0].request_id == "r1"
+
+
+# ---- restore, settings, connections, log ---------------------------------------------------
+
+
+def test_the_last_session_is_offered_and_restored(qtbot, tmp_path):
+    store = ClipStore(tmp_path / "sessions")
+    clip = _daw_clip(demo_melody(), source="ableton")
+    stored = GenerateResult("ableton-7", "ableton",
+                            {"chords": (ClipNote(53, 0.0, 4.0, 90, 2),), "piano": ()},
+                            (ChordSymbol(0.0, 4.0, "F"), ChordSymbol(4.0, 4.0, "Bb")))
+    store.save_clip("ableton", clip)
+    store.save_result("ableton", stored)
+    win = PanelWindow(_settings(osc_enabled=False), settings_file=tmp_path / "s.json", store=store,
+                      start_services=False)
+    qtbot.addWidget(win)
+    win.show()
+    assert win.offer.isVisible() and "daw clip" in win.offer.message.text()
+    with qtbot.waitSignal(win.result_shown, timeout=WAIT_MS):
+        win.offer.restore_button.click()
+    assert [c.symbol for c in win.roll.view.chords] == ["F", "Bb"]
+    assert len(win.roll.view.melody) == len(clip.notes)
+    mime = win.export_mime()
+    assert mime is not None
+    assert _track_notes(Path(mime.urls()[0].toLocalFile()), "Chords") == [(53, 0, 1920)]
+    win.shutdown()
+
+
+def test_settings_changes_restart_the_adapters_and_persist(qtbot, window, tmp_path):
+    from ui.settings import load_settings
+
+    window.apply_settings(replace(window.settings, osc_enabled=True, osc_port=0, theme="light"))
+    osc = {s.name: s for s in window.link.connections()}["OSC API"]
+    assert osc.state == "connected" and "127.0.0.1:" in osc.detail
+    assert window.link.services.server is not None
+    assert "OSC API" in window.connections.labels[0].text()
+    saved, _ = load_settings(tmp_path / "settings.json")
+    assert saved.theme == "light" and saved.osc_port == 0
+    window.apply_settings(replace(window.settings, osc_enabled=False))
+    osc = {s.name: s for s in window.link.connections()}["OSC API"]
+    assert osc.state == "off" and osc.hint
+
+
+def test_a_taken_port_is_a_status_with_a_hint_not_a_crash(qtbot, window):
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        window.apply_settings(replace(window.settings, osc_enabled=True, osc_port=port))
+    osc = {s.name: s for s in window.link.connections()}["OSC API"]
+    assert osc.state == "error" and str(port) in osc.detail and "port" in osc.hint
+
+
+def test_log_records_reach_the_log_panel(qtbot, window):
+    logging.getLogger("bridge.test").warning("a clip went missing")
+    qtbot.waitUntil(lambda: "a clip went missing" in window.log_panel.toPlainText(),
+                    timeout=WAIT_MS)
+
+
+def test_preset_save_as_and_delete(qtbot, window):
+    base = window.current_preset()
+    window.save_preset_as("my test preset")
+    assert window.current_preset().name == "my test preset"
+    assert not window.current_preset().factory
+    assert window.delete_preset_button.isEnabled()
+    window.delete_preset(confirm=False)
+    names = [window.preset_box.itemData(i).name for i in range(window.preset_box.count())]
+    assert "my test preset" not in names and base.name in names
+
+
+# ---- process-level ----------------------------------------------------------------------
+
+
+def test_building_the_window_imports_neither_torch_nor_the_engine_pipeline():
+    code = ("import sys; import ui.panel.window, ui.panel.app; "
+            "print('torch' in sys.modules, 'engine.pipeline' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
+@pytest.mark.parametrize("theme", ["dark", "light"])
+def test_screenshot_command_renders_the_demo(tmp_path, theme):
+    from PyQt6.QtGui import QImage
+
+    out = tmp_path / f"panel-{theme}.png"
+    env = {"ACCOBRIDGE_CONFIG_DIR": str(tmp_path / "cfg"),
+           "ACCOBRIDGE_DATA_DIR": str(tmp_path / "data"), "QT_QPA_PLATFORM": "offscreen"}
+    import os
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "ui.cli", "panel", "--screenshot", str(out), "--demo",
+         "--theme", theme], cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True,
+        timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    image = QImage(str(out))
+    assert (image.width(), image.height()) == (1280, 800)

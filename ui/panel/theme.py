@@ -1,0 +1,86 @@
+"""The panel's two colour themes (dark, light): one palette each, applied to Qt's Fusion style
+and to the piano roll's own painting, so both stay legible together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PyQt6.QtGui import QColor, QPalette
+from PyQt6.QtWidgets import QApplication
+
+
+@dataclass(frozen=True)
+class Theme:
+    name: str
+    window: str
+    base: str  # input fields, lists
+    panel: str  # group backgrounds
+    text: str
+    muted: str  # secondary text
+    grid: str  # beat lines
+    bar: str  # bar lines
+    phrase: str  # phrase boundaries
+    melody: str
+    piano: str
+    chord_fill: str
+    chord_text: str
+    accent: str  # selection, buttons that matter
+    locked: str
+    error_fill: str
+    error_text: str
+    ok: str
+    warn: str
+
+
+DARK = Theme(
+    name="dark", window="#1f2329", base="#171a1f", panel="#262b33", text="#e8ebef",
+    muted="#9aa4b1", grid="#2c323b", bar="#46505d", phrase="#f0b429", melody="#5ec8f2",
+    piano="#8fd694", chord_fill="#323a46", chord_text="#ffffff", accent="#3d8bfd",
+    locked="#f0b429", error_fill="#5c1f24", error_text="#ffe3e3", ok="#5fd38d", warn="#f0b429",
+)
+LIGHT = Theme(
+    name="light", window="#f4f5f7", base="#ffffff", panel="#e9ecf0", text="#1d2025",
+    muted="#5b6572", grid="#e3e6ea", bar="#b7bec8", phrase="#c77700", melody="#0b72b9",
+    piano="#2f8f46", chord_fill="#dde3ea", chord_text="#111418", accent="#1f6fe5",
+    locked="#c77700", error_fill="#fde2e1", error_text="#6b1010", ok="#1f8a4c", warn="#b36b00",
+)
+THEMES = {"dark": DARK, "light": LIGHT}
+
+
+def apply_theme(app: QApplication, theme: Theme) -> None:
+    """Fusion style with the theme's palette, plus the few style-sheet rules palette cannot
+    express (banner, roll frame)."""
+    app.setStyle("Fusion")
+    p = QPalette()
+    roles = {
+        QPalette.ColorRole.Window: theme.window, QPalette.ColorRole.WindowText: theme.text,
+        QPalette.ColorRole.Base: theme.base, QPalette.ColorRole.AlternateBase: theme.panel,
+        QPalette.ColorRole.Text: theme.text, QPalette.ColorRole.Button: theme.panel,
+        QPalette.ColorRole.ButtonText: theme.text, QPalette.ColorRole.Highlight: theme.accent,
+        QPalette.ColorRole.HighlightedText: "#ffffff", QPalette.ColorRole.ToolTipBase: theme.panel,
+        QPalette.ColorRole.ToolTipText: theme.text, QPalette.ColorRole.PlaceholderText: theme.muted,
+        QPalette.ColorRole.Link: theme.accent,
+    }
+    for role, colour in roles.items():
+        p.setColor(role, QColor(colour))
+    for role in (QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText,
+                 QPalette.ColorRole.WindowText):
+        p.setColor(QPalette.ColorGroup.Disabled, role, QColor(theme.muted))
+    app.setPalette(p)
+    app.setStyleSheet(
+        f"""
+        QFrame#banner {{ background: {theme.error_fill}; border-radius: 4px; }}
+        QFrame#banner QLabel {{ color: {theme.error_text}; }}
+        QFrame#offer {{ background: {theme.panel}; border: 1px solid {theme.accent};
+                        border-radius: 4px; }}
+        QGroupBox {{ font-weight: bold; border: 1px solid {theme.bar}; border-radius: 4px;
+                     margin-top: 10px; padding-top: 4px; }}
+        QGroupBox::title {{ subcontrol-origin: margin; left: 8px; padding: 0 3px; }}
+        QLabel#muted {{ color: {theme.muted}; }}
+        QLabel#dragOut {{ border: 1px dashed {theme.accent}; border-radius: 4px;
+                          padding: 3px 8px; color: {theme.text}; }}
+        QFrame#phraseCard {{ background: {theme.panel}; border: 1px solid {theme.bar};
+                             border-radius: 4px; }}
+        QFrame#phraseCard[locked="true"] {{ border: 2px solid {theme.locked}; }}
+        """
+    )

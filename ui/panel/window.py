@@ -1,0 +1,852 @@
+"""The panel's main window: what arrived (roll + analysis), how to steer it (preset, per-phrase
+choices, locks), where it goes (send to DAW, save, drag out), and how things stand
+(connections, progress, errors, log).
+
+The GUI thread only arranges widgets and submits requests; the engine runs on the session's
+worker (`ui.panel.link`), files are read and written on `Background` threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import traceback
+from dataclasses import replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from PyQt6.QtCore import QMimeData, Qt, QTimer, QUrl, pyqtSignal
+from PyQt6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
+from PyQt6.QtWidgets import (
+    QApplication,
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QInputDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from bridge.store import ClipStore
+from bridge.types import Clip, GenerateResult
+from engine.types import (
+    Arrangement,
+    ArrangeOptions,
+    HarmonizeOptions,
+    Melody,
+    Meter,
+    ProgressionChoice,
+)
+from ui.panel.jobs import PANEL_SOURCE, PanelOutcome, PanelRequest, clip_from_melody
+from ui.panel.link import EngineLink
+from ui.panel.roll import PianoRoll, view_of_arrangement, view_of_clip, view_of_melody
+from ui.panel.theme import THEMES, apply_theme
+from ui.panel.widgets import (
+    AnalysisEditor,
+    Background,
+    ConnectionList,
+    DragOut,
+    ErrorBanner,
+    LogPanel,
+    PhraseCard,
+    PhraseStrip,
+    QtLogHandler,
+    RestoreOffer,
+)
+from ui.services import ServiceConfig
+
+logger = logging.getLogger("accobridge.panel")
+
+MIDI_SUFFIXES = (".mid", ".midi", ".musicxml", ".mxl", ".xml")
+PROGRESS_DELAY_MS = 300  # show progress for anything that takes longer (issue 6)
+
+
+def service_config(settings: Any) -> ServiceConfig:
+    """The adapters the saved settings ask for."""
+    defaults = ServiceConfig()
+    return ServiceConfig(
+        osc_enabled=bool(getattr(settings, "osc_enabled", defaults.osc_enabled)),
+        osc_port=int(getattr(settings, "osc_port", defaults.osc_port)),
+        listen_host=str(getattr(settings, "listen_host", defaults.listen_host)),
+        ableton=bool(getattr(settings, "ableton", defaults.ableton)),
+        ableton_host=str(getattr(settings, "ableton_host", defaults.ableton_host)),
+        ableton_send_port=int(getattr(settings, "ableton_send_port",
+                                      defaults.ableton_send_port)),
+        ableton_reply_port=int(getattr(settings, "ableton_reply_port",
+                                       defaults.ableton_reply_port)),
+        reaper_spool=getattr(settings, "reaper_spool", defaults.reaper_spool),
+        midi=bool(getattr(settings, "midi", defaults.midi)),
+        midi_end=str(getattr(settings, "midi_end", defaults.midi_end)),
+    )
+
+
+def warm_up() -> None:
+    """The heavy imports and loads, done once after the window shows (on a background thread)
+    so the first generation does not pay for them."""
+    import engine.edits  # noqa: F401
+    import engine.pipeline  # noqa: F401
+    from engine.arranger import arrange  # noqa: F401
+    from engine.library.chord_templates import load_library
+    from engine.midi_io import read_melody  # noqa: F401
+
+    load_library()
+
+
+class PanelWindow(QMainWindow):
+    """The resident window. Signals for tests and the screenshot: `result_shown` (a new result
+    is on screen), `error_shown(message)`, `saved(path)`, `engine_ready`, `clip_loaded`."""
+
+    result_shown = pyqtSignal()
+    error_shown = pyqtSignal(str)
+    saved = pyqtSignal(str)
+    engine_ready = pyqtSignal()
+    clip_loaded = pyqtSignal()
+
+    def __init__(self, settings: Any, *, settings_file: Path | None = None,
+                 presets: Any = None, store: ClipStore | None = None,
+                 start_services: bool = True, offer_restore: bool = True,
+                 theme: str | None = None) -> None:
+        super().__init__()
+        from ui.presets import PresetStore
+
+        self.settings = settings
+        self.settings_file = settings_file
+        self.presets = presets if presets is not None else PresetStore()
+        self.theme = THEMES.get(str(theme or getattr(settings, "theme", "dark")), THEMES["dark"])
+        self.link = EngineLink(store, debounce_s=getattr(settings, "debounce_ms", 150) / 1000)
+        self.background = Background(self)
+        # the document
+        self.source = PANEL_SOURCE
+        self.clip: Clip | None = None
+        self.melody: Melody | None = None
+        self.arrangement: Arrangement | None = None
+        self.restored: GenerateResult | None = None
+        self.locked: dict[int, ProgressionChoice] = {}
+        self.phrase_styles: dict[int, str] = {}
+        self.latest_request: str | None = None
+        self._temp_dir = tempfile.TemporaryDirectory(prefix="accobridge-panel-")
+        self._closed = False
+        self._build()
+        self._apply_theme()
+        self._load_presets(getattr(settings, "preset", None))
+        self._wire()
+        geometry = getattr(settings, "window_geometry", None)
+        if geometry:
+            self._restore_geometry(geometry)
+        else:
+            self.resize(1280, 800)
+        if start_services:
+            self.restart_services()
+        if offer_restore:
+            self._offer_restore()
+
+    # ---- layout -------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        self.setWindowTitle("AccoBridge")
+        self.setAcceptDrops(True)
+        bar = QToolBar("Main")
+        bar.setMovable(False)
+        self.addToolBar(bar)
+        self.open_action = QAction("Open…", self)
+        self.generate_action = QAction("Generate", self)
+        self.send_action = QAction("Send to DAW", self)
+        self.save_action = QAction("Save .mid…", self)
+        self.settings_action = QAction("Settings…", self)
+        bar.addAction(self.open_action)
+        bar.addAction(self.generate_action)
+        bar.addAction(self.send_action)
+        bar.addAction(self.save_action)
+        self.drag_out = DragOut(self.export_mime)
+        bar.addWidget(self.drag_out)
+        bar.addSeparator()
+        bar.addWidget(QLabel(" Preset "))
+        self.preset_box = QComboBox()
+        self.preset_box.setMinimumWidth(170)
+        bar.addWidget(self.preset_box)
+        self.save_preset_button = QPushButton("Save as…")
+        self.delete_preset_button = QPushButton("Delete")
+        bar.addWidget(self.save_preset_button)
+        bar.addWidget(self.delete_preset_button)
+        bar.addSeparator()
+        self.live_box = QCheckBox("Live mode")
+        self.live_box.setToolTip("Generate again automatically whenever the DAW clip changes")
+        self.live_box.setChecked(bool(getattr(self.settings, "live_mode", True)))
+        bar.addWidget(self.live_box)
+        bar.addAction(self.settings_action)
+
+        central = QWidget()
+        outer = QVBoxLayout(central)
+        outer.setContentsMargins(6, 4, 6, 2)
+        self.banner = ErrorBanner()
+        self.offer = RestoreOffer()
+        outer.addWidget(self.banner)
+        outer.addWidget(self.offer)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        self.analysis = AnalysisEditor()
+        self.connections = ConnectionList()
+        self.log_panel = LogPanel()
+        left_layout.addWidget(self.analysis)
+        left_layout.addWidget(self.connections)
+        left_layout.addWidget(QLabel("Log"))
+        left_layout.addWidget(self.log_panel, 1)
+        left.setMinimumWidth(300)
+        left.setMaximumWidth(380)
+        right = QSplitter(Qt.Orientation.Vertical)
+        self.roll = PianoRoll()
+        roll_scroll = QScrollArea()
+        roll_scroll.setWidgetResizable(True)
+        roll_scroll.setWidget(self.roll)
+        self.title = QLabel("No clip yet")
+        self.title.setObjectName("muted")
+        roll_box = QWidget()
+        roll_layout = QVBoxLayout(roll_box)
+        roll_layout.setContentsMargins(0, 0, 0, 0)
+        roll_layout.addWidget(self.title)
+        roll_layout.addWidget(roll_scroll, 1)
+        self.phrase_strip = PhraseStrip()
+        self.phrase_strip.setMinimumHeight(200)
+        right.addWidget(roll_box)
+        right.addWidget(self.phrase_strip)
+        right.setStretchFactor(0, 3)
+        right.setStretchFactor(1, 2)
+        split.addWidget(left)
+        split.addWidget(right)
+        split.setStretchFactor(1, 1)
+        split.setSizes([320, 960])
+        outer.addWidget(split, 1)
+        self.setCentralWidget(central)
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(220)
+        self.progress.setRange(0, 100)
+        self.progress.hide()
+        self.status_label = QLabel("Starting…")
+        status = self.statusBar()
+        assert status is not None
+        status.addWidget(self.status_label, 1)
+        status.addPermanentWidget(self.progress)
+        self._progress_timer = QTimer(self)
+        self._progress_timer.setSingleShot(True)
+        self._progress_timer.timeout.connect(self.progress.show)
+        self._edit_timer = QTimer(self)  # analysis edits: debounced, latest wins
+        self._edit_timer.setSingleShot(True)
+        self._edit_timer.setInterval(int(getattr(self.settings, "debounce_ms", 150)))
+        self._edit_timer.timeout.connect(self.generate)
+        self.log_handler = QtLogHandler()
+        self.log_handler.signal.record.connect(self.log_panel.add)
+        logging.getLogger().addHandler(self.log_handler)
+        if logging.getLogger().level > logging.INFO or logging.getLogger().level == 0:
+            logging.getLogger().setLevel(logging.INFO)
+        self._update_actions()
+
+    def _wire(self) -> None:
+        self.open_action.triggered.connect(self.choose_file)
+        self.generate_action.triggered.connect(self.generate)
+        self.send_action.triggered.connect(self.send_to_daw)
+        self.save_action.triggered.connect(self.choose_save_file)
+        self.settings_action.triggered.connect(self.open_settings)
+        self.preset_box.currentIndexChanged.connect(self._preset_changed)
+        self.save_preset_button.clicked.connect(self.save_preset_as)
+        self.delete_preset_button.clicked.connect(self.delete_preset)
+        self.live_box.toggled.connect(self._live_toggled)
+        self.analysis.edited.connect(self._analysis_edited)
+        self.offer.restore.connect(self.restore_last)
+        self.link.outcome.connect(self._on_outcome)
+        self.link.failed.connect(self._on_failed)
+        self.link.status.connect(self._on_status)
+        self.link.clip_arrived.connect(self._on_daw_clip)
+        self.link.connections_changed.connect(self._show_connections)
+
+    def _apply_theme(self) -> None:
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            apply_theme(app, self.theme)
+        self.roll.set_theme(self.theme)
+
+    def _restore_geometry(self, geometry: Any) -> None:
+        try:
+            x, y, w, h = (int(v) for v in geometry)
+            self.setGeometry(x, y, max(w, 800), max(h, 500))
+        except (TypeError, ValueError):
+            self.resize(1280, 800)
+
+    # ---- start-up -----------------------------------------------------------------------
+
+    def start_warm_up(self) -> None:
+        """Load the engine in the background after the window shows (progress if slow)."""
+        self.status_label.setText("Loading the engine…")
+        self.progress.setRange(0, 0)
+        self._progress_timer.start(PROGRESS_DELAY_MS)
+        self.background.run(warm_up, self._warm, self._warm_failed)
+
+    def _warm(self, _value: object) -> None:
+        self._end_progress()
+        self.status_label.setText("Ready")
+        self.engine_ready.emit()
+
+    def _warm_failed(self, err: Exception) -> None:
+        self._end_progress()
+        self.report_error("The engine could not be loaded", err)
+
+    def _offer_restore(self) -> None:
+        store = self.link.store
+        newest: tuple[float, str] | None = None
+        for source in store.sources():
+            path = store.clip_path(source)
+            try:
+                stamp = path.stat().st_mtime
+            except OSError:
+                continue
+            if newest is None or stamp > newest[0]:
+                newest = (stamp, source)
+        if newest is None:
+            return
+        clip, result = self.link.session.last(newest[1])
+        if clip is None:
+            return
+        self._restorable = (newest[1], clip, result)
+        what = "with its chords and piano" if result is not None else "(no result yet)"
+        self.offer.offer(f"Last session: “{clip.name}” from {newest[1]}, {len(clip.notes)} "
+                         f"notes {what}. Restore it?")
+
+    def restore_last(self) -> None:
+        """Show the stored clip and result (no engine run; Generate makes them editable)."""
+        restorable = getattr(self, "_restorable", None)
+        if restorable is None:
+            return
+        source, clip, result = restorable
+        self.source = source
+        self._set_clip(clip, None)
+        if result is not None and result.request_id and result.chords is not None:
+            self.restored = result
+            self.roll.set_view(view_of_clip(clip, result))
+            self.phrase_strip.set_cards([], "Restored result: press Generate to edit phrases.")
+            self._update_actions()
+            self.result_shown.emit()
+        logger.info("restored the last clip from %s", source)
+
+    # ---- clips in ---------------------------------------------------------------------------
+
+    def choose_file(self) -> None:
+        start = getattr(self.settings, "last_export_dir", None) or str(Path.home())
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open a melody", start, "Melody (*.mid *.midi *.musicxml *.mxl *.xml)")
+        if path:
+            self.load_file(Path(path))
+
+    def load_file(self, path: Path) -> None:
+        """Read a melody file on a background thread, then generate for it."""
+        from engine.midi_io import read_melody
+
+        self.status_label.setText(f"Reading {path.name}…")
+        self.background.run(lambda: read_melody(path),
+                            lambda melody: self.load_melody(melody, path.stem),
+                            lambda err: self.report_error(f"Could not open {path.name}", err))
+
+    def load_melody(self, melody: Melody, name: str) -> None:
+        """Make `melody` the panel's clip (saved as the panel's last clip) and generate."""
+        self.source = PANEL_SOURCE
+        self._set_clip(clip_from_melody(melody, PANEL_SOURCE, name), melody)
+        self.generate()
+
+    def load_clip(self, clip: Clip, generate: bool = True) -> None:
+        """Make a bridge clip (beats) the panel's clip, e.g. one typed in by a test or a tool."""
+        self.source = PANEL_SOURCE
+        self._set_clip(replace(clip, source=PANEL_SOURCE), None)
+        if generate:
+            self.generate()
+
+    def _set_clip(self, clip: Clip, melody: Melody | None) -> None:
+        self.clip, self.melody = clip, melody
+        self.arrangement = self.restored = None
+        self.locked.clear()
+        self.phrase_styles.clear()
+        self.analysis.reset(f"{clip.ts_num}/{clip.ts_den}")
+        self.title.setText(f"{clip.name} — {len(clip.notes)} notes, {clip.ts_num}/{clip.ts_den}, "
+                           f"{clip.tempo_bpm:.0f} BPM · from {self.source}")
+        if melody is not None:
+            self.roll.set_view(view_of_melody(melody))
+        else:
+            self.roll.set_view(view_of_clip(clip))
+        self.phrase_strip.set_cards([], "Generating…")
+        self.banner.hide()
+        self._update_actions()
+        self.clip_loaded.emit()
+
+    def _on_daw_clip(self, source: str, clip: object) -> None:
+        if not isinstance(clip, Clip):
+            return
+        logger.info("clip “%s” arrived from %s (%d notes)", clip.name, source, len(clip.notes))
+        if not self.live_box.isChecked():
+            self.source = source
+            self._set_clip(clip, None)
+            self.phrase_strip.set_cards([], "Live mode is off: press Generate, then Send to DAW.")
+
+    def dragEnterEvent(self, event: QDragEnterEvent | None) -> None:  # noqa: N802  # Qt's name
+        if event is not None and self._dropped_file(event.mimeData()) is not None:
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent | None) -> None:  # noqa: N802  # Qt's name
+        if event is None:
+            return
+        path = self._dropped_file(event.mimeData())
+        if path is not None:
+            event.acceptProposedAction()
+            self.load_file(path)
+
+    @staticmethod
+    def _dropped_file(mime: QMimeData | None) -> Path | None:
+        if mime is None or not mime.hasUrls():
+            return None
+        for url in mime.urls():
+            if url.isLocalFile() and url.toLocalFile().lower().endswith(MIDI_SUFFIXES):
+                return Path(url.toLocalFile())
+        return None
+
+    # ---- options ------------------------------------------------------------------------
+
+    def current_preset(self) -> Any:
+        return self.preset_box.currentData()
+
+    def arrange_options(self) -> ArrangeOptions:
+        """The preset's options with the analysis edits and per-phrase styles on top."""
+        from engine.analysis.key import parse_key
+
+        key_text = self.analysis.key_choice()
+        key = None
+        if key_text is not None:
+            tonic, mode = key_text.split(" ")
+            key = parse_key(tonic, mode)
+        count = len(self.arrangement.harmonization.phrases) if self.arrangement else 0
+        count = max([count] + [i + 1 for i in self.phrase_styles])
+        styles = tuple(self.phrase_styles.get(i) for i in range(count))
+        preset = self.current_preset()
+        options = ArrangeOptions(HarmonizeOptions())
+        if preset is not None:
+            options = preset.arrange_options(options)
+        return replace(options, harmonize=replace(
+            options.harmonize, key=key, phrases=self.analysis.phrases_choice(),
+            pickup_16th=self.analysis.pickup_choice(),
+            phrase_styles=styles,  # type: ignore[arg-type]  # values come from STYLES
+        ))
+
+    def send_parts(self) -> tuple[str, ...]:
+        preset = self.current_preset()
+        parts = tuple(getattr(preset, "send_parts", ()) or ("chords", "piano"))
+        return parts
+
+    def _request_melody(self) -> Melody | None:
+        """The melody with the meter the analysis editor says (None: read it from the clip)."""
+        num, den = self.analysis.meter_choice()
+        melody = self.melody
+        if melody is None:
+            clip = self.clip
+            if clip is None or (clip.ts_num, clip.ts_den) == (num, den):
+                return None
+            from ui.panel.jobs import clip_melody
+
+            melody = clip_melody(clip)
+        if (melody.meter.numerator, melody.meter.denominator) != (num, den):
+            melody = replace(melody, meter=Meter(num, den))
+        return melody
+
+    # ---- requests -----------------------------------------------------------------------
+
+    def generate(self) -> None:
+        """Harmonize and arrange the clip (locked phrases keep their chords); latest wins."""
+        if self.clip is None:
+            return
+        try:
+            request = PanelRequest("generate", self.arrange_options(),
+                                   melody=self._request_melody(),
+                                   locked=MappingProxyType(dict(self.locked)),
+                                   parts=self.send_parts())
+        except ValueError as err:  # a bad meter or key from the editor
+            self.report_error(str(err), err)
+            return
+        self._submit(request, "Generating…")
+
+    def choose_alternative(self, phrase: int, alternative: int) -> None:
+        if self.arrangement is None:
+            return
+        self._submit(PanelRequest("choose", self.arrange_options(), arrangement=self.arrangement,
+                                  phrase_index=phrase, alternative_index=alternative,
+                                  locked=MappingProxyType(dict(self.locked)),
+                                  parts=self.send_parts()),
+                     f"Phrase {phrase + 1}: alternative {alternative + 1}…")
+
+    def regenerate_phrase(self, phrase: int) -> None:
+        if self.arrangement is None:
+            return
+        self._submit(PanelRequest("regenerate_phrase", self.arrange_options(),
+                                  arrangement=self.arrangement, phrase_index=phrase,
+                                  locked=MappingProxyType(dict(self.locked)),
+                                  parts=self.send_parts()),
+                     f"Regenerating phrase {phrase + 1}…")
+
+    def set_locked(self, phrase: int, locked: bool) -> None:
+        if self.arrangement is None:
+            return
+        if locked:
+            self.locked[phrase] = self.arrangement.harmonization.phrases[phrase].chosen
+        else:
+            self.locked.pop(phrase, None)
+        self._show_arrangement()
+
+    def set_phrase_style(self, phrase: int, style: object) -> None:
+        if style is None:
+            self.phrase_styles.pop(phrase, None)
+        else:
+            self.phrase_styles[phrase] = str(style)
+        if phrase not in self.locked:
+            self.regenerate_phrase(phrase)
+
+    def _submit(self, request: PanelRequest, message: str) -> None:
+        clip = self.clip
+        if clip is None:
+            return
+        panel_clip = clip if clip.source == PANEL_SOURCE else replace(clip, source=PANEL_SOURCE)
+        try:
+            self.latest_request = self.link.submit(panel_clip, request)
+        except RuntimeError as err:
+            self.report_error("The engine is not running", err)
+            return
+        self.status_label.setText(message)
+        self.progress.setRange(0, 100)
+        self.progress.setValue(0)
+        self._progress_timer.start(PROGRESS_DELAY_MS)
+
+    def _end_progress(self) -> None:
+        self._progress_timer.stop()
+        self.progress.hide()
+
+    def _on_status(self, source: str, request_id: str, state: str, progress: float,
+                   message: str) -> None:
+        if source == PANEL_SOURCE and request_id != self.latest_request:
+            return  # an older request's news
+        if state == "running":
+            self.progress.setValue(int(progress * 100))
+            if source != PANEL_SOURCE:
+                self.status_label.setText(f"{source}: {message}")
+        elif state in ("done", "failed", "cancelled", "superseded") and source == PANEL_SOURCE:
+            self._end_progress()
+
+    def _on_outcome(self, outcome: object) -> None:
+        if not isinstance(outcome, PanelOutcome):
+            return
+        if outcome.source == PANEL_SOURCE:
+            if outcome.request_id != self.latest_request:
+                logger.debug("dropping stale result %s", outcome.request_id)
+                return
+        else:
+            if not self.live_box.isChecked():
+                return
+            if self.clip is None or self.source != outcome.source or \
+                    self.clip.notes != outcome.clip.notes:
+                self.source = outcome.source
+                self._set_clip(outcome.clip, outcome.arrangement.harmonization.melody)
+            self.status_label.setText(f"{outcome.source}: sent to the DAW")
+        self._end_progress()
+        self.arrangement = outcome.arrangement
+        self.restored = None
+        a = outcome.arrangement.harmonization.analysis
+        self.analysis.show_analysis(a.key.name, a.key_confidence, a.key_source, a.pickup_16th,
+                                    a.phrase_string)
+        self._show_arrangement()
+        if outcome.source == PANEL_SOURCE:
+            self.status_label.setText(
+                f"{a.key.name}, {a.meter.name}, phrases {a.phrase_string}: "
+                f"{len(outcome.arrangement.harmonization.chords)} chords, "
+                f"{len(outcome.arrangement.piano_notes)} piano notes")
+        self._update_actions()
+        self.result_shown.emit()
+
+    def _on_failed(self, source: str, request_id: str, code: int, message: str) -> None:
+        if source == PANEL_SOURCE and request_id != self.latest_request:
+            return
+        self._end_progress()
+        who = "" if source == PANEL_SOURCE else f" (clip from {source})"
+        self.report_error(f"Could not generate{who}: {message}", None,
+                          f"request {request_id}, error code {code}\n{message}")
+
+    def _show_arrangement(self) -> None:
+        arrangement = self.arrangement
+        if arrangement is None:
+            return
+        self.roll.set_view(view_of_arrangement(arrangement, self.locked))
+        harmonization = arrangement.harmonization
+        key = harmonization.analysis.key
+        cards = []
+        for i, harmony in enumerate(harmonization.phrases):
+            card = PhraseCard(i, harmony, key, self.phrase_styles.get(i), i in self.locked)
+            card.alternative_chosen.connect(self.choose_alternative)
+            card.regenerate.connect(self.regenerate_phrase)
+            card.lock_changed.connect(self.set_locked)
+            card.style_changed.connect(self.set_phrase_style)
+            cards.append(card)
+        self.phrase_strip.set_cards(cards)
+
+    def _analysis_edited(self) -> None:
+        # A new structure renumbers phrases: locks and per-phrase styles no longer apply.
+        if self.analysis.phrases_choice() is not None or self.analysis.pickup_choice() is not None:
+            if self.locked:
+                logger.info("phrase structure edited: phrase locks released")
+            self.locked.clear()
+            self.phrase_styles.clear()
+        self._edit_timer.start()
+
+    def _preset_changed(self) -> None:
+        preset = self.current_preset()
+        self.delete_preset_button.setEnabled(preset is not None and not preset.factory)
+        self.link.set_daw_request(PanelRequest("generate", self.arrange_options(),
+                                               parts=self.send_parts()))
+        if preset is not None and self.settings is not None:
+            self._save_settings(preset=preset.name)
+        if self.clip is not None:
+            self.generate()
+
+    # ---- results out --------------------------------------------------------------------
+
+    def _song_tracks(self) -> tuple[Melody, list[tuple[str, int, Any]], dict[str, Any]] | None:
+        """(melody, tracks, controls) for write_song from what is on screen."""
+        from engine.types import Note
+
+        arrangement = self.arrangement
+        if arrangement is not None:
+            harmonization = arrangement.harmonization
+            pedal = [(round(p.tick), 64, 127 if p.down else 0) for p in arrangement.pedal]
+            return (harmonization.melody,
+                    [("Chords", 2, harmonization.chord_notes),
+                     ("Piano", 3, arrangement.piano_notes)], {"Piano": pedal})
+        if self.restored is not None and self.clip is not None:
+            from ui.panel.jobs import clip_melody
+
+            melody = self.melody or clip_melody(self.clip)
+            tpb = melody.ticks_per_beat
+            tracks = [
+                (name.capitalize(), channel, [
+                    Note(n.pitch, round(n.start_beats * tpb), max(1, round(n.duration_beats * tpb)),
+                         n.velocity) for n in self.restored.parts.get(name, ())])
+                for name, channel in (("chords", 2), ("piano", 3))
+            ]
+            return melody, tracks, {}
+        return None
+
+    def write_midi(self, path: Path) -> None:
+        """Type 1, tracks Melody/Chords/Piano (engine.midi_io.write_song, atomic)."""
+        from engine.midi_io import write_song
+
+        song = self._song_tracks()
+        if song is None:
+            raise ValueError("nothing to save yet: open a clip and generate first")
+        melody, tracks, controls = song
+        write_song(path, melody, tracks, controls=controls)
+
+    def choose_save_file(self) -> None:
+        start = getattr(self.settings, "last_export_dir", None) or str(Path.home())
+        name = (self.clip.name if self.clip else "accobridge") + "-accobridge.mid"
+        path, _ = QFileDialog.getSaveFileName(self, "Save MIDI", str(Path(start) / name),
+                                              "MIDI (*.mid)")
+        if path:
+            self.save_midi(Path(path))
+
+    def save_midi(self, path: Path) -> None:
+        """Write the file on a background thread; `saved(path)` when it is there."""
+        def done(_value: object) -> None:
+            self.status_label.setText(f"Saved {path}")
+            self._save_settings(last_export_dir=str(path.parent))
+            self.saved.emit(str(path))
+
+        self.background.run(lambda: self.write_midi(path), done,
+                            lambda err: self.report_error(f"Could not save {path.name}", err))
+
+    def export_mime(self) -> QMimeData | None:
+        """The drag-out payload: a temporary .mid as a file URL (written now, ~ms)."""
+        if self._song_tracks() is None:
+            self.report_error("Nothing to drag yet: open a clip and generate first", None)
+            return None
+        name = (self.clip.name if self.clip else "accobridge").replace("/", "_")
+        path = Path(self._temp_dir.name) / f"{name}-accobridge.mid"
+        try:
+            self.write_midi(path)
+        except (OSError, ValueError) as err:
+            self.report_error("Could not write the MIDI file to drag", err)
+            return None
+        mime = QMimeData()
+        mime.setUrls([QUrl.fromLocalFile(str(path))])
+        return mime
+
+    def send_to_daw(self) -> None:
+        """Answer the DAW clip with what the panel shows, through that adapter's result path."""
+        if self.arrangement is None or self.clip is None:
+            return
+        source = self.source
+        if source == PANEL_SOURCE:
+            known = self.link.gate.daw_sources()
+            if not known:
+                self.report_error("No DAW has sent a clip yet: nothing to answer", None,
+                                  "Send to DAW answers the last clip a DAW sent (Ableton, "
+                                  "REAPER, an OSC client or the MIDI input). Use Save or drag "
+                                  "the .mid for a file you opened.")
+                return
+            source = known[-1]
+        request = PanelRequest("replay", self.arrange_options(), arrangement=self.arrangement,
+                               locked=MappingProxyType(dict(self.locked)),
+                               parts=self.send_parts(), clip_notes=self.clip.notes)
+        if self.link.send_to_daw(source, request):
+            self.status_label.setText(f"Sending to {source}…")
+
+    # ---- presets ------------------------------------------------------------------------
+
+    def _load_presets(self, wanted: str | None) -> None:
+        self.preset_box.blockSignals(True)
+        self.preset_box.clear()
+        for preset in self.presets.presets():
+            label = preset.name + ("" if preset.factory else "  (yours)")
+            self.preset_box.addItem(label, preset)
+            self.preset_box.setItemData(self.preset_box.count() - 1, preset.description,
+                                        Qt.ItemDataRole.ToolTipRole)
+        index = 0
+        for i in range(self.preset_box.count()):
+            if self.preset_box.itemData(i).name == wanted:
+                index = i
+        self.preset_box.setCurrentIndex(index)
+        self.preset_box.blockSignals(False)
+        preset = self.current_preset()
+        self.delete_preset_button.setEnabled(preset is not None and not preset.factory)
+        for problem in getattr(self.presets, "problems", ()):
+            logger.warning("preset: %s", problem)
+        self.link.set_daw_request(PanelRequest("generate", self.arrange_options(),
+                                               parts=self.send_parts()))
+
+    def save_preset_as(self, name: str | None = None) -> None:
+        from ui.presets import PresetError
+
+        preset = self.current_preset()
+        if preset is None:
+            return
+        if not name:
+            text, ok = QInputDialog.getText(self, "Save preset", "Name of the new preset:")
+            if not ok or not text.strip():
+                return
+            name = text.strip()
+        try:
+            saved = self.presets.save_as(preset, name)
+        except (PresetError, OSError) as err:
+            self.report_error(f"Could not save the preset “{name}”", err)
+            return
+        self._load_presets(getattr(saved, "name", name))
+        logger.info("saved preset %s", name)
+
+    def delete_preset(self, confirm: bool = True) -> None:
+        from ui.presets import PresetError
+
+        preset = self.current_preset()
+        if preset is None or preset.factory:
+            return
+        if confirm and QMessageBox.question(
+                self, "Delete preset", f"Delete your preset “{preset.name}”?") != \
+                QMessageBox.StandardButton.Yes:
+            return
+        try:
+            self.presets.delete(preset.name)
+        except (PresetError, OSError) as err:
+            self.report_error(f"Could not delete the preset “{preset.name}”", err)
+            return
+        self._load_presets(None)
+        self._preset_changed()
+
+    # ---- settings and connections -------------------------------------------------------
+
+    def restart_services(self) -> None:
+        self.link.gate.debounce_s = getattr(self.settings, "debounce_ms", 150) / 1000
+        self.link.start_services(service_config(self.settings), self.live_box.isChecked())
+
+    def _show_connections(self) -> None:
+        self.connections.show_statuses(self.link.connections(), self.theme)
+
+    def _live_toggled(self, on: bool) -> None:
+        self._save_settings(live_mode=on)
+        self.restart_services()
+
+    def open_settings(self) -> None:
+        from ui.panel.settings_dialog import SettingsDialog
+
+        dialog = SettingsDialog(self.settings, self)
+        if dialog.exec():
+            self.apply_settings(dialog.result_settings())
+
+    def apply_settings(self, settings: Any) -> None:
+        """New settings: saved, theme applied, adapters restarted."""
+        self.settings = settings
+        self._save_settings()
+        self.theme = THEMES.get(getattr(settings, "theme", "dark"), THEMES["dark"])
+        self._apply_theme()
+        self._edit_timer.setInterval(int(getattr(settings, "debounce_ms", 150)))
+        self.live_box.blockSignals(True)
+        self.live_box.setChecked(bool(getattr(settings, "live_mode", True)))
+        self.live_box.blockSignals(False)
+        self.restart_services()
+        self._show_connections()
+
+    def _save_settings(self, **changes: Any) -> None:
+        from ui.settings import save_settings
+
+        if self.settings is None:
+            return
+        try:
+            if changes:
+                self.settings = replace(self.settings, **changes)
+            save_settings(self.settings, self.settings_file)
+        except (OSError, TypeError, ValueError) as err:
+            logger.warning("settings not saved: %s", err)
+
+    # ---- errors -------------------------------------------------------------------------
+
+    def report_error(self, message: str, err: BaseException | None, details: str = "") -> None:
+        """Non-modal: the banner says what happened; the window stays usable."""
+        if err is not None:
+            text = str(err) or type(err).__name__
+            message = f"{message}: {text}"
+            details = details or "".join(traceback.format_exception(err))
+        self.status_label.setText("Error")
+        self.banner.show_error(message, details)
+        logger.warning("%s", message)
+        self.error_shown.emit(message)
+
+    def _update_actions(self) -> None:
+        has_result = self.arrangement is not None or self.restored is not None
+        self.generate_action.setEnabled(self.clip is not None)
+        self.save_action.setEnabled(has_result)
+        self.send_action.setEnabled(self.arrangement is not None)
+        self.drag_out.setEnabled(has_result)
+
+    # ---- closing ------------------------------------------------------------------------
+
+    def closeEvent(self, event: QCloseEvent | None) -> None:  # noqa: N802  # Qt's name
+        g = self.geometry()
+        self._save_settings(window_geometry=(g.x(), g.y(), g.width(), g.height()))
+        self.shutdown()
+        super().closeEvent(event)
+
+    def shutdown(self) -> None:
+        """Stop the adapters and the engine worker; detach the log handler. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        logging.getLogger().removeHandler(self.log_handler)
+        self.link.close()
+        self._temp_dir.cleanup()
+
