@@ -19,6 +19,7 @@ from bridge.types import ChordSymbol, Clip, ClipNote, GenerateResult
 from engine.demo import demo_melody
 from engine.midi_io import write_song
 from ui.panel.jobs import PANEL_SOURCE, PanelOutcome, clip_from_melody
+from ui.panel.rollview import RollView
 from ui.panel.window import PanelWindow
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -247,7 +248,7 @@ def test_an_empty_clip_shows_the_banner(qtbot, window, demo_file):
 def test_a_stale_result_is_not_shown(qtbot, window, demo_file):
     arrangement = _load(qtbot, window, demo_file)
     old = PanelOutcome(PANEL_SOURCE, "panel-0", window.clip, replace(arrangement, piano_notes=()),
-                       GenerateResult("panel-0", PANEL_SOURCE, {}))
+                       GenerateResult("panel-0", PANEL_SOURCE, {}), RollView())
     window.link.outcome.emit(old)
     qtbot.wait(0)  # let the queued signal through (processes events, no timing assumption)
     assert window.arrangement is arrangement
@@ -348,16 +349,26 @@ def test_the_last_session_is_offered_and_restored(qtbot, tmp_path):
     win.shutdown()
 
 
+def _free_udp_port():
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def test_settings_changes_restart_the_adapters_and_persist(qtbot, window, tmp_path):
     from ui.settings import load_settings
 
-    window.apply_settings(replace(window.settings, osc_enabled=True, osc_port=0, theme="light"))
+    port = _free_udp_port()
+    window.apply_settings(replace(window.settings, osc_enabled=True, osc_port=port,
+                                  theme="light"))
     osc = {s.name: s for s in window.link.connections()}["OSC API"]
-    assert osc.state == "connected" and "127.0.0.1:" in osc.detail
+    assert osc.state == "connected" and f"127.0.0.1:{port}" in osc.detail
     assert window.link.services.server is not None
     assert "OSC API" in window.connections.labels[0].text()
     saved, _ = load_settings(tmp_path / "settings.json")
-    assert saved.theme == "light" and saved.osc_port == 0
+    assert saved.theme == "light" and saved.osc_port == port
     window.apply_settings(replace(window.settings, osc_enabled=False))
     osc = {s.name: s for s in window.link.connections()}["OSC API"]
     assert osc.state == "off" and osc.hint

@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 logger = logging.getLogger("accobridge.panel")
 
@@ -21,10 +22,10 @@ def _needs_offscreen() -> bool:
                 or sys.platform in ("darwin", "win32"))
 
 
-def run(screenshot: Path | None = None, demo: bool = False, theme: str | None = None) -> int:
-    """Open the panel; returns the exit status (0: closed normally / screenshot written)."""
-    if screenshot is not None and _needs_offscreen():
-        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+def open_window(theme: str | None = None, restore: bool = True,
+                size: tuple[int, int] | None = None) -> tuple[Any, Any]:
+    """The QApplication (made if needed) and the shown panel window; the engine starts loading
+    once the event loop runs. Shared by `run` and benchmarks/panel_startup.py."""
     from PyQt6.QtCore import QTimer
     from PyQt6.QtWidgets import QApplication
 
@@ -36,13 +37,24 @@ def run(screenshot: Path | None = None, demo: bool = False, theme: str | None = 
         app = QApplication(sys.argv[:1])
     app.setApplicationName("AccoBridge")
     settings, problems = load_settings()
-    window = PanelWindow(settings, theme=theme, offer_restore=not (demo or screenshot))
+    window = PanelWindow(settings, theme=theme, offer_restore=restore)
     for problem in problems:
         logger.warning("settings: %s", problem)
-    if screenshot is not None:
-        window.resize(*SCREENSHOT_SIZE)
+    if size is not None:
+        window.resize(*size)
     window.show()
     QTimer.singleShot(0, window.start_warm_up)
+    return app, window
+
+
+def run(screenshot: Path | None = None, demo: bool = False, theme: str | None = None) -> int:
+    """Open the panel; returns the exit status (0: closed normally / screenshot written)."""
+    if screenshot is not None and _needs_offscreen():
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PyQt6.QtCore import QTimer
+
+    app, window = open_window(theme, restore=not (demo or screenshot),
+                              size=SCREENSHOT_SIZE if screenshot is not None else None)
     if demo:
         from engine.demo import demo_melody
 
@@ -52,6 +64,9 @@ def run(screenshot: Path | None = None, demo: bool = False, theme: str | None = 
         target = screenshot
 
         def shoot(code: int) -> None:
+            if status.get("shot"):
+                return  # the result came first; a later error or the timeout changes nothing
+            status["shot"] = 1
             status["code"] = code
             target.parent.mkdir(parents=True, exist_ok=True)
             if not window.grab().save(str(target)):
@@ -61,9 +76,15 @@ def run(screenshot: Path | None = None, demo: bool = False, theme: str | None = 
                 print(f"accobridge: panel screenshot written to {target}", flush=True)
             app.quit()
 
+        def when_painted() -> None:
+            # the roll draws on a background thread: wait for its picture, then a short settle
+            if window.roll.pending():
+                QTimer.singleShot(30, when_painted)
+            else:
+                QTimer.singleShot(150, lambda: shoot(0))
+
         ready = window.result_shown if demo else window.engine_ready
-        # a short settle so the layout and the roll have painted at their final size
-        ready.connect(lambda: QTimer.singleShot(150, lambda: shoot(0)))
+        ready.connect(when_painted)
         window.error_shown.connect(lambda _m: QTimer.singleShot(150, lambda: shoot(1)))
         QTimer.singleShot(SCREENSHOT_TIMEOUT_MS, lambda: shoot(3))
     code = app.exec()

@@ -32,6 +32,7 @@ from engine.types import (
     ProgressionChoice,
     TextureChoice,
 )
+from ui.panel.rollview import RollView, view_of_arrangement
 
 # The options key a panel request travels under. Only an in-process `PanelRequest` object
 # counts: a DAW client's JSON can carry this name but never that type.
@@ -72,6 +73,7 @@ class PanelOutcome:
     clip: Clip
     arrangement: Arrangement
     result: GenerateResult
+    view: RollView  # what the roll shows, built here so the GUI thread only draws
 
 
 def clip_from_melody(melody: Melody, source: str, name: str) -> Clip:
@@ -203,18 +205,18 @@ class PanelEngine:
                  context: JobContext) -> GenerateResult:
         context.progress(0.05, "reading clip")
         request = options.get(PANEL_REQUEST)
-        if isinstance(request, PanelRequest):
-            parts = request.parts
-            arrangement = run_request(request, clip, context)
-        else:
+        if not isinstance(request, PanelRequest):
             arrange_options, parts = wire_arrange_options(options)
-            arrangement = run_request(PanelRequest("generate", arrange_options), clip, context)
+            request = PanelRequest("generate", arrange_options, parts=parts)
+        arrangement = run_request(request, clip, context)
         context.check()
         context.progress(0.9, "sending")
-        result = arrangement_result(arrangement, parts, context.request_id, context.source)
+        result = arrangement_result(arrangement, request.parts, context.request_id,
+                                    context.source)
+        view = view_of_arrangement(arrangement, request.locked)
         with self._lock:
             self._outcomes[context.request_id] = PanelOutcome(
-                context.source, context.request_id, clip, arrangement, result)
+                context.source, context.request_id, clip, arrangement, result, view)
         return result
 
     def take(self, request_id: str) -> PanelOutcome | None:

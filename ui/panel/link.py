@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -28,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 EventCallback = Callable[[str, object], None]
 ENDINGS = ("done", "failed", "superseded", "cancelled")
+GIL_SWITCH_S = 0.001
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ class DawGate:
         self._cond = threading.Condition()
         self._pending: dict[str, _Pending] = {}
         self._notices: list[tuple[EventCallback, str, object]] = []
+        self._direct: list[_Pending] = []  # panel requests: forwarded as they come, in order
         self._last: dict[str, tuple[str, Clip, EventCallback]] = {}
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="accobridge-daw-gate",
@@ -102,6 +105,16 @@ class DawGate:
 
     # -- the panel (GUI thread) --
 
+    def forward(self, source: str, request_id: str, clip: Clip, options: Mapping[str, Any],
+                on_event: EventCallback) -> None:
+        """Hand a request to the session from the gate's thread, in call order: the session's
+        submit writes the clip to disk (fsync), which the GUI thread must not wait for."""
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("the panel is closing")
+            self._direct.append(_Pending(source, request_id, clip, options, on_event, 0.0))
+            self._cond.notify()
+
     def last_request(self, source: str) -> tuple[str, Clip, EventCallback] | None:
         with self._cond:
             return self._last.get(source)
@@ -124,39 +137,51 @@ class DawGate:
                 while True:
                     if self._closed:
                         return
-                    if self._notices:
+                    if self._notices or self._direct:
                         notices, self._notices = self._notices, []
+                        direct, self._direct = self._direct, []
+                        due = []
                         break
                     now = time.monotonic()
                     due = [p for p in self._pending.values() if p.due <= now]
                     if due:
                         for job in due:
                             del self._pending[job.source]
-                        notices = []
+                        notices, direct = [], []
                         break
                     wait = min((p.due - now for p in self._pending.values()), default=None)
                     self._cond.wait(wait)
             for on_event, kind, payload in notices:
                 _safe_call(on_event, kind, payload)
-            if not notices:
-                for job in due:
-                    self._forward(job)
+            for job in direct:
+                self._submit(job, job.options)
+            for job in due:
+                self._forward(job)
 
     def _forward(self, job: _Pending) -> None:
         options: Mapping[str, Any] = job.options
         client_chose = {k for k in job.options if k != "parts"}
+        replay = job.options.get(PANEL_REQUEST)
+        if isinstance(replay, PanelRequest) and replay.clip_notes != job.clip.notes:
+            # a "send" the adapter kept as its options: stale once the clip changed
+            client_chose = set()
         if not client_chose:
             request = self._link.daw_request()
             if "parts" in job.options:
                 parts = tuple(job.options["parts"])
                 request = PanelRequest(request.action, request.options, parts=parts)
             options = {PANEL_REQUEST: request}
+        self._submit(job, options, watch=True)
+
+    def _submit(self, job: _Pending, options: Mapping[str, Any], watch: bool = False) -> None:
+        on_event = self._link.watch(job.source, job.request_id, job.on_event) if watch \
+            else job.on_event
         try:
-            self._link.session.submit(job.source, job.request_id, job.clip, options,
-                                      self._link.watch(job.source, job.request_id,
-                                                       job.on_event))
+            self._link.session.submit(job.source, job.request_id, job.clip, options, on_event)
         except RuntimeError as err:  # the session closed meanwhile
-            _safe_call(job.on_event, "status", ("cancelled", 0.0, str(err)))
+            _safe_call(on_event, "status", ("cancelled", 0.0, str(err)))
+        except Exception:  # never let one request stop the gate
+            logger.exception("submitting %s failed", job.request_id)
 
 
 def _safe_call(on_event: EventCallback, kind: str, payload: object) -> None:
@@ -185,6 +210,10 @@ class EngineLink(QObject):
     def __init__(self, store: ClipStore | None = None, debounce_s: float = 0.15,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
+        # The GUI thread must not wait long for the GIL while the engine computes: 1 ms
+        # switches (as the MIDI sender uses) instead of 5 ms; put back on close.
+        self._saved_switch = sys.getswitchinterval()
+        sys.setswitchinterval(min(self._saved_switch, GIL_SWITCH_S))
         self.engine = PanelEngine()
         self.session = Session(self.engine, store)
         self.gate = DawGate(self, debounce_s)
@@ -218,8 +247,8 @@ class EngineLink(QObject):
     def submit(self, clip: Clip, request: PanelRequest) -> str:
         """Queue a panel request (source "panel": a newer one supersedes it). Returns its id."""
         request_id = self.new_request_id()
-        self.session.submit(PANEL_SOURCE, request_id, clip, {PANEL_REQUEST: request},
-                            self.watch(PANEL_SOURCE, request_id, None))
+        self.gate.forward(PANEL_SOURCE, request_id, clip, {PANEL_REQUEST: request},
+                          self.watch(PANEL_SOURCE, request_id, None))
         return request_id
 
     def send_to_daw(self, source: str, request: PanelRequest) -> bool:
@@ -229,9 +258,23 @@ class EngineLink(QObject):
         if last is None:
             return False
         request_id, clip, on_event = last
-        self.session.submit(source, request_id, clip, {PANEL_REQUEST: request},
-                            self.watch(source, request_id, on_event))
+        ableton = self.services.ableton if self.services is not None else None
+        if source == "ableton" and ableton is not None and self.gate.live:
+            # Live's adapter has written (and forgotten) that request: ask it to read the
+            # selected clip again with this answer attached (a changed clip is generated anew)
+            threading.Thread(target=self._send_to_ableton, args=(ableton, request),
+                             name="accobridge-send-ableton", daemon=True).start()
+            return True
+        self.gate.forward(source, request_id, clip, {PANEL_REQUEST: request},
+                          self.watch(source, request_id, on_event))
         return True
+
+    def _send_to_ableton(self, adapter: Any, request: PanelRequest) -> None:
+        try:
+            adapter.generate_now({PANEL_REQUEST: request})
+        except Exception as err:  # Live gone, clip deselected …
+            logger.warning("ableton: could not send: %s", err)
+            self.failed.emit("ableton", "", 4, f"could not send to Live: {err}")
 
     def watch(self, source: str, request_id: str,
               forward: EventCallback | None) -> EventCallback:
@@ -277,3 +320,4 @@ class EngineLink(QObject):
         self.stop_services()
         self.gate.close()
         self.session.close(2.0)
+        sys.setswitchinterval(self._saved_switch)

@@ -1,105 +1,18 @@
-"""The piano roll: the melody with bar lines and phrase boundaries, chord symbols over it, and
-the piano part below. Everything is drawn in beats from the clip start."""
+"""The piano roll widget: the melody with bar lines and phrase boundaries, chord symbols over
+it, and the piano part below, drawn off the GUI thread."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import queue
+import threading
+from collections.abc import Sequence
 
-from PyQt6.QtCore import QRectF, QSize, Qt
-from PyQt6.QtGui import QColor, QFont, QPainter, QPaintEvent, QPen
+from PyQt6.QtCore import QLineF, QObject, QRectF, QSize, Qt, pyqtSignal
+from PyQt6.QtGui import QColor, QFont, QImage, QPainter, QPaintEvent, QPen, QResizeEvent
 from PyQt6.QtWidgets import QSizePolicy, QWidget
 
-from bridge.types import Clip, GenerateResult
-from engine.types import Arrangement, Melody, ProgressionChoice
+from ui.panel.rollview import RollNote, RollView
 from ui.panel.theme import DARK, Theme
-
-
-@dataclass(frozen=True)
-class RollNote:
-    pitch: int
-    start_beats: float
-    length_beats: float
-
-
-@dataclass(frozen=True)
-class RollPhrase:
-    label: str
-    start_beats: float
-    end_beats: float
-    bars: int
-    locked: bool = False
-
-
-@dataclass(frozen=True)
-class RollChord:
-    start_beats: float
-    length_beats: float
-    symbol: str
-
-
-@dataclass(frozen=True)
-class RollView:
-    """What the roll shows; built from whatever the panel has (clip, result, arrangement)."""
-
-    melody: tuple[RollNote, ...] = ()
-    piano: tuple[RollNote, ...] = ()
-    chords: tuple[RollChord, ...] = ()
-    phrases: tuple[RollPhrase, ...] = ()
-    bar_beats: float = 4.0
-    first_bar_beats: float = 0.0  # where a bar line falls (the phrase grid's downbeat)
-    length_beats: float = 16.0
-
-
-def _notes_from_ticks(notes: Sequence[object], ticks_per_beat: int) -> tuple[RollNote, ...]:
-    return tuple(
-        RollNote(n.pitch, n.start_tick / ticks_per_beat, n.duration_tick / ticks_per_beat)  # type: ignore[attr-defined]
-        for n in notes
-    )
-
-
-def view_of_melody(melody: Melody) -> RollView:
-    bar = melody.meter.numerator * 4 / melody.meter.denominator
-    notes = _notes_from_ticks(melody.notes, melody.ticks_per_beat)
-    end = max((n.start_beats + n.length_beats for n in notes), default=bar)
-    return RollView(melody=notes, bar_beats=bar, length_beats=max(bar, end))
-
-
-def view_of_arrangement(arrangement: Arrangement,
-                        locked: Mapping[int, ProgressionChoice] | None = None) -> RollView:
-    harmonization = arrangement.harmonization
-    melody, analysis = harmonization.melody, harmonization.analysis
-    tpb = melody.ticks_per_beat
-    key = analysis.key
-    phrases = tuple(
-        RollPhrase(p.label, analysis.bar_start_16th(p.start_bar) / 4,
-                   analysis.bar_start_16th(p.end_bar) / 4, p.bars, i in (locked or {}))
-        for i, p in enumerate(analysis.phrases)
-    )
-    chords = tuple(RollChord(ev.start_16th / 4, ev.duration_16th / 4, ev.chord.symbol(key))
-                   for ev in harmonization.chords)
-    base = view_of_melody(melody)
-    end = max([base.length_beats] + [p.end_beats for p in phrases])
-    return RollView(
-        melody=base.melody, piano=_notes_from_ticks(arrangement.piano_notes, tpb), chords=chords,
-        phrases=phrases, bar_beats=analysis.meter.sixteenths_per_bar / 4,
-        first_bar_beats=analysis.downbeat_16th / 4, length_beats=end,
-    )
-
-
-def view_of_clip(clip: Clip, result: GenerateResult | None = None) -> RollView:
-    """A stored clip and its stored result (a restored session: no phrases known)."""
-    bar = clip.ts_num * 4 / clip.ts_den
-    melody = tuple(RollNote(n.pitch, n.start_beats, n.duration_beats) for n in clip.notes)
-    piano: tuple[RollNote, ...] = ()
-    chords: tuple[RollChord, ...] = ()
-    if result is not None:
-        piano = tuple(RollNote(n.pitch, n.start_beats, n.duration_beats)
-                      for n in result.parts.get("piano", ()))
-        chords = tuple(RollChord(c.start_beats, c.duration_beats, c.symbol) for c in result.chords)
-    end = max([clip.length_beats, bar] + [n.start_beats + n.length_beats for n in melody])
-    return RollView(melody=melody, piano=piano, chords=chords, bar_beats=bar, length_beats=end)
-
 
 GUTTER = 58  # px for the lane names
 CHORD_LANE = 28
@@ -107,45 +20,30 @@ PHRASE_LANE = 20
 MIN_BEAT_PX = 12.0
 
 
-class PianoRoll(QWidget):
-    """Paints a `RollView`; fits the clip to its width, never narrower than 12 px a beat (the
-    scroll area around it scrolls then)."""
+class RollPainter:
+    """Draws a `RollView` onto an image of a given size: no widget involved, so it may run
+    on a background thread (Qt allows painting on a QImage off the GUI thread)."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.view = RollView()
-        self.theme: Theme = DARK
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.setMinimumHeight(260)
-
-    def set_view(self, view: RollView) -> None:
-        self.view = view
-        self.setMinimumWidth(int(GUTTER + view.length_beats * MIN_BEAT_PX + 12))
-        self.update()
-
-    def set_theme(self, theme: Theme) -> None:
-        self.theme = theme
-        self.update()
-
-    def sizeHint(self) -> QSize:  # noqa: N802  # Qt's name
-        return QSize(900, 380)
-
-    # -- geometry --
+    def __init__(self, view: RollView, theme: Theme, width: int, height: int,
+                 font: QFont) -> None:
+        self.view, self.theme, self.font = view, theme, font
+        self.w, self.h = width, height
 
     def beat_px(self) -> float:
-        return max(MIN_BEAT_PX, (self.width() - GUTTER - 12) / max(self.view.length_beats, 1.0))
+        return max(MIN_BEAT_PX, (self.w - GUTTER - 12) / max(self.view.length_beats, 1.0))
 
     def x_of(self, beats: float) -> float:
         return GUTTER + beats * self.beat_px()
 
-    # -- painting --
-
-    def paintEvent(self, event: QPaintEvent | None) -> None:  # noqa: N802  # Qt's name
+    def render(self, ratio: float = 1.0) -> QImage:
+        image = QImage(max(1, round(self.w * ratio)), max(1, round(self.h * ratio)),
+                       QImage.Format.Format_ARGB32_Premultiplied)
+        image.setDevicePixelRatio(ratio)
         t = self.theme
-        painter = QPainter(self)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-        painter.fillRect(self.rect(), QColor(t.base))
-        w, h = self.width(), self.height()
+        image.fill(QColor(t.base))
+        painter = QPainter(image)
+        painter.setFont(self.font)
+        w, h = self.w, self.h
         top = CHORD_LANE + PHRASE_LANE
         body = h - top - 4
         melody_h = int(body * 0.48)
@@ -161,7 +59,7 @@ class PianoRoll(QWidget):
         # lane names over a gutter background
         painter.fillRect(QRectF(0, 0, GUTTER - 4, h), QColor(t.panel))
         painter.setPen(QColor(t.muted))
-        font = QFont(self.font())
+        font = QFont(self.font)
         font.setPointSizeF(max(8.0, font.pointSizeF() * 0.9))
         painter.setFont(font)
         for text, y, lane_h in (("Chords", 0, CHORD_LANE), ("Phrases", CHORD_LANE, PHRASE_LANE),
@@ -175,15 +73,19 @@ class PianoRoll(QWidget):
                              "Open a MIDI or MusicXML file, drop one here, or play a clip in "
                              "your DAW")
         painter.end()
+        return image
 
     def _paint_grid(self, painter: QPainter, top: int, h: int) -> None:
         t, v = self.theme, self.view
         beat = 0.0
         painter.setPen(QPen(QColor(t.grid), 1))
+        lines = []
         while beat <= v.length_beats:
             x = self.x_of(beat)
-            painter.drawLine(int(x), top, int(x), h)
+            lines.append(QLineF(x, top, x, h))
             beat += 1.0
+        if lines:
+            painter.drawLines(*lines)
         bar_line = v.first_bar_beats % v.bar_beats if v.bar_beats > 0 else 0.0
         number = 1 - int(v.first_bar_beats // v.bar_beats) if v.bar_beats > 0 else 1
         painter.setPen(QPen(QColor(t.bar), 1))
@@ -217,7 +119,7 @@ class PianoRoll(QWidget):
 
     def _paint_chords(self, painter: QPainter) -> None:
         t = self.theme
-        font = QFont(self.font())
+        font = QFont(self.font)
         font.setBold(True)
         painter.setFont(font)
         metrics = painter.fontMetrics()
@@ -233,7 +135,7 @@ class PianoRoll(QWidget):
                                       int(max(rect.width() - 4, 8)))
             painter.drawText(rect.adjusted(3, 0, -1, 0),
                              Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, text)
-        painter.setFont(self.font())
+        painter.setFont(self.font)
 
     def _paint_notes(self, painter: QPainter, notes: Sequence[RollNote], top: float,
                      height: float, colour: QColor) -> None:
@@ -244,8 +146,116 @@ class PianoRoll(QWidget):
         row = height / (hi - lo + 1)
         painter.setPen(QPen(colour.darker(160), 1))
         painter.setBrush(colour)
-        for n in notes:
-            y = top + (hi - n.pitch) * row
-            rect = QRectF(self.x_of(n.start_beats), y,
-                          max(2.0, n.length_beats * self.beat_px() - 1), max(2.0, row - 1))
-            painter.drawRect(rect)
+        beat = self.beat_px()
+        painter.drawRects(*[
+            QRectF(GUTTER + n.start_beats * beat, top + (hi - n.pitch) * row,
+                   max(2.0, n.length_beats * beat - 1), max(2.0, row - 1))
+            for n in notes
+        ])
+
+
+class _Renderer(QObject):
+    """One long-lived thread that draws roll pictures, newest request first (older ones
+    waiting are skipped). Starting a thread per picture would make the GUI thread wait for
+    the new thread to start, which on a loaded machine took tens of ms."""
+
+    image_ready = pyqtSignal(object)  # ((generation, width, height), QImage)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._jobs: queue.SimpleQueue[tuple[tuple[int, int, int], RollPainter, float] | None] = \
+            queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="accobridge-roll", daemon=True)
+        self._thread.start()
+
+    def request(self, key: tuple[int, int, int], painter: RollPainter, ratio: float) -> None:
+        self._jobs.put((key, painter, ratio))
+
+    def close(self) -> None:
+        self._jobs.put(None)
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            while job is not None and not self._jobs.empty():  # only the newest matters
+                job = self._jobs.get()
+            if job is None:
+                return
+            key, painter, ratio = job
+            self.image_ready.emit((key, painter.render(ratio)))
+
+
+class PianoRoll(QWidget):
+    """Shows a `RollView`, fitted to its width but never narrower than 12 px a beat (the scroll
+    area around it scrolls then). The picture is drawn on a background thread (latest view
+    wins) and only copied on the GUI thread, so a result never stalls the event loop;
+    `rendered` fires when the picture on screen matches the current view and size."""
+
+    rendered = pyqtSignal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.view = RollView()
+        self.theme: Theme = DARK
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumHeight(260)
+        self._image: QImage | None = None
+        self._image_key: tuple[int, int, int] | None = None  # (generation, width, height)
+        self._requested: tuple[int, int, int] | None = None
+        self._generation = 0
+        self._renderer = _Renderer()
+        self._renderer.image_ready.connect(self._on_image)
+        self.destroyed.connect(self._renderer.close)
+
+    def set_view(self, view: RollView) -> None:
+        self.view = view
+        width = int(GUTTER + view.length_beats * MIN_BEAT_PX + 12)
+        if width != self.minimumWidth():
+            self.setMinimumWidth(width)
+        self._invalidate()
+
+    def set_theme(self, theme: Theme) -> None:
+        self.theme = theme
+        self._invalidate()
+
+    def pending(self) -> bool:
+        """Whether the picture on screen is older than the current view or size."""
+        return self._image_key != (self._generation, self.width(), self.height())
+
+    def close_renderer(self) -> None:
+        self._renderer.close()
+
+    def sizeHint(self) -> QSize:  # noqa: N802  # Qt's name
+        return QSize(900, 380)
+
+    def _invalidate(self) -> None:
+        self._generation += 1
+        self._request()
+
+    def _request(self) -> None:
+        key = (self._generation, self.width(), self.height())
+        if key in (self._image_key, self._requested):
+            return
+        self._requested = key
+        painter = RollPainter(self.view, self.theme, key[1], key[2], QFont(self.font()))
+        self._renderer.request(key, painter, self.devicePixelRatioF())
+
+    def _on_image(self, payload: tuple[tuple[int, int, int], QImage]) -> None:
+        key, image = payload
+        if key[0] == self._generation:
+            self._image, self._image_key = image, key
+            self.update()
+        if not self.pending():
+            self.rendered.emit()
+
+    def resizeEvent(self, event: QResizeEvent | None) -> None:  # noqa: N802  # Qt's name
+        super().resizeEvent(event)
+        self._request()
+
+    def paintEvent(self, event: QPaintEvent | None) -> None:  # noqa: N802  # Qt's name
+        painter = QPainter(self)
+        if self._image is None:
+            painter.fillRect(self.rect(), QColor(self.theme.base))
+        else:  # until the new picture arrives, the last one (scaled if the size changed)
+            painter.drawImage(QRectF(0, 0, self.width(), self.height()), self._image)
+        painter.end()

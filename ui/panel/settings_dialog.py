@@ -27,7 +27,7 @@ class SettingsDialog(QDialog):
         self.osc_enabled = QCheckBox("Accept clips over our OSC API")
         self.osc_enabled.setChecked(bool(settings.osc_enabled))
         self.osc_port = QSpinBox()
-        self.osc_port.setRange(0, 65535)
+        self.osc_port.setRange(1, 65535)
         self.osc_port.setValue(int(settings.osc_port))
         self.listen_host = QLineEdit(str(settings.listen_host))
         self.listen_host.setToolTip("127.0.0.1 keeps other computers out")

@@ -33,7 +33,7 @@ from PyQt6.QtWidgets import (
 )
 
 from engine.types import STYLES, Key, PhraseHarmony
-from ui.panel.theme import Theme
+from ui.panel.theme import Theme, tinted
 from ui.services import ConnectionStatus
 
 STYLE_NAMES = {"pop_standard": "Pop standard", "pop_complex": "Pop complex", "dark": "Dark",
@@ -232,29 +232,26 @@ class AnalysisEditor(QGroupBox):
 
 class PhraseCard(QFrame):
     """One phrase: style override, top-k alternatives with scores (click one to choose it),
-    regenerate this phrase only, lock."""
+    regenerate this phrase only, lock. `show_harmony` refills it in place after each result."""
 
     style_changed = pyqtSignal(int, object)  # phrase index, style or None
     alternative_chosen = pyqtSignal(int, int)  # phrase index, alternative index
     regenerate = pyqtSignal(int)
     lock_changed = pyqtSignal(int, bool)
 
-    def __init__(self, index: int, harmony: PhraseHarmony, key: Key, style_override: str | None,
-                 locked: bool, parent: QWidget | None = None) -> None:
+    def __init__(self, index: int, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.index = index
         self.setObjectName("phraseCard")
-        self.setProperty("locked", "true" if locked else "false")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setMinimumWidth(280)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 4, 6, 6)
         head = QHBoxLayout()
-        p = harmony.phrase
-        title = QLabel(f"<b>Phrase {p.label}</b> · bars {p.start_bar + 1}–{p.end_bar}")
+        self.title = QLabel()
         self.lock = QCheckBox("Lock")
-        self.lock.setChecked(locked)
         self.lock.setToolTip("Keep this phrase's chords when everything is generated again")
-        head.addWidget(title, 1)
+        head.addWidget(self.title, 1)
         head.addWidget(self.lock)
         layout.addLayout(head)
         row = QHBoxLayout()
@@ -262,32 +259,47 @@ class PhraseCard(QFrame):
         self.style_box.addItem("Preset style", None)
         for s in STYLES:
             self.style_box.addItem(STYLE_NAMES[s], s)
-        if style_override is not None:
-            self.style_box.setCurrentIndex(self.style_box.findData(style_override))
         self.regen = QPushButton("Regenerate phrase")
         row.addWidget(self.style_box, 1)
         row.addWidget(self.regen)
         layout.addLayout(row)
         self.alternatives = QListWidget()
         self.alternatives.setMinimumHeight(96)
-        chosen = QListWidgetItem(f"● {_progression(harmony.chosen.chords, key)}   "
-                                 f"{harmony.chosen.total:.3f}")
-        chosen.setData(Qt.ItemDataRole.UserRole, -1)
-        chosen.setToolTip("the chosen progression (path score)")
-        self.alternatives.addItem(chosen)
-        for i, alt in enumerate(harmony.alternatives):
-            item = QListWidgetItem(f"{i + 1}. {_progression(alt.chords, key)}   {alt.total:.3f}")
-            item.setData(Qt.ItemDataRole.UserRole, i)
-            item.setToolTip(f"{alt.style}; click to use this progression")
-            self.alternatives.addItem(item)
         layout.addWidget(self.alternatives, 1)
-        self.alternatives.setEnabled(not locked)
-        self.regen.setEnabled(not locked)
         self.lock.toggled.connect(lambda on: self.lock_changed.emit(self.index, on))
         self.regen.clicked.connect(lambda: self.regenerate.emit(self.index))
         self.style_box.currentIndexChanged.connect(
             lambda _: self.style_changed.emit(self.index, self.style_box.currentData()))
         self.alternatives.itemClicked.connect(self._clicked)
+
+    def show_harmony(self, harmony: PhraseHarmony, key: Key, style_override: str | None,
+                     locked: bool, theme: Theme) -> None:
+        for widget in (self.lock, self.style_box):
+            widget.blockSignals(True)
+        p = harmony.phrase
+        self.title.setText(f"<b>Phrase {p.label}</b> · bars {p.start_bar + 1}–{p.end_bar}"
+                           f" · {STYLE_NAMES.get(harmony.style, harmony.style)}"
+                           + (" · <b>locked</b>" if locked else ""))
+        self.lock.setChecked(locked)
+        self.style_box.setCurrentIndex(max(0, self.style_box.findData(style_override))
+                                       if style_override is not None else 0)
+        self.alternatives.clear()
+        chosen = QListWidgetItem(f"● {_progression(harmony.chosen.chords, key)}   "
+                                 f"{harmony.chosen.total:.3f}")
+        chosen.setData(Qt.ItemDataRole.UserRole, -1)
+        chosen.setToolTip("the chosen progression (whole-path score)")
+        self.alternatives.addItem(chosen)
+        for i, alt in enumerate(harmony.alternatives):
+            item = QListWidgetItem(f"{i + 1}. {_progression(alt.chords, key)}   {alt.total:.3f}")
+            item.setData(Qt.ItemDataRole.UserRole, i)
+            item.setToolTip(f"{STYLE_NAMES.get(alt.style, alt.style)}; whole-path score with "
+                            "this progression; click to use it")
+            self.alternatives.addItem(item)
+        self.alternatives.setEnabled(not locked)
+        self.regen.setEnabled(not locked)
+        tinted(self, theme, locked)
+        for widget in (self.lock, self.style_box):
+            widget.blockSignals(False)
 
     def _clicked(self, item: QListWidgetItem) -> None:
         alternative = item.data(Qt.ItemDataRole.UserRole)

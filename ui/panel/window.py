@@ -16,7 +16,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from PyQt6.QtCore import QMimeData, Qt, QTimer, QUrl, pyqtSignal
+from PyQt6.QtCore import QByteArray, QMimeData, Qt, QTimer, QUrl, pyqtSignal
 from PyQt6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
 from PyQt6.QtWidgets import (
     QApplication,
@@ -48,8 +48,9 @@ from engine.types import (
 )
 from ui.panel.jobs import PANEL_SOURCE, PanelOutcome, PanelRequest, clip_from_melody
 from ui.panel.link import EngineLink
-from ui.panel.roll import PianoRoll, view_of_arrangement, view_of_clip, view_of_melody
-from ui.panel.theme import THEMES, apply_theme
+from ui.panel.roll import PianoRoll
+from ui.panel.rollview import RollView, view_of_clip, view_of_melody, with_locks
+from ui.panel.theme import THEMES, apply_theme, local_style, muted
 from ui.panel.widgets import (
     AnalysisEditor,
     Background,
@@ -62,31 +63,11 @@ from ui.panel.widgets import (
     QtLogHandler,
     RestoreOffer,
 )
-from ui.services import ServiceConfig
 
 logger = logging.getLogger("accobridge.panel")
 
 MIDI_SUFFIXES = (".mid", ".midi", ".musicxml", ".mxl", ".xml")
 PROGRESS_DELAY_MS = 300  # show progress for anything that takes longer (issue 6)
-
-
-def service_config(settings: Any) -> ServiceConfig:
-    """The adapters the saved settings ask for."""
-    defaults = ServiceConfig()
-    return ServiceConfig(
-        osc_enabled=bool(getattr(settings, "osc_enabled", defaults.osc_enabled)),
-        osc_port=int(getattr(settings, "osc_port", defaults.osc_port)),
-        listen_host=str(getattr(settings, "listen_host", defaults.listen_host)),
-        ableton=bool(getattr(settings, "ableton", defaults.ableton)),
-        ableton_host=str(getattr(settings, "ableton_host", defaults.ableton_host)),
-        ableton_send_port=int(getattr(settings, "ableton_send_port",
-                                      defaults.ableton_send_port)),
-        ableton_reply_port=int(getattr(settings, "ableton_reply_port",
-                                       defaults.ableton_reply_port)),
-        reaper_spool=getattr(settings, "reaper_spool", defaults.reaper_spool),
-        midi=bool(getattr(settings, "midi", defaults.midi)),
-        midi_end=str(getattr(settings, "midi_end", defaults.midi_end)),
-    )
 
 
 def warm_up() -> None:
@@ -129,6 +110,7 @@ class PanelWindow(QMainWindow):
         self.clip: Clip | None = None
         self.melody: Melody | None = None
         self.arrangement: Arrangement | None = None
+        self.view: RollView | None = None  # the arrangement's roll view (without lock marks)
         self.restored: GenerateResult | None = None
         self.locked: dict[int, ProgressionChoice] = {}
         self.phrase_styles: dict[int, str] = {}
@@ -139,9 +121,9 @@ class PanelWindow(QMainWindow):
         self._apply_theme()
         self._load_presets(getattr(settings, "preset", None))
         self._wire()
-        geometry = getattr(settings, "window_geometry", None)
+        geometry = getattr(settings, "window_geometry", "")
         if geometry:
-            self._restore_geometry(geometry)
+            self._restore_geometry(str(geometry))
         else:
             self.resize(1280, 800)
         if start_services:
@@ -273,13 +255,20 @@ class PanelWindow(QMainWindow):
         app = QApplication.instance()
         if isinstance(app, QApplication):
             apply_theme(app, self.theme)
+        self.banner.setStyleSheet(local_style("banner", self.theme))
+        self.offer.setStyleSheet(local_style("offer", self.theme))
+        self.drag_out.setStyleSheet(local_style("drag", self.theme))
+        for label in self.findChildren(QLabel):
+            if label.objectName() == "muted":
+                muted(label, self.theme)
         self.roll.set_theme(self.theme)
+        self._show_connections()
+        if self.arrangement is not None:
+            self._show_arrangement()
 
-    def _restore_geometry(self, geometry: Any) -> None:
-        try:
-            x, y, w, h = (int(v) for v in geometry)
-            self.setGeometry(x, y, max(w, 800), max(h, 500))
-        except (TypeError, ValueError):
+    def _restore_geometry(self, geometry: str) -> None:
+        """`Settings.window_geometry`: QWidget.saveGeometry() as base64."""
+        if not self.restoreGeometry(QByteArray.fromBase64(geometry.encode("ascii"))):
             self.resize(1280, 800)
 
     # ---- start-up -----------------------------------------------------------------------
@@ -370,7 +359,7 @@ class PanelWindow(QMainWindow):
 
     def _set_clip(self, clip: Clip, melody: Melody | None) -> None:
         self.clip, self.melody = clip, melody
-        self.arrangement = self.restored = None
+        self.arrangement = self.restored = self.view = None
         self.locked.clear()
         self.phrase_styles.clear()
         self.analysis.reset(f"{clip.ts_num}/{clip.ts_den}")
@@ -422,11 +411,11 @@ class PanelWindow(QMainWindow):
 
     def arrange_options(self) -> ArrangeOptions:
         """The preset's options with the analysis edits and per-phrase styles on top."""
-        from engine.analysis.key import parse_key
-
         key_text = self.analysis.key_choice()
         key = None
         if key_text is not None:
+            from engine.analysis.key import parse_key
+
             tonic, mode = key_text.split(" ")
             key = parse_key(tonic, mode)
         count = len(self.arrangement.harmonization.phrases) if self.arrangement else 0
@@ -560,6 +549,7 @@ class PanelWindow(QMainWindow):
             self.status_label.setText(f"{outcome.source}: sent to the DAW")
         self._end_progress()
         self.arrangement = outcome.arrangement
+        self.view = outcome.view
         self.restored = None
         a = outcome.arrangement.harmonization.analysis
         self.analysis.show_analysis(a.key.name, a.key_confidence, a.key_source, a.pickup_16th,
@@ -583,14 +573,22 @@ class PanelWindow(QMainWindow):
 
     def _show_arrangement(self) -> None:
         arrangement = self.arrangement
-        if arrangement is None:
+        if arrangement is None or self.view is None:
             return
-        self.roll.set_view(view_of_arrangement(arrangement, self.locked))
+        self.roll.set_view(with_locks(self.view, self.locked))
         harmonization = arrangement.harmonization
         key = harmonization.analysis.key
+        cards = self.phrase_strip.cards
+        if len(cards) == len(harmonization.phrases):  # same structure: refill, no new widgets
+            for card, harmony in zip(cards, harmonization.phrases, strict=True):
+                card.show_harmony(harmony, key, self.phrase_styles.get(card.index),
+                                  card.index in self.locked, self.theme)
+            return
         cards = []
         for i, harmony in enumerate(harmonization.phrases):
-            card = PhraseCard(i, harmony, key, self.phrase_styles.get(i), i in self.locked)
+            card = PhraseCard(i)
+            card.show_harmony(harmony, key, self.phrase_styles.get(i), i in self.locked,
+                              self.theme)
             card.alternative_chosen.connect(self.choose_alternative)
             card.regenerate.connect(self.regenerate_phrase)
             card.lock_changed.connect(self.set_locked)
@@ -772,7 +770,7 @@ class PanelWindow(QMainWindow):
 
     def restart_services(self) -> None:
         self.link.gate.debounce_s = getattr(self.settings, "debounce_ms", 150) / 1000
-        self.link.start_services(service_config(self.settings), self.live_box.isChecked())
+        self.link.start_services(self.settings.service_config(), self.live_box.isChecked())
 
     def _show_connections(self) -> None:
         self.connections.show_statuses(self.link.connections(), self.theme)
@@ -786,7 +784,12 @@ class PanelWindow(QMainWindow):
 
         dialog = SettingsDialog(self.settings, self)
         if dialog.exec():
-            self.apply_settings(dialog.result_settings())
+            try:
+                settings = dialog.result_settings()
+            except ValueError as err:  # SettingsError: a value outside its range
+                self.report_error("Settings not changed", err)
+                return
+            self.apply_settings(settings)
 
     def apply_settings(self, settings: Any) -> None:
         """New settings: saved, theme applied, adapters restarted."""
@@ -836,8 +839,8 @@ class PanelWindow(QMainWindow):
     # ---- closing ------------------------------------------------------------------------
 
     def closeEvent(self, event: QCloseEvent | None) -> None:  # noqa: N802  # Qt's name
-        g = self.geometry()
-        self._save_settings(window_geometry=(g.x(), g.y(), g.width(), g.height()))
+        geometry = bytes(self.saveGeometry().toBase64().data()).decode("ascii")
+        self._save_settings(window_geometry=geometry)
         self.shutdown()
         super().closeEvent(event)
 
@@ -847,6 +850,7 @@ class PanelWindow(QMainWindow):
             return
         self._closed = True
         logging.getLogger().removeHandler(self.log_handler)
+        self.roll.close_renderer()
         self.link.close()
         self._temp_dir.cleanup()
 
