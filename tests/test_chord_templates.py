@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import mido
@@ -337,13 +336,6 @@ def test_shipped_library_is_deduplicated_and_documented(shipped: TemplateLibrary
     provenance = shipped.provenance
     for key in ("build_command", "held_out_rule", "songs", "skipped_songs", "census", "built"):
         assert key in provenance
-
-
-def test_shipped_library_loads_quickly() -> None:
-    load_library.cache_clear()
-    started = time.perf_counter()
-    load_library(DEFAULT_LIBRARY_PATH)
-    assert time.perf_counter() - started < 1.0  # target 0.3 s; slack for busy CI machines
 
 
 # ---------------------------------------------------------------------------------------------
