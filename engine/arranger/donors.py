@@ -20,9 +20,11 @@ import numpy as np
 from engine.arranger.placement import RenderedNote, chord_at
 from engine.arranger.plugins import (
     RULE_BASED_REHARMONIZER,
+    DonorPhrase,
     Reharmonizer,
     TextureContinuity,
     TransitionScorer,
+    reharmonize_all,
 )
 from engine.arranger.selection import lock_indices, pin, prefilter, share_by_label, viterbi
 from engine.errors import BadInputError, LibraryError
@@ -216,16 +218,14 @@ def arrange_with_donors(
          for i, j in enumerate(path)],
         [(p.label, p.bars) for p in phrases], lock, leave,
     )
-    rendered: list[list[RenderedNote]] = []
+    requests: list[DonorPhrase] = []
     choices: list[TextureChoice] = []
     for i, phrase in enumerate(phrases):
         d, transpose, fit_value = picked[i]
-        start = analysis.bar_start_16th(phrase.start_bar)
-        length = phrase.bars * analysis.meter.sixteenths_per_bar
-        notes = donors.phrase_notes(d)
-        rendered.append(reharmonizer(
-            notes, donors.beat_chroma(d), donors.beat_roots(d), transpose, chords, start,
-            length,
+        requests.append(DonorPhrase(
+            donors.phrase_notes(d), donors.beat_chroma(d), donors.beat_roots(d), transpose,
+            analysis.bar_start_16th(phrase.start_bar),
+            phrase.bars * analysis.meter.sixteenths_per_bar,
         ))
         if i in locked:
             choices.append(replace(locked[i], phrase=phrase))
@@ -236,6 +236,8 @@ def arrange_with_donors(
             polyphony_level=int(feats.polyphony_level[d]),
             transpose=transpose, fitness=fit_value,
         ))
+    # one call for the whole song: a learned re-harmonizer batches every phrase's segments
+    rendered = reharmonize_all(reharmonizer, requests, chords)
     return rendered, choices, [True] * len(phrases)
 
 

@@ -5,6 +5,7 @@ torch models of a later release implement the same protocols."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -28,6 +29,39 @@ class Reharmonizer(Protocol):
     ) -> list[RenderedNote]:
         """A donor phrase's notes laid on new chords (see `reharmonize_notes`)."""
         ...
+
+
+@dataclass(frozen=True, eq=False)
+class DonorPhrase:
+    """One phrase's re-harmonization request: the `Reharmonizer` arguments except the chords,
+    so a song's phrases can go to a batching re-harmonizer together."""
+
+    notes: np.ndarray
+    source_chroma: np.ndarray
+    source_roots: np.ndarray
+    shift: int
+    start_16th: int
+    length_16th: int
+
+
+class BatchReharmonizer(Reharmonizer, Protocol):
+    def reharmonize_phrases(
+        self, phrases: Sequence[DonorPhrase], chords: Sequence[ChordEvent],
+    ) -> list[list[RenderedNote]]:
+        """All phrases of a song at once (a learned model runs them in one forward pass)."""
+        ...
+
+
+def reharmonize_all(
+    reharmonizer: Reharmonizer, phrases: Sequence[DonorPhrase], chords: Sequence[ChordEvent],
+) -> list[list[RenderedNote]]:
+    """Every phrase through `reharmonizer`: in one call when it batches, else one by one."""
+    batched = getattr(reharmonizer, "reharmonize_phrases", None)
+    if callable(batched):
+        result: list[list[RenderedNote]] = batched(phrases, chords)
+        return result
+    return [reharmonizer(p.notes, p.source_chroma, p.source_roots, p.shift, chords,
+                         p.start_16th, p.length_16th) for p in phrases]
 
 
 class TextureContinuity:

@@ -1,0 +1,171 @@
+"""The learned re-harmonizer (algorithms.md §2.3, Wang et al. 2020 §4): a donor phrase's
+texture laid on new chords by the chord/texture VAE, behind the arranger's `Reharmonizer`
+interface (engine/arranger/plugins.py).
+
+Per 2-bar segment of the target phrase: the donor's notes there (transposed by the donor's
+shift, tiled when the donor is shorter) give z_txt (posterior mean), the target chords per beat
+give z_chd (posterior mean), and the decoder writes the new notes. All segments of all phrases
+of a song go through one forward pass (`reharmonize_phrases`). Velocities are re-shaped from
+the donor: a new note takes the mean velocity of the donor's onsets at its 16th, else the donor
+beat's mean onset velocity (the sustain pedal is copied by the arranger). The weights ship in
+engine/data/models; loading never downloads anything.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine.arranger.placement import RenderedNote, chord_at
+from engine.arranger.plugins import DonorPhrase, Reharmonizer
+from engine.chords import chord_pitch_classes
+from engine.errors import LibraryError
+from engine.models.device import choose_device
+from engine.models.segments import SEGMENT_16TH, SEGMENT_BEATS
+from engine.models.vae import ChordTextureVae, decode, grid_from_notes, load_weights
+from engine.types import ChordEvent
+
+WEIGHTS_PATH = Path(__file__).resolve().parents[1] / "data" / "models" / "chord_texture_vae.pt"
+DEVICE_ENV = "ACCOBRIDGE_MODEL_DEVICE"  # cpu | cuda | auto (default: auto = CUDA if present)
+BEAT_16TH = 4
+
+
+class LearnedReharmonizer:
+    """Implements `Reharmonizer` for one phrase and, batched, for all phrases of a song."""
+
+    def __init__(self, model: ChordTextureVae, device: torch.device | None = None) -> None:
+        self.model = model.eval()
+        self.device = device or torch.device("cpu")
+
+    def __call__(
+        self, notes: np.ndarray, source_chroma: np.ndarray, source_roots: np.ndarray, shift: int,
+        chords: Sequence[ChordEvent], start_16th: int, length_16th: int,
+    ) -> list[RenderedNote]:
+        phrase = DonorPhrase(notes, source_chroma, source_roots, shift, start_16th, length_16th)
+        return self.reharmonize_phrases([phrase], chords)[0]
+
+    def reharmonize_phrases(
+        self, phrases: Sequence[DonorPhrase], chords: Sequence[ChordEvent],
+    ) -> list[list[RenderedNote]]:
+        """Every phrase's donor laid on `chords`, all 2-bar segments in one forward pass."""
+        owners: list[np.ndarray] = []  # donor notes per segment (flat, with segment ids)
+        donor_rows: list[np.ndarray] = []
+        targets: list[tuple[int, int, int]] = []  # (phrase, segment start 16th, phrase end)
+        for p, phrase in enumerate(phrases):
+            tiled = _tiled_notes(phrase)
+            for k in range(-(-phrase.length_16th // SEGMENT_16TH)):
+                lo = k * SEGMENT_16TH
+                inside = tiled[(tiled[:, 0] >= lo) & (tiled[:, 0] < lo + SEGMENT_16TH)]
+                if len(inside) == 0:
+                    continue  # the donor rests here: so does the new texture
+                rows = inside.copy()
+                rows[:, 0] -= lo
+                owners.append(np.full(len(rows), len(targets)))
+                donor_rows.append(rows)
+                targets.append((p, phrase.start_16th + lo, phrase.start_16th +
+                                phrase.length_16th))
+        out: list[list[RenderedNote]] = [[] for _ in phrases]
+        if not targets:
+            return out
+        owner, donor = np.concatenate(owners), np.concatenate(donor_rows)
+        root, bass, chroma = _target_chords(chords, [t[1] for t in targets])
+        batch = grid_from_notes(owner, donor, len(targets), self.model.config.max_notes,
+                                (root, bass, chroma)).to(self.device)
+        with torch.no_grad():
+            chord_post, texture_post = self.model.encode(batch)
+            decoded = decode(self.model, chord_post.mean, texture_post.mean)
+        velocity = _velocity_steps(owner, donor, len(targets))
+        for segment, onset, pitch, duration in decoded.tolist():
+            p, start, end = targets[segment]
+            absolute = start + onset
+            if absolute >= end:
+                continue
+            out[p].append((absolute, min(duration, end - absolute), pitch,
+                           int(velocity[segment, onset])))
+        for notes in out:
+            notes.sort()
+        return out
+
+
+def _tiled_notes(phrase: DonorPhrase) -> np.ndarray:
+    """The donor's notes transposed by its shift (the smaller move, as the rules do) and tiled
+    or cut to the phrase length: rows (onset_16th, pitch, duration_16th, velocity)."""
+    notes = np.asarray(phrase.notes, dtype=np.int64).reshape(-1, 4)
+    donor_length = len(phrase.source_roots) * BEAT_16TH
+    if len(notes) == 0 or donor_length == 0:
+        return np.zeros((0, 4), dtype=np.int64)
+    shift = phrase.shift - 12 if phrase.shift > 6 else phrase.shift
+    notes = notes[notes[:, 0] < donor_length].copy()
+    notes[:, 1] = np.clip(notes[:, 1] + shift, 0, 127)
+    tiles = [notes + [offset, 0, 0, 0] for offset in range(0, phrase.length_16th, donor_length)]
+    tiled = np.concatenate(tiles)
+    return tiled[tiled[:, 0] < phrase.length_16th]
+
+
+def _target_chords(chords: Sequence[ChordEvent], starts: Sequence[int]
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per segment and beat: root, bass (-1 = none) and chroma of the chord sounding there."""
+    n = len(starts)
+    root = np.full((n, SEGMENT_BEATS), -1, dtype=np.int64)
+    bass = np.full((n, SEGMENT_BEATS), -1, dtype=np.int64)
+    chroma = np.zeros((n, SEGMENT_BEATS, 12), dtype=np.float32)
+    end = max(starts) + SEGMENT_16TH
+    at = chord_at(chords, end)
+    for s, start in enumerate(starts):
+        for b in range(SEGMENT_BEATS):
+            t = start + b * BEAT_16TH
+            i = int(at[t]) if 0 <= t < end else -1
+            if i < 0:
+                continue
+            chord = chords[i].chord
+            root[s, b] = chord.root_pc
+            bass[s, b] = chord.bass_pc
+            chroma[s, b, sorted(chord_pitch_classes(chord.root_pc, chord.quality))] = 1.0
+    return root, bass, chroma
+
+
+def _velocity_steps(owner: np.ndarray, donor: np.ndarray, segments: int) -> np.ndarray:
+    """(segments, 32) velocity for a new note at each 16th: the mean of the donor's onsets at
+    that 16th, else of the donor's onsets in that beat, else the latest beat before with
+    onsets, else the segment's mean."""
+    steps = segments * SEGMENT_16TH
+    where = owner * SEGMENT_16TH + donor[:, 0]
+    total = np.bincount(where, weights=donor[:, 3], minlength=steps)
+    count = np.bincount(where, minlength=steps)
+    beat_total = total.reshape(-1, BEAT_16TH).sum(1)
+    beat_count = count.reshape(-1, BEAT_16TH).sum(1)
+    seg_mean = (np.bincount(owner, weights=donor[:, 3], minlength=segments)
+                / np.maximum(np.bincount(owner, minlength=segments), 1))
+    beat_mean = np.where(beat_count > 0, beat_total / np.maximum(beat_count, 1), np.nan)
+    beat_mean = beat_mean.reshape(segments, SEGMENT_BEATS)
+    for b in range(SEGMENT_BEATS):  # forward fill within the segment, then the segment mean
+        before = beat_mean[:, b - 1] if b else seg_mean
+        beat_mean[:, b] = np.where(np.isnan(beat_mean[:, b]), before, beat_mean[:, b])
+    per_step = np.repeat(beat_mean.reshape(-1), BEAT_16TH)
+    exact = np.where(count > 0, total / np.maximum(count, 1), per_step)
+    return np.clip(np.rint(exact), 1, 127).reshape(segments, SEGMENT_16TH)
+
+
+@functools.lru_cache(maxsize=2)
+def _load(path: str, device: str) -> LearnedReharmonizer:
+    model, _ = load_weights(Path(path), torch.device(device))
+    return LearnedReharmonizer(model, torch.device(device))
+
+
+def learned_reharmonizer(weights: Path | None = None) -> Reharmonizer:
+    """The shipped VAE as a re-harmonizer, loaded once per process (and device).
+
+    Device: $ACCOBRIDGE_MODEL_DEVICE (cpu, cuda or auto; default auto: CUDA when present).
+    LibraryError when the weights are missing or damaged."""
+    path = Path(weights) if weights is not None else WEIGHTS_PATH
+    if not path.is_file():
+        raise LibraryError(
+            f"the learned re-harmonizer's weights {path} are missing; reinstall AccoBridge or "
+            "choose the rule-based re-harmonizer (reharmonizer='rules')")
+    device = choose_device(os.environ.get(DEVICE_ENV, "auto"))
+    return _load(str(path), str(device))
