@@ -283,18 +283,22 @@ class PhraseCard(QFrame):
         self.lock.setChecked(locked)
         self.style_box.setCurrentIndex(max(0, self.style_box.findData(style_override))
                                        if style_override is not None else 0)
-        self.alternatives.clear()
-        chosen = QListWidgetItem(f"● {_progression(harmony.chosen.chords, key)}   "
-                                 f"{harmony.chosen.total:.3f}")
-        chosen.setData(Qt.ItemDataRole.UserRole, -1)
-        chosen.setToolTip("the chosen progression (whole-path score)")
-        self.alternatives.addItem(chosen)
-        for i, alt in enumerate(harmony.alternatives):
-            item = QListWidgetItem(f"{i + 1}. {_progression(alt.chords, key)}   {alt.total:.3f}")
-            item.setData(Qt.ItemDataRole.UserRole, i)
-            item.setToolTip(f"{STYLE_NAMES.get(alt.style, alt.style)}; whole-path score with "
-                            "this progression; click to use it")
-            self.alternatives.addItem(item)
+        rows = [(f"● {_progression(harmony.chosen.chords, key)}   {harmony.chosen.total:.3f}",
+                 "the chosen progression (whole-path score)")]
+        rows += [(f"{i + 1}. {_progression(alt.chords, key)}   {alt.total:.3f}",
+                  f"{STYLE_NAMES.get(alt.style, alt.style)}; whole-path score with this "
+                  "progression; click to use it") for i, alt in enumerate(harmony.alternatives)]
+        if self.alternatives.count() != len(rows):  # else relabel: no items made or deleted
+            self.alternatives.clear()
+            for i in range(len(rows)):
+                fresh = QListWidgetItem()
+                fresh.setData(Qt.ItemDataRole.UserRole, i - 1)  # -1: the chosen one
+                self.alternatives.addItem(fresh)
+        for i, (text, tip) in enumerate(rows):
+            row = self.alternatives.item(i)
+            if row is not None and row.text() != text:
+                row.setText(text)
+                row.setToolTip(tip)
         self.alternatives.setEnabled(not locked)
         self.regen.setEnabled(not locked)
         tinted(self, theme, locked)
@@ -332,6 +336,11 @@ class PhraseStrip(QScrollArea):
         self.placeholder.setObjectName("muted")
         self._layout.addWidget(self.placeholder)
         self.setWidget(self._inner)
+
+    def add_card(self, card: PhraseCard) -> None:
+        self.cards.append(card)
+        self._layout.addWidget(card, 1)
+        self.placeholder.hide()
 
     def set_cards(self, cards: Sequence[PhraseCard], placeholder: str = "") -> None:
         for card in self.cards:

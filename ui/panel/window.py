@@ -8,9 +8,11 @@ worker (`ui.panel.link`), files are read and written on `Background` threads.
 
 from __future__ import annotations
 
+import gc
 import logging
 import tempfile
 import traceback
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
@@ -80,6 +82,11 @@ def warm_up() -> None:
     from engine.midi_io import read_melody  # noqa: F401
 
     load_library()
+    # Everything loaded so far lives as long as the panel: move it out of the collector's
+    # reach, so that a full (generation 2) collection no longer scans the template library
+    # and the Qt wrappers. Measured: full collections stopped every thread for 60-140 ms
+    # (the GUI's included) before; see benchmarks/panel_latency.py.
+    gc.freeze()
 
 
 class PanelWindow(QMainWindow):
@@ -117,6 +124,7 @@ class PanelWindow(QMainWindow):
         self.latest_request: str | None = None
         self._temp_dir = tempfile.TemporaryDirectory(prefix="accobridge-panel-")
         self._closed = False
+        self._fill_generation = 0  # latest _show_arrangement; older card refills stop
         self._build()
         self._apply_theme()
         self._load_presets(getattr(settings, "preset", None))
@@ -554,14 +562,13 @@ class PanelWindow(QMainWindow):
         a = outcome.arrangement.harmonization.analysis
         self.analysis.show_analysis(a.key.name, a.key_confidence, a.key_source, a.pickup_16th,
                                     a.phrase_string)
-        self._show_arrangement()
         if outcome.source == PANEL_SOURCE:
             self.status_label.setText(
                 f"{a.key.name}, {a.meter.name}, phrases {a.phrase_string}: "
                 f"{len(outcome.arrangement.harmonization.chords)} chords, "
                 f"{len(outcome.arrangement.piano_notes)} piano notes")
         self._update_actions()
-        self.result_shown.emit()
+        self._show_arrangement(then=self.result_shown.emit)
 
     def _on_failed(self, source: str, request_id: str, code: int, message: str) -> None:
         if source == PANEL_SOURCE and request_id != self.latest_request:
@@ -571,30 +578,58 @@ class PanelWindow(QMainWindow):
         self.report_error(f"Could not generate{who}: {message}", None,
                           f"request {request_id}, error code {code}\n{message}")
 
-    def _show_arrangement(self) -> None:
+    def _show_arrangement(self, then: Callable[[], None] | None = None) -> None:
+        """Roll and phrase cards for the current arrangement, then `then()`. Cards are refilled
+        one per event-loop turn (a newer call abandons the rest), so the loop never waits for
+        all of them at once; a new phrase structure builds new cards."""
         arrangement = self.arrangement
         if arrangement is None or self.view is None:
             return
         self.roll.set_view(with_locks(self.view, self.locked))
         harmonization = arrangement.harmonization
         key = harmonization.analysis.key
+        self._fill_generation += 1
+        generation = self._fill_generation
         cards = self.phrase_strip.cards
         if len(cards) == len(harmonization.phrases):  # same structure: refill, no new widgets
-            for card, harmony in zip(cards, harmonization.phrases, strict=True):
-                card.show_harmony(harmony, key, self.phrase_styles.get(card.index),
-                                  card.index in self.locked, self.theme)
+            todo = list(zip(cards, harmonization.phrases, strict=True))
+
+            def fill_next() -> None:
+                if generation != self._fill_generation:
+                    return  # a newer result is being shown
+                if todo:
+                    card, harmony = todo.pop(0)
+                    card.show_harmony(harmony, key, self.phrase_styles.get(card.index),
+                                      card.index in self.locked, self.theme)
+                    QTimer.singleShot(0, fill_next)
+                elif then is not None:
+                    then()
+
+            fill_next()
             return
-        cards = []
-        for i, harmony in enumerate(harmonization.phrases):
-            card = PhraseCard(i)
-            card.show_harmony(harmony, key, self.phrase_styles.get(i), i in self.locked,
-                              self.theme)
-            card.alternative_chosen.connect(self.choose_alternative)
-            card.regenerate.connect(self.regenerate_phrase)
-            card.lock_changed.connect(self.set_locked)
-            card.style_changed.connect(self.set_phrase_style)
-            cards.append(card)
-        self.phrase_strip.set_cards(cards)
+        # A new structure: new cards, also one per turn (a card's first layout and paint is
+        # the costliest thing the panel does on the GUI thread).
+        self.phrase_strip.set_cards([])
+        phrases = list(enumerate(harmonization.phrases))
+
+        def add_next() -> None:
+            if generation != self._fill_generation:
+                return
+            if phrases:
+                i, harmony = phrases.pop(0)
+                card = PhraseCard(i)
+                card.show_harmony(harmony, key, self.phrase_styles.get(i), i in self.locked,
+                                  self.theme)
+                card.alternative_chosen.connect(self.choose_alternative)
+                card.regenerate.connect(self.regenerate_phrase)
+                card.lock_changed.connect(self.set_locked)
+                card.style_changed.connect(self.set_phrase_style)
+                self.phrase_strip.add_card(card)
+                QTimer.singleShot(0, add_next)
+            elif then is not None:
+                then()
+
+        add_next()
 
     def _analysis_edited(self) -> None:
         # A new structure renumbers phrases: locks and per-phrase styles no longer apply.
