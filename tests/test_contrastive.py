@@ -4,6 +4,7 @@ training command, on synthetic windows in the segment file's format."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,15 @@ from engine.models.train_contrastive import (
 )
 
 TINY = EncoderConfig(conv_channels=4, hidden=32, projection=16)
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    """Tiny tensors: torch's worker threads only wait on each other on a loaded machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def synthetic_segments(songs: int = 12, bars: int = 12, seed: int = 0) -> dict[str, np.ndarray]:

@@ -206,6 +206,8 @@ def git_commit() -> str:
 
 def train(args: argparse.Namespace, command: str) -> dict[str, Any]:
     began = time.monotonic()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = pick_device(args.device)
     data = load_segments(args.data)
     config = EncoderConfig(conv_channels=args.conv_channels, hidden=args.hidden,
@@ -295,6 +297,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--probe-train", type=int, default=20000)
     parser.add_argument("--probe-anchors", type=int, default=2000)
     parser.add_argument("--no-eval", dest="eval", action="store_false")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="CPU threads for torch (0: torch's default)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--log", type=Path, default=None,
