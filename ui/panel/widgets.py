@@ -273,7 +273,9 @@ class PhraseCard(QFrame):
         self.alternatives.itemClicked.connect(self._clicked)
 
     def show_harmony(self, harmony: PhraseHarmony, key: Key, style_override: str | None,
-                     locked: bool, theme: Theme) -> None:
+                     locked: bool, theme: Theme, path_score: float) -> None:
+        """`path_score`: the whole path's score (eq. 5) with the chosen progressions, the
+        measure each alternative's score is given in (that path with it swapped in)."""
         for widget in (self.lock, self.style_box):
             widget.blockSignals(True)
         p = harmony.phrase
@@ -283,7 +285,7 @@ class PhraseCard(QFrame):
         self.lock.setChecked(locked)
         self.style_box.setCurrentIndex(max(0, self.style_box.findData(style_override))
                                        if style_override is not None else 0)
-        rows = [(f"● {_progression(harmony.chosen.chords, key)}   {harmony.chosen.total:.3f}",
+        rows = [(f"● {_progression(harmony.chosen.chords, key)}   {path_score:.3f}",
                  "the chosen progression (whole-path score)")]
         rows += [(f"{i + 1}. {_progression(alt.chords, key)}   {alt.total:.3f}",
                   f"{STYLE_NAMES.get(alt.style, alt.style)}; whole-path score with this "

@@ -125,6 +125,7 @@ class PanelWindow(QMainWindow):
         self._temp_dir = tempfile.TemporaryDirectory(prefix="accobridge-panel-")
         self._closed = False
         self._fill_generation = 0  # latest _show_arrangement; older card refills stop
+        self._regenerations = 0  # "Regenerate phrase" clicks: the seed of the next one
         self._build()
         self._apply_theme()
         self._load_presets(getattr(settings, "preset", None))
@@ -289,6 +290,7 @@ class PanelWindow(QMainWindow):
         self.background.run(warm_up, self._warm, self._warm_failed)
 
     def _warm(self, _value: object) -> None:
+        logger.info("engine loaded")
         self._end_progress()
         self.status_label.setText("Ready")
         self.engine_ready.emit()
@@ -354,6 +356,7 @@ class PanelWindow(QMainWindow):
 
     def load_melody(self, melody: Melody, name: str) -> None:
         """Make `melody` the panel's clip (saved as the panel's last clip) and generate."""
+        logger.info("loaded “%s”: %d notes, %s", name, len(melody.notes), melody.meter.name)
         self.source = PANEL_SOURCE
         self._set_clip(clip_from_melody(melody, PANEL_SOURCE, name), melody)
         self.generate()
@@ -485,9 +488,15 @@ class PanelWindow(QMainWindow):
                      f"Phrase {phrase + 1}: alternative {alternative + 1}…")
 
     def regenerate_phrase(self, phrase: int) -> None:
+        """A new progression for this phrase only; each click draws among the near-best ones
+        (a new seed per click, else two clicks would toggle between the two best)."""
         if self.arrangement is None:
             return
-        self._submit(PanelRequest("regenerate_phrase", self.arrange_options(),
+        self._regenerations += 1
+        options = self.arrange_options()
+        options = replace(options, harmonize=replace(
+            options.harmonize, seed=options.harmonize.seed + self._regenerations))
+        self._submit(PanelRequest("regenerate_phrase", options,
                                   arrangement=self.arrangement, phrase_index=phrase,
                                   locked=MappingProxyType(dict(self.locked)),
                                   parts=self.send_parts()),
@@ -562,6 +571,10 @@ class PanelWindow(QMainWindow):
         a = outcome.arrangement.harmonization.analysis
         self.analysis.show_analysis(a.key.name, a.key_confidence, a.key_source, a.pickup_16th,
                                     a.phrase_string)
+        logger.info("%s: %s, %s, phrases %s, %d chords, %d piano notes", outcome.request_id,
+                    a.key.name, a.meter.name, a.phrase_string,
+                    len(outcome.arrangement.harmonization.chords),
+                    len(outcome.arrangement.piano_notes))
         if outcome.source == PANEL_SOURCE:
             self.status_label.setText(
                 f"{a.key.name}, {a.meter.name}, phrases {a.phrase_string}: "
@@ -600,7 +613,8 @@ class PanelWindow(QMainWindow):
                 if todo:
                     card, harmony = todo.pop(0)
                     card.show_harmony(harmony, key, self.phrase_styles.get(card.index),
-                                      card.index in self.locked, self.theme)
+                                      card.index in self.locked, self.theme,
+                                      harmonization.score)
                     QTimer.singleShot(0, fill_next)
                 elif then is not None:
                     then()
@@ -619,7 +633,7 @@ class PanelWindow(QMainWindow):
                 i, harmony = phrases.pop(0)
                 card = PhraseCard(i)
                 card.show_harmony(harmony, key, self.phrase_styles.get(i), i in self.locked,
-                                  self.theme)
+                                  self.theme, harmonization.score)
                 card.alternative_chosen.connect(self.choose_alternative)
                 card.regenerate.connect(self.regenerate_phrase)
                 card.lock_changed.connect(self.set_locked)
