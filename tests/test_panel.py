@@ -245,6 +245,22 @@ def test_an_empty_clip_shows_the_banner(qtbot, window, demo_file):
     _load(qtbot, window, demo_file)
 
 
+def test_progress_shows_only_for_work_longer_than_300_ms(qtbot, window, demo_file):
+    _load(qtbot, window, demo_file)
+    window.generate()
+    assert window._progress_timer.isActive()
+    assert window._progress_timer.interval() == 300
+    assert not window.progress.isVisible()  # not yet: most generations end sooner
+    with qtbot.waitSignal(window.result_shown, timeout=WAIT_MS):
+        pass
+    assert not window._progress_timer.isActive() and not window.progress.isVisible()
+    window.start_warm_up()  # the engine load: a busy indicator if it takes long
+    assert window.progress.maximum() == 0 and window._progress_timer.isActive()
+    with qtbot.waitSignal(window.engine_ready, timeout=WAIT_MS):
+        pass
+    assert not window.progress.isVisible()
+
+
 def test_a_stale_result_is_not_shown(qtbot, window, demo_file):
     arrangement = _load(qtbot, window, demo_file)
     old = PanelOutcome(PANEL_SOURCE, "panel-0", window.clip, replace(arrangement, piano_notes=()),

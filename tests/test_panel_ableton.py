@@ -1,0 +1,87 @@
+"""The panel with Ableton Live (the AbletonOSC test double): live mode writes the parts into
+Live, a chosen alternative goes back with "Send to DAW"."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import replace
+
+import pytest
+from ableton_double import AbletonOSCDouble, FakeClip, LiveSet
+
+from bridge.store import ClipStore
+from engine.demo import demo_melody
+from ui.panel.window import PanelWindow
+
+WAIT_MS = 60_000
+
+
+@pytest.fixture(autouse=True)
+def _private_dirs(tmp_path, monkeypatch):
+    monkeypatch.setenv("ACCOBRIDGE_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("ACCOBRIDGE_DATA_DIR", str(tmp_path / "data"))
+
+
+def _demo_set() -> LiveSet:
+    melody = demo_melody()
+    tpb = melody.ticks_per_beat
+    notes = [(n.pitch, n.start_tick / tpb, n.duration_tick / tpb, 90.0, False)
+             for n in melody.notes]
+    live = LiveSet(num_scenes=2, tempo=96.0, selected_track=0, selected_scene=0)
+    track = live.add_track("Lead")
+    live.tracks[track].slots[0] = FakeClip(notes, 64.0, name="Demo")
+    return live
+
+
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _written(double, name):
+    names = double.track_names()
+    if name not in names:
+        return []
+    return sorted((p, round(s * 480)) for p, s, _d, _v, _m in double.notes(names.index(name), 0))
+
+
+def _expected(notes):
+    return sorted((n.pitch, n.start_tick) for n in notes)
+
+
+def test_live_mode_writes_into_live_and_send_carries_the_chosen_alternative(qtbot, tmp_path):
+    from ui.settings import Settings
+
+    double = AbletonOSCDouble(_demo_set())
+    reply_port = _free_udp_port()
+    double.reply_port = reply_port
+    settings = replace(Settings(), osc_enabled=False, ableton=True, live_mode=True,
+                       ableton_send_port=double.port, ableton_reply_port=reply_port)
+    try:
+        window = PanelWindow(settings, settings_file=tmp_path / "settings.json",
+                             store=ClipStore(tmp_path / "sessions"), offer_restore=False)
+        qtbot.addWidget(window)
+        window.show()
+        qtbot.waitUntil(lambda: window.arrangement is not None, timeout=WAIT_MS)
+        assert window.source == "ableton"
+        first = window.arrangement
+        qtbot.waitUntil(lambda: _written(double, "AccoBridge Chords")
+                        == _expected(first.harmonization.chord_notes), timeout=WAIT_MS)
+        status = {s.name: s for s in window.link.connections()}["Ableton Live"]
+        assert status.state == "connected"
+
+        alternative = first.harmonization.phrases[0].alternatives[0]
+        with qtbot.waitSignal(window.result_shown, timeout=WAIT_MS):
+            window.choose_alternative(0, 0)
+        chosen = window.arrangement
+        assert chosen.harmonization.phrases[0].chosen.chords == alternative.chords
+        assert _expected(chosen.harmonization.chord_notes) != \
+            _expected(first.harmonization.chord_notes)
+        window.send_action.trigger()
+        qtbot.waitUntil(lambda: _written(double, "AccoBridge Chords")
+                        == _expected(chosen.harmonization.chord_notes), timeout=WAIT_MS)
+        assert len(_written(double, "AccoBridge Piano")) == len(chosen.piano_notes)
+        window.shutdown()
+    finally:
+        double.close()
