@@ -108,7 +108,7 @@ class RollPainter:
             colour = QColor(t.locked if phrase.locked else t.phrase)
             painter.setPen(QPen(colour, 2))
             painter.drawLine(int(x0), CHORD_LANE, int(x0), h)
-            text = f"{phrase.label} · {phrase.bars} bars" + ("  🔒 locked" if phrase.locked else "")
+            text = f"{phrase.label} · {phrase.bars} bars" + ("  · locked" if phrase.locked else "")
             painter.setPen(colour)
             painter.drawText(QRectF(x0 + 4, CHORD_LANE, max(10.0, x1 - x0 - 6), PHRASE_LANE),
                              Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, text)

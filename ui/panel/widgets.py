@@ -259,7 +259,9 @@ class PhraseCard(QFrame):
         self.style_box.addItem("Preset style", None)
         for s in STYLES:
             self.style_box.addItem(STYLE_NAMES[s], s)
-        self.regen = QPushButton("Regenerate phrase")
+        self.regen = QPushButton("Regenerate")
+        self.regen.setToolTip("New chords for this phrase only (the others stay)")
+        self.style_box.setToolTip("Chord style for this phrase (overrides the preset's)")
         row.addWidget(self.style_box, 1)
         row.addWidget(self.regen)
         layout.addLayout(row)
@@ -280,8 +282,9 @@ class PhraseCard(QFrame):
             widget.blockSignals(True)
         p = harmony.phrase
         self.title.setText(f"<b>Phrase {p.label}</b> · bars {p.start_bar + 1}–{p.end_bar}"
-                           f" · {STYLE_NAMES.get(harmony.style, harmony.style)}"
                            + (" · <b>locked</b>" if locked else ""))
+        self.style_box.setItemText(0, "Preset's style" if style_override is not None else
+                                   f"{STYLE_NAMES.get(harmony.style, harmony.style)} (preset)")
         self.lock.setChecked(locked)
         self.style_box.setCurrentIndex(max(0, self.style_box.findData(style_override))
                                        if style_override is not None else 0)
@@ -378,7 +381,8 @@ class ConnectionList(QGroupBox):
             text = (f"<span style='color:{colours[status.state]}'>●</span> "
                     f"<b>{status.name}</b>: {words[status.state]}")
             if status.state != "off":
-                text += f" <span style='color:{theme.muted}'>({_escape(status.detail)})</span>"
+                detail = status.detail if len(status.detail) <= 90 else status.detail[:88] + "…"
+                text += f" <span style='color:{theme.muted}'>({_escape(detail)})</span>"
             label = QLabel(text)
             label.setWordWrap(True)
             label.setToolTip(status.hint or status.detail)
