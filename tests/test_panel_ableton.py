@@ -1,5 +1,6 @@
-"""The panel with Ableton Live (the AbletonOSC test double): live mode writes the parts into
-Live, a chosen alternative goes back with "Send to DAW"."""
+"""The panel with real adapters: Ableton Live (the AbletonOSC test double) in live mode writes
+the parts into Live and "Send to DAW" carries a chosen alternative; a REAPER spool clip waits in
+manual mode until the user sends."""
 
 from __future__ import annotations
 
@@ -85,3 +86,44 @@ def test_live_mode_writes_into_live_and_send_carries_the_chosen_alternative(qtbo
         window.shutdown()
     finally:
         double.close()
+
+
+def test_reaper_clip_waits_in_manual_mode_and_send_writes_the_result_file(qtbot, tmp_path):
+    from bridge.reaper.spool_format import (
+        SpoolResult,
+        clip_file_name,
+        format_clip,
+        parse,
+        result_file_name,
+    )
+    from ui.panel.jobs import clip_from_melody
+    from ui.settings import Settings
+
+    folder = tmp_path / "spool"
+    settings = replace(Settings(), osc_enabled=False, live_mode=False, reaper_spool=str(folder))
+    window = PanelWindow(settings, settings_file=tmp_path / "settings.json",
+                         store=ClipStore(tmp_path / "sessions"), offer_restore=False)
+    qtbot.addWidget(window)
+    window.show()
+    try:
+        clip = clip_from_melody(demo_melody(), "reaper", "take")
+        temporary = folder / "clip-1.tmp"  # written, then renamed, as AccoBridge.lua does
+        with qtbot.waitSignal(window.clip_loaded, timeout=WAIT_MS):
+            temporary.write_text(format_clip(1, clip), encoding="utf-8")
+            temporary.rename(folder / clip_file_name(1))
+        assert window.source == "reaper" and window.arrangement is None
+        with qtbot.waitSignal(window.result_shown, timeout=WAIT_MS):
+            window.generate_action.trigger()
+        with qtbot.waitSignal(window.result_shown, timeout=WAIT_MS):
+            window.choose_alternative(1, 0)
+        shown = window.arrangement
+        assert not (folder / result_file_name(1)).exists()  # nothing went back on its own
+        window.send_action.trigger()
+        qtbot.waitUntil((folder / result_file_name(1)).exists, timeout=WAIT_MS)
+        document = parse((folder / result_file_name(1)).read_text(encoding="utf-8"))
+        assert isinstance(document, SpoolResult)
+        key = shown.harmonization.analysis.key
+        assert [c.symbol for c in document.result.chords] == \
+            [ev.chord.symbol(key) for ev in shown.harmonization.chords]
+    finally:
+        window.shutdown()
