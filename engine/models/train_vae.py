@@ -39,6 +39,7 @@ from engine.models.vae import (
 )
 
 WEIGHTS_FILE = "chord_texture_vae.pt"
+SHIPPED_DIR = Path(__file__).resolve().parents[1] / "data" / "models"
 LOG_FILE = "vae_log.json"
 BETA_MAX = 0.1
 # β is 0 for the first BETA_START of the run (the encoders first learn to carry information, so
@@ -216,10 +217,42 @@ def _checkpoint(model: ChordTextureVae, out: Path, log: dict[str, Any]) -> None:
     _write_json(out / LOG_FILE, log)
 
 
+def ship(run_dir: Path, dest_dir: Path = SHIPPED_DIR) -> Path:
+    """Copy a run's weights into the package (engine/data/models) with a provenance JSON
+    beside them: command, data split, seed, epochs, final losses, git commit, device."""
+    import hashlib
+    import shutil
+
+    log = json.loads((run_dir / LOG_FILE).read_text())
+    weights = run_dir / WEIGHTS_FILE
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    target = dest_dir / WEIGHTS_FILE
+    shutil.copyfile(weights, target)
+    data = dict(log["data"])
+    segments = data.pop("segments_provenance", {})
+    provenance = {
+        "model": "chord/texture disentanglement VAE (Wang et al. ISMIR 2020), algorithms.md §2.3",
+        "weights": WEIGHTS_FILE, "bytes": target.stat().st_size,
+        "sha256": hashlib.sha256(target.read_bytes()).hexdigest(),
+        "command": log["command"], "seed": log["seed"], "config_name": log["config_name"],
+        "config": log["config"], "parameters": log["parameters"], "device": log["device"],
+        "torch": log["torch"], "git_commit": log["git_commit"], "data": data,
+        "segments": {k: segments.get(k) for k in (
+            "segments", "songs_used", "segments_per_split", "songs_per_split", "seed",
+            "git_commit", "created")},
+        "batch_size": log["batch_size"], "schedule": log["schedule"],
+        "time_budget_s": log["time_budget_s"], "epochs": log["final"]["epochs"],
+        "steps": log["final"]["steps"], "elapsed_s": log["final"]["elapsed_s"],
+        "final": log["final"],
+    }
+    _write_json(target.with_suffix(".json"), provenance)
+    return target
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python3 -m engine.models.train_vae",
                                      description="Train the chord/texture VAE (§2.3).")
-    parser.add_argument("--data", type=Path, required=True, help="segment .npz")
+    parser.add_argument("--data", type=Path, help="segment .npz (required for training)")
     parser.add_argument("--config", choices=sorted(CONFIGS), default="small")
     parser.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu")
     parser.add_argument("--time-budget", type=float, default=0.0,
@@ -234,10 +267,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--limit-train", type=int, default=0, help="first N train segments")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--git-commit", default="", help="recorded in the log (default: HEAD)")
-    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument("--out", type=Path, help="output folder (required for training)")
+    parser.add_argument("--ship", type=Path, metavar="RUN_DIR",
+                        help="instead of training: copy RUN_DIR's weights into "
+                        "engine/data/models with their provenance JSON")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     given = list(sys.argv[1:] if argv is None else argv)
+    if args.ship is not None:
+        print(f"shipped {ship(args.ship)}")
+        return
+    if args.data is None or args.out is None:
+        parser.error("--data and --out are required for training")
     if args.time_budget and args.time_budget <= FINAL_EVAL_RESERVE_S:
         parser.error(f"--time-budget must exceed {FINAL_EVAL_RESERVE_S:.0f} s")
     try:
