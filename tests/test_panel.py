@@ -198,6 +198,23 @@ def test_analysis_edits_regenerate(qtbot, window, demo_file):
     assert len(window.phrase_strip.cards) == 4
 
 
+def test_a_meter_edit_rebars_the_melody_and_releases_locks(qtbot, window, demo_file):
+    _load(qtbot, window, demo_file)
+    window.phrase_strip.cards[0].lock.setChecked(True)
+    after = _generate(qtbot, window, lambda: window.analysis.meter.setCurrentText("3/4"))
+    assert after.harmonization.analysis.meter.name == "3/4"
+    assert window.locked == {}
+    assert window.roll.view.bar_beats == 3.0
+
+
+def test_send_to_daw_is_refused_for_a_file(qtbot, window, demo_file):
+    _load(qtbot, window, demo_file)
+    assert not window.send_action.isEnabled()
+    with qtbot.waitSignal(window.error_shown, timeout=WAIT_MS) as blocker:
+        window.send_to_daw()
+    assert "file" in blocker.args[0]
+
+
 def test_save_writes_the_shown_parts(qtbot, window, demo_file, tmp_path):
     arrangement = _load(qtbot, window, demo_file)
     target = tmp_path / "song.mid"

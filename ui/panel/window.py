@@ -647,7 +647,10 @@ class PanelWindow(QMainWindow):
 
     def _analysis_edited(self) -> None:
         # A new structure renumbers phrases: locks and per-phrase styles no longer apply.
-        if self.analysis.phrases_choice() is not None or self.analysis.pickup_choice() is not None:
+        analysis = self.arrangement.harmonization.analysis if self.arrangement else None
+        meter = (analysis.meter.numerator, analysis.meter.denominator) if analysis else None
+        if (self.analysis.phrases_choice() is not None or self.analysis.pickup_choice() is not None
+                or (meter is not None and meter != self.analysis.meter_choice())):
             if self.locked:
                 logger.info("phrase structure edited: phrase locks released")
             self.locked.clear()
@@ -741,14 +744,11 @@ class PanelWindow(QMainWindow):
             return
         source = self.source
         if source == PANEL_SOURCE:
-            known = self.link.gate.daw_sources()
-            if not known:
-                self.report_error("No DAW has sent a clip yet: nothing to answer", None,
-                                  "Send to DAW answers the last clip a DAW sent (Ableton, "
-                                  "REAPER, an OSC client or the MIDI input). Use Save or drag "
-                                  "the .mid for a file you opened.")
-                return
-            source = known[-1]
+            self.report_error("This clip was opened from a file: no DAW is waiting for it", None,
+                              "Send to DAW answers the clip a DAW sent (Ableton, REAPER, an OSC "
+                              "client or the MIDI input). For a file, use Save .mid or drag "
+                              "the .mid onto a track.")
+            return
         request = PanelRequest("replay", self.arrange_options(), arrangement=self.arrangement,
                                locked=MappingProxyType(dict(self.locked)),
                                parts=self.send_parts(), clip_notes=self.clip.notes)
@@ -882,7 +882,10 @@ class PanelWindow(QMainWindow):
         has_result = self.arrangement is not None or self.restored is not None
         self.generate_action.setEnabled(self.clip is not None)
         self.save_action.setEnabled(has_result)
-        self.send_action.setEnabled(self.arrangement is not None)
+        self.send_action.setEnabled(self.arrangement is not None and self.source != PANEL_SOURCE)
+        self.send_action.setToolTip("Answer the DAW's clip with what is shown" if
+                                    self.source != PANEL_SOURCE else
+                                    "Only for clips a DAW sent; save or drag files instead")
         self.drag_out.setEnabled(has_result)
 
     # ---- closing ------------------------------------------------------------------------
