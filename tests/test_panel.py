@@ -408,6 +408,25 @@ def test_settings_changes_restart_the_adapters_and_persist(qtbot, window, tmp_pa
     assert osc.state == "off" and osc.hint
 
 
+def test_the_settings_dialog_edits_a_copy(qtbot, window):
+    from ui.panel.settings_dialog import SettingsDialog
+
+    dialog = SettingsDialog(window.settings, window)
+    qtbot.addWidget(dialog)
+    dialog.reaper.setChecked(True)
+    dialog.reaper_folder.setText("/tmp/spool")
+    dialog.midi_end.setText("bars:8")
+    dialog.theme.setCurrentText("light")
+    dialog.debounce.setValue(300)
+    new = dialog.result_settings()
+    assert (new.reaper_spool, new.midi_end, new.theme, new.debounce_ms) == \
+        ("/tmp/spool", "bars:8", "light", 300)
+    assert window.settings.theme == "dark"  # the window's own copy is untouched
+    dialog.midi_end.setText("whenever")
+    with pytest.raises(ValueError, match="midi_end"):
+        dialog.result_settings()
+
+
 def test_a_taken_port_is_a_status_with_a_hint_not_a_crash(qtbot, window):
     import socket
 
