@@ -395,8 +395,9 @@ def test_settings_changes_restart_the_adapters_and_persist(qtbot, window, tmp_pa
     from ui.settings import load_settings
 
     port = _free_udp_port()
-    window.apply_settings(replace(window.settings, osc_enabled=True, osc_port=port,
-                                  theme="light"))
+    with qtbot.waitSignal(window.settings_saved, timeout=WAIT_MS):
+        window.apply_settings(replace(window.settings, osc_enabled=True, osc_port=port,
+                                      theme="light"))
     osc = {s.name: s for s in window.link.connections()}["OSC API"]
     assert osc.state == "connected" and f"127.0.0.1:{port}" in osc.detail
     assert window.link.services.server is not None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import logging
 import tempfile
+import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import replace
@@ -98,6 +99,7 @@ class PanelWindow(QMainWindow):
     saved = pyqtSignal(str)
     engine_ready = pyqtSignal()
     clip_loaded = pyqtSignal()
+    settings_saved = pyqtSignal()
 
     def __init__(self, settings: Any, *, settings_file: Path | None = None,
                  presets: Any = None, store: ClipStore | None = None,
@@ -126,6 +128,8 @@ class PanelWindow(QMainWindow):
         self._closed = False
         self._fill_generation = 0  # latest _show_arrangement; older card refills stop
         self._regenerations = 0  # "Regenerate phrase" clicks: the seed of the next one
+        self._settings_lock = threading.Lock()  # one settings write at a time
+        self._settings_to_write: Any = None  # the newest settings snapshot to write
         self._build()
         self._apply_theme()
         self._load_presets(getattr(settings, "preset", None))
@@ -853,7 +857,10 @@ class PanelWindow(QMainWindow):
         self.restart_services()
         self._show_connections()
 
-    def _save_settings(self, **changes: Any) -> None:
+    def _save_settings(self, wait: bool = False, **changes: Any) -> None:
+        """Apply `changes` and write the settings file on a background thread (an atomic write
+        with fsync: tens of ms on a busy disk, never on the GUI thread; the newest settings
+        win). `wait`: write now (closing). `settings_saved` when the file is written."""
         from ui.settings import save_settings
 
         if self.settings is None:
@@ -861,9 +868,30 @@ class PanelWindow(QMainWindow):
         try:
             if changes:
                 self.settings = replace(self.settings, **changes)
-            save_settings(self.settings, self.settings_file)
-        except (OSError, TypeError, ValueError) as err:
+        except (TypeError, ValueError) as err:  # SettingsError: a value out of range
+            logger.warning("settings not changed: %s", err)
+            return
+        snapshot, path = self.settings, self.settings_file
+        self._settings_to_write = snapshot
+
+        def write() -> bool:
+            with self._settings_lock:
+                if self._settings_to_write is not snapshot:
+                    return False  # a newer snapshot is on its way
+                save_settings(snapshot, path)
+                return True
+
+        def failed(err: Exception) -> None:
             logger.warning("settings not saved: %s", err)
+
+        if wait:
+            try:
+                write()
+            except (OSError, TypeError, ValueError) as err:
+                failed(err)
+            return
+        self.background.run(write, lambda wrote: self.settings_saved.emit() if wrote else None,
+                            failed)
 
     # ---- errors -------------------------------------------------------------------------
 
@@ -892,7 +920,7 @@ class PanelWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent | None) -> None:  # noqa: N802  # Qt's name
         geometry = bytes(self.saveGeometry().toBase64().data()).decode("ascii")
-        self._save_settings(window_geometry=geometry)
+        self._save_settings(wait=True, window_geometry=geometry)
         self.shutdown()
         super().closeEvent(event)
 
@@ -902,6 +930,7 @@ class PanelWindow(QMainWindow):
             return
         self._closed = True
         logging.getLogger().removeHandler(self.log_handler)
+        self.background.close()
         self.roll.close_renderer()
         self.link.close()
         self._temp_dir.cleanup()
