@@ -14,6 +14,7 @@ every 2 beats.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import sys
 import time
@@ -111,8 +112,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     import torch
 
     from engine.arranger.reharmonize import reharmonize_notes
-    from engine.models.reharmonizer import learned_reharmonizer
+    from engine.models.reharmonizer import WEIGHTS_ENV, learned_reharmonizer
 
+    if args.weights is not None:  # the arrange rows load the model by this too
+        os.environ[WEIGHTS_ENV] = str(args.weights)
     try:
         learned = learned_reharmonizer(args.weights)
     except LibraryError as err:

@@ -32,6 +32,7 @@ from engine.types import ChordEvent
 
 WEIGHTS_PATH = Path(__file__).resolve().parents[1] / "data" / "models" / "chord_texture_vae.pt"
 DEVICE_ENV = "ACCOBRIDGE_MODEL_DEVICE"  # cpu | cuda | auto (default: auto = CUDA if present)
+WEIGHTS_ENV = "ACCOBRIDGE_VAE_WEIGHTS"  # other weights (e.g. your own training run)
 BEAT_16TH = 4
 
 
@@ -76,7 +77,7 @@ class LearnedReharmonizer:
         root, bass, chroma = _target_chords(chords, [t[1] for t in targets])
         batch = grid_from_notes(owner, donor, len(targets), self.model.config.max_notes,
                                 (root, bass, chroma)).to(self.device)
-        with torch.no_grad():
+        with torch.inference_mode():
             chord_post, texture_post = self.model.encode(batch)
             decoded = decode(self.model, chord_post.mean, texture_post.mean)
         velocity = _velocity_steps(owner, donor, len(targets))
@@ -158,10 +159,13 @@ def _load(path: str, device: str) -> LearnedReharmonizer:
 
 
 def learned_reharmonizer(weights: Path | None = None) -> Reharmonizer:
-    """The shipped VAE as a re-harmonizer, loaded once per process (and device).
+    """The shipped VAE (or `weights`, or $ACCOBRIDGE_VAE_WEIGHTS) as a re-harmonizer, loaded
+    once per process (and device).
 
     Device: $ACCOBRIDGE_MODEL_DEVICE (cpu, cuda or auto; default auto: CUDA when present).
     LibraryError when the weights are missing or damaged."""
+    if weights is None and os.environ.get(WEIGHTS_ENV):
+        weights = Path(os.environ[WEIGHTS_ENV])
     path = Path(weights) if weights is not None else WEIGHTS_PATH
     if not path.is_file():
         raise LibraryError(

@@ -14,8 +14,9 @@ Scaled down from the paper so the shipped weights stay small and a 32-bar song d
   decoded notes, so at inference all 32 steps' note-level decoding runs as one batch (at most
   `max_notes` sequential note steps instead of 32 x that) — the CPU inference goal.
 - chord decoder: z_chd -> per-beat root (12 + none), chroma (12 bits), bass (12 + none).
-Loss: pitch CE + 0.5·duration BCE + β·KL + chord reconstruction (root CE + chroma BCE + bass
-CE), as in §2.3; teacher forcing is scheduled by the trainer (`train_vae`).
+Loss: pitch CE + 0.5·duration BCE + β·KL (averaged over latent dimensions, as in the authors'
+code) + chord reconstruction (root CE + chroma BCE + bass CE), as in §2.3; teacher forcing
+is scheduled by the trainer (`train_vae`).
 """
 
 from __future__ import annotations
@@ -422,7 +423,11 @@ def vae_loss(model: ChordTextureVae, batch: SegmentTensors, beta: float,
              + F.binary_cross_entropy_with_logits(out.chord_chroma, batch.chord_chroma,
                                                   reduction="none").sum(-1).mean())
     kl_c, kl_t = chord_post.kl(), texture_post.kl()
-    total = pitch + DURATION_WEIGHT * duration + beta * (kl_c + kl_t) + chord
+    # KL averaged over latent dimensions, as the authors' code does (kl_divergence(…).mean()):
+    # the reconstruction terms are per-token means, and a per-segment KL summed over 256
+    # dimensions outweighed them ~60x — it collapsed z_txt (KL -> 1 nat) in our first GPU run.
+    kl = kl_c / chord_post.mean.shape[-1] + kl_t / texture_post.mean.shape[-1]
+    total = pitch + DURATION_WEIGHT * duration + beta * kl + chord
     return LossParts(total, float(pitch.detach()), float(duration.detach()),
                      float(kl_c.detach()), float(kl_t.detach()), float(chord.detach()))
 
