@@ -287,6 +287,7 @@ class PhraseCard(QFrame):
         self.style_box.currentIndexChanged.connect(
             lambda _: self.style_changed.emit(self.index, self.style_box.currentData()))
         self.alternatives.itemClicked.connect(self._clicked)
+        self._tint: tuple[str, bool] | None = None
 
     def show_harmony(self, harmony: PhraseHarmony, key: Key, style_override: str | None,
                      locked: bool, theme: Theme, path_score: float) -> None:
@@ -294,14 +295,19 @@ class PhraseCard(QFrame):
         measure each alternative's score is given in (that path with it swapped in)."""
         for widget in (self.lock, self.style_box):
             widget.blockSignals(True)
+        # Only what changed is touched: each setter relayouts or repaints, and a palette
+        # change travels to every child widget.
         p = harmony.phrase
-        self.title.setText(f"<b>Phrase {p.label}</b> · bars {p.start_bar + 1}–{p.end_bar}"
-                           + (" · <b>locked</b>" if locked else ""))
-        self.style_box.setItemText(0, "Preset's style" if style_override is not None else
-                                   f"{STYLE_NAMES.get(harmony.style, harmony.style)} (preset)")
+        _set_text(self.title, f"<b>Phrase {p.label}</b> · bars {p.start_bar + 1}–{p.end_bar}"
+                  + (" · <b>locked</b>" if locked else ""))
+        first = ("Preset's style" if style_override is not None else
+                 f"{STYLE_NAMES.get(harmony.style, harmony.style)} (preset)")
+        if self.style_box.itemText(0) != first:
+            self.style_box.setItemText(0, first)
         self.lock.setChecked(locked)
-        self.style_box.setCurrentIndex(max(0, self.style_box.findData(style_override))
-                                       if style_override is not None else 0)
+        index = max(0, self.style_box.findData(style_override)) if style_override else 0
+        if self.style_box.currentIndex() != index:
+            self.style_box.setCurrentIndex(index)
         rows = [(f"● {_progression(harmony.chosen.chords, key)}   {path_score:.3f}",
                  "the chosen progression (whole-path score)")]
         rows += [(f"{i + 1}. {_progression(alt.chords, key)}   {alt.total:.3f}",
@@ -320,7 +326,9 @@ class PhraseCard(QFrame):
                 row.setToolTip(tip)
         self.alternatives.setEnabled(not locked)
         self.regen.setEnabled(not locked)
-        tinted(self, theme, locked)
+        if self._tint != (theme.name, locked):
+            self._tint = (theme.name, locked)
+            tinted(self, theme, locked)
         for widget in (self.lock, self.style_box):
             widget.blockSignals(False)
 
@@ -328,6 +336,11 @@ class PhraseCard(QFrame):
         alternative = item.data(Qt.ItemDataRole.UserRole)
         if isinstance(alternative, int) and alternative >= 0:
             self.alternative_chosen.emit(self.index, alternative)
+
+
+def _set_text(label: QLabel, text: str) -> None:
+    if label.text() != text:
+        label.setText(text)
 
 
 def _progression(chords: Sequence[Any], key: Key) -> str:
