@@ -372,6 +372,8 @@ def test_the_last_session_is_offered_and_restored(qtbot, tmp_path):
                       start_services=False)
     qtbot.addWidget(win)
     win.show()
+    with qtbot.waitSignal(win.restore_offered, timeout=WAIT_MS):
+        pass  # the store is read on the I/O thread; the offer comes back as a signal
     assert win.offer.isVisible() and "daw clip" in win.offer.message.text()
     with qtbot.waitSignal(win.result_shown, timeout=WAIT_MS):
         win.offer.restore_button.click()
@@ -380,6 +382,13 @@ def test_the_last_session_is_offered_and_restored(qtbot, tmp_path):
     mime = win.export_mime()
     assert mime is not None
     assert _track_notes(Path(mime.urls()[0].toLocalFile()), "Chords") == [(53, 0, 1920)]
+    # Generate makes it editable; Ableton has not sent it since this start: no answer to give
+    with qtbot.waitSignal(win.result_shown, timeout=WAIT_MS):
+        win.generate_action.trigger()
+    assert win.send_action.isEnabled()
+    with qtbot.waitSignal(win.error_shown, timeout=WAIT_MS) as blocker:
+        win.send_action.trigger()
+    assert "ableton has not sent a clip" in blocker.args[0]
     win.shutdown()
 
 

@@ -100,6 +100,7 @@ class PanelWindow(QMainWindow):
     engine_ready = pyqtSignal()
     clip_loaded = pyqtSignal()
     settings_saved = pyqtSignal()
+    restore_offered = pyqtSignal()
 
     def __init__(self, settings: Any, *, settings_file: Path | None = None,
                  presets: Any = None, store: ClipStore | None = None,
@@ -130,6 +131,7 @@ class PanelWindow(QMainWindow):
         self._regenerations = 0  # "Regenerate phrase" clicks: the seed of the next one
         self._settings_lock = threading.Lock()  # one settings write at a time
         self._settings_to_write: Any = None  # the newest settings snapshot to write
+        self._restorable: tuple[str, Clip, GenerateResult | None] | None = None
         self._build()
         self._apply_theme()
         self._load_presets(getattr(settings, "preset", None))
@@ -304,35 +306,45 @@ class PanelWindow(QMainWindow):
         self.report_error("The engine could not be loaded", err)
 
     def _offer_restore(self) -> None:
-        store = self.link.store
-        newest: tuple[float, str] | None = None
-        for source in store.sources():
-            path = store.clip_path(source)
-            try:
-                stamp = path.stat().st_mtime
-            except OSError:
-                continue
-            if newest is None or stamp > newest[0]:
-                newest = (stamp, source)
-        if newest is None:
-            return
-        clip, result = self.link.session.last(newest[1])
-        if clip is None:
-            return
-        self._restorable = (newest[1], clip, result)
-        what = "with its chords and piano" if result is not None else "(no result yet)"
-        self.offer.offer(f"Last session: “{clip.name}” from {newest[1]}, {len(clip.notes)} "
-                         f"notes {what}. Restore it?")
+        """Look for the newest stored clip on the I/O thread (it reads every session file),
+        then offer it."""
+        store, session = self.link.store, self.link.session
+
+        def newest() -> tuple[str, Clip, GenerateResult | None] | None:
+            found: tuple[float, str] | None = None
+            for source in store.sources():
+                try:
+                    stamp = store.clip_path(source).stat().st_mtime
+                except OSError:
+                    continue
+                if found is None or stamp > found[0]:
+                    found = (stamp, source)
+            if found is None:
+                return None
+            clip, result = session.last(found[1])
+            return None if clip is None else (found[1], clip, result)
+
+        def offer(restorable: tuple[str, Clip, GenerateResult | None] | None) -> None:
+            if restorable is None or self.clip is not None:
+                return  # nothing stored, or the user has moved on already
+            self._restorable = restorable
+            source, clip, result = restorable
+            what = "with its chords and piano" if result is not None else "(no result yet)"
+            self.offer.offer(f"Last session: “{clip.name}” from {source}, {len(clip.notes)} "
+                             f"notes {what}. Restore it?")
+            self.restore_offered.emit()
+
+        self.background.run(newest, offer,
+                            lambda err: logger.warning("last session not read: %s", err))
 
     def restore_last(self) -> None:
         """Show the stored clip and result (no engine run; Generate makes them editable)."""
-        restorable = getattr(self, "_restorable", None)
-        if restorable is None:
+        if self._restorable is None:
             return
-        source, clip, result = restorable
+        source, clip, result = self._restorable
         self.source = source
         self._set_clip(clip, None)
-        if result is not None and result.request_id and result.chords is not None:
+        if result is not None:
             self.restored = result
             self.roll.set_view(view_of_clip(clip, result))
             self.phrase_strip.set_cards([], "Restored result: press Generate to edit phrases.")
@@ -758,6 +770,10 @@ class PanelWindow(QMainWindow):
                                parts=self.send_parts(), clip_notes=self.clip.notes)
         if self.link.send_to_daw(source, request):
             self.status_label.setText(f"Sending to {source}…")
+        else:
+            self.report_error(f"{source} has not sent a clip since the panel started", None,
+                              "A restored clip cannot be answered: send it from the DAW again "
+                              "(or save/drag the .mid).")
 
     # ---- presets ------------------------------------------------------------------------
 
