@@ -202,6 +202,18 @@ def test_learned_reharmonizer_stays_inside_the_phrase():
     assert reharmonizer(np.zeros((0, 4), int), chroma, np.zeros(16, int), 0, chords, 64, 32) == []
 
 
+def test_chord_tone_option_keeps_to_the_target_chords():
+    torch.manual_seed(4)
+    reharmonizer = LearnedReharmonizer(ChordTextureVae(TINY), chord_tones_only=True)
+    chroma = np.zeros((16, 12), dtype=bool)
+    chroma[:, [0, 4, 7]] = True
+    chords = [_event(9, "min", 0, 32), _event(2, "min", 32, 32)]
+    notes = reharmonizer(_donor(), chroma, np.zeros(16, int), 0, chords, 0, 64)
+    assert notes
+    tones = {0: {9, 0, 4}, 1: {2, 5, 9}}
+    assert all(pitch % 12 in tones[start // 32] for start, _, pitch, _ in notes)
+
+
 def test_velocities_follow_the_donor():
     from engine.models.reharmonizer import _velocity_steps
 

@@ -39,9 +39,13 @@ BEAT_16TH = 4
 class LearnedReharmonizer:
     """Implements `Reharmonizer` for one phrase and, batched, for all phrases of a song."""
 
-    def __init__(self, model: ChordTextureVae, device: torch.device | None = None) -> None:
+    def __init__(self, model: ChordTextureVae, device: torch.device | None = None,
+                 chord_tones_only: bool = False) -> None:
+        """`chord_tones_only`: decode only pitch classes of the target chord (its tones and
+        bass) at each beat — constrained decoding, our option beyond the paper."""
         self.model = model.eval()
         self.device = device or torch.device("cpu")
+        self.chord_tones_only = chord_tones_only
 
     def __call__(
         self, notes: np.ndarray, source_chroma: np.ndarray, source_roots: np.ndarray, shift: int,
@@ -79,7 +83,15 @@ class LearnedReharmonizer:
                                 (root, bass, chroma)).to(self.device)
         with torch.inference_mode():
             chord_post, texture_post = self.model.encode(batch)
-            decoded = decode(self.model, chord_post.mean, texture_post.mean)
+            allowed = None
+            if self.chord_tones_only:
+                tones = torch.from_numpy(chroma > 0) | torch.nn.functional.one_hot(
+                    torch.from_numpy(np.where(bass >= 0, bass, 12)), 13)[..., :12].bool()
+                # a beat without a chord allows everything
+                tones |= torch.from_numpy(root < 0)[..., None]
+                allowed = tones.repeat_interleave(BEAT_16TH, dim=1)  # beats -> 16ths
+            decoded = decode(self.model, chord_post.mean, texture_post.mean,
+                             allowed_pcs=allowed)
         velocity = _velocity_steps(owner, donor, len(targets))
         for segment, onset, pitch, duration in decoded.tolist():
             p, start, end = targets[segment]

@@ -437,12 +437,13 @@ def vae_loss(model: ChordTextureVae, batch: SegmentTensors, beta: float,
 
 @torch.no_grad()
 def decode(model: ChordTextureVae, z_chord: Tensor, z_texture: Tensor,
-           max_notes: int | None = None) -> np.ndarray:
+           max_notes: int | None = None, allowed_pcs: Tensor | None = None) -> np.ndarray:
     """Greedy decoding -> (n, 4) int64 rows (segment, onset_16th, pitch, duration_16th).
 
     All B·32 steps decode together; rows leave the batch at their EOS and the loop stops when
     none is left. Pitches within a step must rise (as in training), which also rules out
-    repeats."""
+    repeats. `allowed_pcs` (B, 32, 12) bool, when given, limits each step to those pitch
+    classes (constrained decoding: the chord-tone option of the re-harmonizer)."""
     limit = model.config.max_notes if max_notes is None else max_notes
     state = model.time_states(z_chord, z_texture)
     n = state.shape[0]
@@ -453,6 +454,10 @@ def decode(model: ChordTextureVae, z_chord: Tensor, z_texture: Tensor,
     floor = torch.full((n,), -1, dtype=torch.long, device=device)
     h = state.unsqueeze(0).contiguous()
     pitch_range = torch.arange(PITCHES + 1, device=device)
+    banned = None
+    if allowed_pcs is not None:
+        classes = allowed_pcs.reshape(n, 12).to(device)[:, pitch_range[:PITCHES] % 12]
+        banned = torch.cat([~classes, torch.zeros(n, 1, dtype=torch.bool, device=device)], 1)
     found: list[Tensor] = []
     for _ in range(limit):
         x = torch.cat([model.pitch_embedding(token), bits], dim=-1).unsqueeze(1)
@@ -461,6 +466,8 @@ def decode(model: ChordTextureVae, z_chord: Tensor, z_texture: Tensor,
         logits = model.pitch_out(out)
         logits = logits.masked_fill((pitch_range.unsqueeze(0) <= floor.unsqueeze(1))
                                     & (pitch_range.unsqueeze(0) < PITCHES), float("-inf"))
+        if banned is not None:
+            logits = logits.masked_fill(banned[alive], float("-inf"))
         pitch = logits.argmax(-1)
         go_on = pitch != EOS
         if not bool(go_on.any()):
