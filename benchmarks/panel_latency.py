@@ -61,9 +61,10 @@ def main(argv: list[str] | None = None) -> None:
     def tick() -> None:
         now = clock.nsecsElapsed() / 1e6
         if measuring["on"]:
-            gaps_ms.append(now - last["t"] - TICK_MS)
-            if TRACE and now - last["t"] - TICK_MS > 30:
-                print(f"  stall {now - last['t'] - TICK_MS:.0f} ms ending at {time.perf_counter():.3f}")
+            gap = now - last["t"] - TICK_MS
+            gaps_ms.append(gap)
+            if TRACE and gap > 30:
+                print(f"  stall {gap:.0f} ms ending at {time.perf_counter():.3f}")
         elif measuring["idle"]:
             idle_ms.append(now - last["t"] - TICK_MS)
         last["t"] = now
