@@ -363,10 +363,13 @@ class PanelWindow(QMainWindow):
 
     def load_file(self, path: Path) -> None:
         """Read a melody file on a background thread, then generate for it."""
-        from engine.midi_io import read_melody
+        def read() -> Melody:
+            from engine.midi_io import read_melody  # mido's import, too, off the GUI thread
+
+            return read_melody(path)
 
         self.status_label.setText(f"Reading {path.name}…")
-        self.background.run(lambda: read_melody(path),
+        self.background.run(read,
                             lambda melody: self.load_melody(melody, path.stem),
                             lambda err: self.report_error(f"Could not open {path.name}", err))
 
