@@ -49,8 +49,13 @@ def open_window(theme: str | None = None, restore: bool = True,
 
 def run(screenshot: Path | None = None, demo: bool = False, theme: str | None = None) -> int:
     """Open the panel; returns the exit status (0: closed normally / screenshot written)."""
-    if screenshot is not None and _needs_offscreen():
-        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    if _needs_offscreen() and not os.environ.get("QT_QPA_PLATFORM"):
+        if screenshot is None:  # Qt would abort with a platform-plugin trace
+            sys.stderr.write("accobridge: error: no display to open the panel on (DISPLAY and "
+                             "WAYLAND_DISPLAY are unset); use --screenshot OUT.png, or set "
+                             "QT_QPA_PLATFORM=offscreen\n")
+            return 2
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
     from PyQt6.QtCore import QTimer
 
     app, window = open_window(theme, restore=not (demo or screenshot),
