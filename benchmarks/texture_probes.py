@@ -2,11 +2,12 @@
 
 Rows (McCallum et al. ISMIR 2022's protocol on 2-bar piano windows): the contrastive encoder with
 next-window positives, with augmentation positives, the supervised next-vs-4-random baseline
-(algorithms.md §2.2), hand-crafted texture features (RD, VN, onset profile, register, counts),
-the arranger's rule-based transition vector (the 32-step onset-count profile) and a
-random-init encoder. Columns: linear-probe accuracy for the RD and VN level (5 equal-population
-levels of the training windows; fitted on training songs, scored on held-out songs) and
-next-window retrieval top-1 among 100 held-out candidates (cosine; chance 1%).
+(algorithms.md §2.2), hand-crafted texture features (RD, VN, onset profile, register, counts;
+and the same without RD and VN, which are the probes' own targets), the arranger's rule-based
+transition vector (the 32-step onset-count profile) and a random-init encoder. Columns:
+linear-probe accuracy for the RD and VN level (5 equal-population levels of the training
+windows; fitted on training songs, scored on held-out songs) and next-window retrieval top-1
+among 100 held-out candidates (cosine; chance 1%).
 Needs `.train/pop909_segments.npz` (`python3 -m engine.models.segments build`) and the trained
 weights (`engine.models.train_contrastive`); missing rows are reported and skipped.
 """
@@ -22,12 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
-ROWS = ("next", "augment", "supervised", "handcrafted", "rules_onset_profile", "random_init")
+ROWS = ("next", "augment", "supervised", "handcrafted", "handcrafted_no_rdvn",
+        "rules_onset_profile", "random_init")
 TITLES = {
     "next": "NT-Xent, next-window positives",
     "augment": "NT-Xent, augmentation positives",
     "supervised": "supervised next-vs-4-random",
     "handcrafted": "hand-crafted features",
+    "handcrafted_no_rdvn": "hand-crafted without RD, VN",
     "rules_onset_profile": "rule transition (onset profile)",
     "random_init": "random-init encoder",
     "majority": "majority level / chance",
@@ -88,19 +91,21 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, float | str]]:
         model, meta = load_encoder(path, device)
         config = model.config
         h = embed(model, table, ids, projected=False)
-        query, candidate = transition_vectors(model, variant, table, ids)
+        query, candidate = transition_vectors(model, variant, table, ids, h)
         results[variant] = {**judge(h, query, candidate),
                             "epochs": float(len(meta.get("epochs", [])))}
     hand = probes.handcrafted_features(data.notes, data.offsets, ids)
     mu, sd = hand.mean(axis=0), np.where(hand.std(axis=0) > 1e-8, hand.std(axis=0), 1.0)
     standard = (hand - mu) / sd  # cosine retrieval on standardized features
     results["handcrafted"] = judge(hand, standard, standard)
+    # RD and VN are the probes' own targets: without them, what the other features carry
+    results["handcrafted_no_rdvn"] = judge(hand[:, 2:], standard[:, 2:], standard[:, 2:])
     profile = onset_profiles(data.notes, data.offsets, ids)
     results["rules_onset_profile"] = judge(profile, profile, profile)
     torch.manual_seed(args.seed)
     random_model = TextureEncoder(config).to(device)
     h = embed(random_model, table, ids, projected=False)
-    z = embed(random_model, table, ids)
+    z, _ = transition_vectors(random_model, "next", table, ids, h)
     results["random_init"] = judge(h, z, z)
     return results
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import time
@@ -168,16 +169,20 @@ class Trainer:
 
 
 def transition_vectors(
-    model: TextureEncoder, variant: str, table: NoteTable, windows: np.ndarray
+    model: TextureEncoder, variant: str, table: NoteTable, windows: np.ndarray,
+    h: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(query, candidate) vectors whose cosine scores "candidate follows query": the shared
-    projection z for the contrastive variants, the before/after heads for supervised."""
-    if variant != "supervised":
-        z = embed(model, table, windows)
-        return z, z
-    h = torch.as_tensor(embed(model, table, windows, projected=False), device=table.device)
+    projection z for the contrastive variants, the before/after heads for supervised.
+    `h`: the windows' representations when already computed (saves the encoder pass)."""
+    if h is None:
+        h = embed(model, table, windows, projected=False)
+    rep = torch.as_tensor(h, device=table.device)
     with torch.no_grad():
-        return model.before(h).cpu().numpy(), model.after(h).cpu().numpy()
+        if variant != "supervised":
+            z = model.project(rep).cpu().numpy()
+            return z, z
+        return model.before(rep).cpu().numpy(), model.after(rep).cpu().numpy()
 
 
 def final_metrics(
@@ -187,8 +192,9 @@ def final_metrics(
     """Probes on h and retrieval with the transition vectors, on held-out songs."""
     table = NoteTable(data.notes, data.offsets, device)
     ids = probe_set.needed
-    h = probes.by_window(ids, embed(model, table, ids, projected=False), len(data))
-    query, candidate = transition_vectors(model, variant, table, ids)
+    rep = embed(model, table, ids, projected=False)
+    h = probes.by_window(ids, rep, len(data))
+    query, candidate = transition_vectors(model, variant, table, ids, rep)
     return probes.judge(
         probe_set, h, probes.by_window(ids, query, len(data)),
         probes.by_window(ids, candidate, len(data)), seed=seed, device=str(device),
@@ -199,7 +205,8 @@ def git_commit() -> str:
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
                              timeout=10, check=False)
-        return out.stdout.strip() or "unknown"
+        commit = out.stdout.strip()
+        return commit if re.fullmatch(r"[0-9a-f]{40}", commit) else "unknown (no git checkout)"
     except OSError:
         return "unknown"
 

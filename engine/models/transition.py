@@ -5,6 +5,9 @@ Every donor's two edge windows are embedded once per library and weights version
 batched pass (GPU when present), and kept in memory and on disk beside the donor library
 (`pop909_donors.texture_<weights>.npz` in the user data dir), so later processes read ~7 MB
 instead of importing torch. Arranging is then a matrix product per phrase pair.
+
+Run `python3 -m engine.models.transition` after importing the donor library to fill the disk
+cache ahead of the first arrangement (it takes ~10–20 s on a 2-core CPU, once).
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ import hashlib
 import json
 import logging
 import os
+import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +123,7 @@ def _write_cache(path: Path, fingerprint: str, head: np.ndarray, tail: np.ndarra
             with os.fdopen(handle, "wb") as out:
                 np.savez(out, format=np.array(CACHE_FORMAT), library=np.array(fingerprint),
                          head=head.astype(np.float16), tail=tail.astype(np.float16))
+            os.chmod(temp, 0o644)  # mkstemp makes it owner-only; a plain data file is readable
             os.replace(temp, path)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -150,3 +156,26 @@ def learned_transition(donors: Any, weights: Path | None = None) -> LearnedTrans
     scorer = LearnedTransition(*edges)
     _SCORERS[key] = (donors, scorer)
     return scorer
+
+
+def main() -> int:
+    """Embed the imported donor library's edges now (fills the disk cache)."""
+    from engine.library.pop909_textures import load_donor_library
+
+    donors = load_donor_library()
+    if donors is None:
+        print("no POP909 donor library imported: nothing to embed", file=sys.stderr)
+        return 1
+    began = time.perf_counter()
+    try:
+        learned_transition(donors)
+    except LibraryError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"texture embeddings of {len(donors)} donors cached in "
+          f"{cache_path(weights_version(WEIGHTS))} ({time.perf_counter() - began:.1f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
