@@ -202,6 +202,19 @@ def test_learned_reharmonizer_stays_inside_the_phrase():
     assert reharmonizer(np.zeros((0, 4), int), chroma, np.zeros(16, int), 0, chords, 64, 32) == []
 
 
+def test_repeated_sections_decode_alike():
+    torch.manual_seed(5)
+    reharmonizer = LearnedReharmonizer(ChordTextureVae(TINY))
+    chroma = np.zeros((8, 12), dtype=bool)
+    chroma[:, [0, 4, 7]] = True
+    donor = _donor()[_donor()[:, 0] < 32]
+    chords = [_event(7, "7", 0, 256)]
+    first, second = reharmonize_all(reharmonizer, [
+        DonorPhrase(donor, chroma, np.zeros(8, int), 0, 0, 32),
+        DonorPhrase(donor, chroma, np.zeros(8, int), 0, 96, 32)], chords)
+    assert first and [(s + 96, d, p, v) for s, d, p, v in first] == second
+
+
 def test_chord_tone_option_keeps_to_the_target_chords():
     torch.manual_seed(4)
     reharmonizer = LearnedReharmonizer(ChordTextureVae(TINY), chord_tones_only=True)

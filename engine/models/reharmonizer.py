@@ -58,8 +58,7 @@ class LearnedReharmonizer:
         self, phrases: Sequence[DonorPhrase], chords: Sequence[ChordEvent],
     ) -> list[list[RenderedNote]]:
         """Every phrase's donor laid on `chords`, all 2-bar segments in one forward pass."""
-        owners: list[np.ndarray] = []  # donor notes per segment (flat, with segment ids)
-        donor_rows: list[np.ndarray] = []
+        donor_rows: list[np.ndarray] = []  # donor notes per segment, segment-relative
         targets: list[tuple[int, int, int]] = []  # (phrase, segment start 16th, phrase end)
         for p, phrase in enumerate(phrases):
             tiled = _tiled_notes(phrase)
@@ -70,16 +69,24 @@ class LearnedReharmonizer:
                     continue  # the donor rests here: so does the new texture
                 rows = inside.copy()
                 rows[:, 0] -= lo
-                owners.append(np.full(len(rows), len(targets)))
                 donor_rows.append(rows)
                 targets.append((p, phrase.start_16th + lo, phrase.start_16th +
                                 phrase.length_16th))
         out: list[list[RenderedNote]] = [[] for _ in phrases]
         if not targets:
             return out
-        owner, donor = np.concatenate(owners), np.concatenate(donor_rows)
         root, bass, chroma = _target_chords(chords, [t[1] for t in targets])
-        batch = grid_from_notes(owner, donor, len(targets), self.model.config.max_notes,
+        # Repeated sections (same donor on the same chords) are decoded once.
+        first: dict[bytes, int] = {}
+        unique = [first.setdefault(b"|".join((rows.tobytes(), root[s].tobytes(),
+                                              chroma[s].tobytes(), bass[s].tobytes())), s)
+                  for s, rows in enumerate(donor_rows)]
+        keep = sorted(set(unique))
+        slot = {s: i for i, s in enumerate(keep)}
+        owner = np.concatenate([np.full(len(donor_rows[s]), i) for i, s in enumerate(keep)])
+        donor = np.concatenate([donor_rows[s] for s in keep])
+        root, bass, chroma = root[keep], bass[keep], chroma[keep]
+        batch = grid_from_notes(owner, donor, len(keep), self.model.config.max_notes,
                                 (root, bass, chroma)).to(self.device)
         with torch.inference_mode():
             chord_post, texture_post = self.model.encode(batch)
@@ -92,14 +99,15 @@ class LearnedReharmonizer:
                 allowed = tones.repeat_interleave(BEAT_16TH, dim=1)  # beats -> 16ths
             decoded = decode(self.model, chord_post.mean, texture_post.mean,
                              allowed_pcs=allowed)
-        velocity = _velocity_steps(owner, donor, len(targets))
-        for segment, onset, pitch, duration in decoded.tolist():
-            p, start, end = targets[segment]
-            absolute = start + onset
-            if absolute >= end:
-                continue
-            out[p].append((absolute, min(duration, end - absolute), pitch,
-                           int(velocity[segment, onset])))
+        velocity = _velocity_steps(owner, donor, len(keep))
+        by_unique: list[list[tuple[int, int, int, int]]] = [[] for _ in keep]
+        for u, onset, pitch, duration in decoded.tolist():
+            by_unique[u].append((onset, pitch, duration, int(velocity[u, onset])))
+        for s, (p, start, end) in enumerate(targets):
+            for onset, pitch, duration, vel in by_unique[slot[unique[s]]]:
+                absolute = start + onset
+                if absolute < end:
+                    out[p].append((absolute, min(duration, end - absolute), pitch, vel))
         for notes in out:
             notes.sort()
         return out
