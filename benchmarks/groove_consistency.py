@@ -70,14 +70,18 @@ def window_similarity(
     w = WINDOW_BARS * BAR_16TH
 
     def window(start_bar: int) -> np.ndarray:
-        return profile[start_bar * BAR_16TH : start_bar * BAR_16TH + w]
+        """2 bars from `start_bar`, zero-padded past the end of the part."""
+        out = np.zeros(w)
+        part = profile[start_bar * BAR_16TH : start_bar * BAR_16TH + w]
+        out[: len(part)] = part
+        return out
 
     within, across = [], []
     for start, end in phrases:
         for bar in range(start, end - 2 * WINDOW_BARS + 1, WINDOW_BARS):
             within.append(_cos(window(bar), window(bar + WINDOW_BARS)))
-    for (_, end), (start, _) in zip(phrases, phrases[1:], strict=False):
-        across.append(_cos(window(max(end - WINDOW_BARS, 0)), window(start)))
+    for (first, end), (start, _) in zip(phrases, phrases[1:], strict=False):
+        across.append(_cos(window(max(end - WINDOW_BARS, first)), window(start)))
     return [v for v in within if not math.isnan(v)], [v for v in across if not math.isnan(v)]
 
 
@@ -87,7 +91,8 @@ def score_piece(row: GrooveRow, rows: np.ndarray, start: int, end: int,
 
     shifted = np.array(rows, dtype=np.int64).reshape(-1, 4) if len(rows) else np.zeros((0, 4))
     shifted[:, 0] -= start
-    profile = onset_profile(shifted, end - start)
+    last_bar = max((e for _, e in phrases), default=0) + WINDOW_BARS
+    profile = onset_profile(shifted, max(end - start, last_bar * BAR_16TH))
     within, across = window_similarity(profile, phrases)
     row.within += within
     row.across += across

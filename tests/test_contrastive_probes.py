@@ -90,3 +90,17 @@ def test_probe_benchmark_prints_every_row(tmp_path: Path,
                   "random-init", "majority"):
         assert title in out
     assert "no weights" in out  # augment.pt was not trained
+
+
+def test_groove_windows_compare_neighbours_within_and_across_phrases() -> None:
+    from benchmarks.groove_consistency import window_similarity
+
+    eighths = np.tile([1.0, 0.0], 64)  # 8 bars of 8ths ...
+    profile = eighths.copy()
+    profile[64:] = np.tile([1.0, 0, 0, 0], 16)  # ... the last 4 bars in quarters
+    within, across = window_similarity(profile, [(0, 4), (4, 8)])
+    assert within == [pytest.approx(1.0), pytest.approx(1.0)]
+    assert across == [pytest.approx(8 / (4 * np.sqrt(8)))]
+    # a 1-bar last phrase reads zero-padded bars past the end, and is skipped when silent
+    within, across = window_similarity(profile[:80], [(0, 4), (4, 5)])
+    assert len(within) == 1 and across == [pytest.approx(4 / (4 * 2))]

@@ -133,3 +133,14 @@ def test_shipped_weights_prefer_a_donors_own_next_phrase(
         percentile.append(float(np.mean(scores[0] > scores[1:])))
     # the true next phrase beats most random donors (chance: 0.5)
     assert np.mean(percentile) > 0.7
+
+
+def test_blocked_scores_equal_the_direct_cosines() -> None:
+    rng = np.random.default_rng(3)
+    head, tail = rng.normal(size=(700, 128)), rng.normal(size=(700, 128))
+    score = transition.LearnedTransition(head, tail)
+    before, after = rng.integers(0, 700, 300), rng.integers(0, 700, 500)
+    unit_t = tail / np.linalg.norm(tail, axis=1, keepdims=True)
+    unit_h = head / np.linalg.norm(head, axis=1, keepdims=True)
+    direct = np.clip(unit_t[before] @ unit_h[after].T, 0, 1)
+    np.testing.assert_allclose(score(before, after), direct, atol=1e-5)

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 WEIGHTS = Path(__file__).resolve().parent.parent / "data" / "models" / "texture_contrastive.pt"
 CACHE_FORMAT = 1
+SINGLE_THREAD_MACS = 65536 * 4  # OpenBLAS threads a GEMM from m·n·k ≥ this (GEMM threshold)
 _VERSIONS: dict[tuple[str, int, int], str] = {}
 _SCORERS: dict[tuple[int, str], tuple[Any, LearnedTransition]] = {}
 
@@ -45,7 +46,15 @@ class LearnedTransition:
         self.tail = _unit(np.asarray(tail, dtype=np.float32))
 
     def __call__(self, before: np.ndarray, after: np.ndarray) -> np.ndarray:
-        scores = self.tail[np.asarray(before)] @ self.head[np.asarray(after)].T
+        query = self.tail[np.asarray(before)]
+        keys = self.head[np.asarray(after)].T
+        scores = np.empty((len(query), keys.shape[1]), dtype=np.float32)
+        # Row blocks small enough that OpenBLAS stays on one thread: on a loaded 2-core
+        # machine a threaded 256×256×128 product waits ~6 ms for its helper, a block loop
+        # takes < 1 ms.
+        rows = max(1, SINGLE_THREAD_MACS // max(1, keys.shape[0] * keys.shape[1]))
+        for start in range(0, len(query), rows):
+            np.matmul(query[start : start + rows], keys, out=scores[start : start + rows])
         return np.clip(scores, 0.0, 1.0).astype(np.float64)
 
 
