@@ -8,7 +8,8 @@ on the piano part, with POP909's own piano as the reference:
 - adjacent 2-bar windows: cosine of their 32-step onset profiles, for neighbouring windows
   inside a phrase ("in") and for a phrase's last 2 bars vs the next phrase's first 2 ("x");
 - bar-pair onset Jaccard within vs across phrases (engine.metrics.groove_consistency);
-- how many phrases get another donor, and the warm arrange time per piece; plus the
+- how many phrases get another donor, the chosen donors' fitness, chord-tone ratio and melody
+  clash rate (what a transition score might cost), and the warm arrange time per piece; plus the
   32-bar speed goal (≤ 150 ms median, warm, learned parts on) and the first-call cost.
 Needs the imported donor library; skips cleanly without it.
 """
@@ -45,6 +46,9 @@ class GrooveRow:
     jaccard_within: list[float] = field(default_factory=list)
     jaccard_across: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
+    fitness: list[float] = field(default_factory=list)  # chosen donors' selection fitness
+    chord_tone: list[float] = field(default_factory=list)
+    clash: list[float] = field(default_factory=list)
     pieces: int = 0
 
 
@@ -137,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=20, help="held-out POP909 songs")
     parser.add_argument("--runs", type=int, default=15, help="timed runs for the speed goal")
     args = parser.parse_args(argv)
-    from benchmarks.arrange_quality import human_piano, phrase_bars
+    from benchmarks.arrange_quality import arranger_targets, human_piano, judge, phrase_bars
     from benchmarks.eval_corpus import load_eval_corpus
     from engine.library.pop909_textures import load_donor_library
     from engine.metrics import note_rows
@@ -145,7 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from engine.pipeline import arrange
     from engine.types import ArrangeOptions
 
-    if load_donor_library() is None:
+    donors = load_donor_library()
+    if donors is None:
         print("POP909 donor library not imported: nothing to compare (import it with "
               "`accobridge library import-pop909 PATH`)")
         return 0
@@ -173,18 +178,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             chosen[name] = [c.name for c in arrangement.textures]
             rows = note_rows(arrangement.piano_notes, item.melody.ticks_per_16th)
             score_piece(table[name], rows, item.downbeat_16th, item.end_16th, phrases)
+            table[name].fitness += [c.fitness for c in arrangement.textures]
+            tones, roots = arranger_targets(arrangement.harmonization.chords, item.end_16th)
+            quality = judge(item, rows, tones, roots, donors)
+            table[name].chord_tone.append(quality.chord_tone_ratio)
+            table[name].clash.append(quality.melody_clash_rate)
         changed += sum(a != b for a, b in zip(chosen[RULES], chosen[LEARNED], strict=True))
         phrases_total += len(chosen[RULES])
         human_rows, *_ = human_piano(item)
         score_piece(table[HUMAN], human_rows, item.downbeat_16th, item.end_16th, phrases)
     print(f"{len(items)} held-out POP909 songs, {phrases_total} phrases")
     print(f"{'':<24}{'2-bar in':>10}{'2-bar x':>10}{'x/in':>8}{'Jacc in':>10}{'Jacc x':>10}"
-          f"{'ms/piece':>10}")
+          f"{'fitness':>9}{'CT':>7}{'clash':>7}{'ms/piece':>10}")
     for name, row in table.items():
         w, x = _mean(row.within), _mean(row.across)
         ms = 1000 * statistics.median(row.seconds) if row.seconds else math.nan
         print(f"{TITLES[name]:<24}{w:>10.3f}{x:>10.3f}{x / w:>8.3f}"
               f"{_mean(row.jaccard_within):>10.3f}{_mean(row.jaccard_across):>10.3f}"
+              f"{_mean(row.fitness):>9.3f}{_mean(row.chord_tone):>7.3f}{_mean(row.clash):>7.3f}"
               f"{'—' if math.isnan(ms) else f'{ms:.0f}':>10}")
     print(f"learned vs rule transition: {changed}/{phrases_total} phrases "
           f"({changed / max(phrases_total, 1):.0%}) get another donor")
@@ -195,7 +206,9 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"; first learned arrange in a process {timing['first_learned_s']:.2f} s")
     print("2-bar in/x: onset-profile cosine of neighbouring 2-bar windows inside a phrase / "
           "across a phrase boundary; x/in near 1 = no groove break at boundaries. Jacc: "
-          "bar-pair onset Jaccard within/across phrases (engine.metrics).")
+          "bar-pair onset Jaccard within/across phrases (engine.metrics); fitness: mean "
+          "selection fitness of the chosen donors (0.5 rhythm + 0.5 chord); CT, clash: "
+          "chord-tone ratio and melody clash rate (benchmarks.arrange_quality).")
     print(f"time: {time.perf_counter() - began:.0f} s")
     return 0
 
