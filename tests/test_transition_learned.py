@@ -111,7 +111,6 @@ def small_library(tmp_path_factory: pytest.TempPathFactory) -> object:
     return load_donor_library(path)
 
 
-@pytest.mark.slow
 def test_shipped_weights_prefer_a_donors_own_next_phrase(
     small_library: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
