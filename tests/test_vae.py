@@ -254,11 +254,16 @@ def test_shipped_weights_load_and_follow_new_chords():
     chroma = np.zeros((16, 12), dtype=bool)
     chroma[:, [0, 4, 7]] = True
     chords = [_event(9, "min", 0, 32), _event(2, "min", 32, 32)]  # Am | Dm, 2 bars each
-    notes = reharmonizer(donor, chroma, np.zeros(16, int), 0, chords, 0, 64)
-    assert len(notes) >= 20 and all(0 <= n[0] < 64 and n[0] + n[1] <= 64 for n in notes)
     tones = {0: {9, 0, 4}, 1: {2, 5, 9}}
-    inside = [n[2] % 12 in tones[n[0] // 32] for n in notes]
-    assert np.mean(inside) >= 0.8
+    donor_onsets = {int(o) for o in donor[:, 0]}
+    plain = LearnedReharmonizer(getattr(reharmonizer, "model"))  # noqa: B009
+    # C-E-G has no tone of Dm: a plain VAE above 0.6 follows the new chords (measured 0.7)
+    for chosen, least in ((reharmonizer, 1.0), (plain, 0.6)):
+        notes = chosen(donor, chroma, np.zeros(16, int), 0, chords, 0, 64)
+        assert len(notes) >= 20 and all(0 <= n[0] < 64 and n[0] + n[1] <= 64 for n in notes)
+        assert np.mean([n[2] % 12 in tones[n[0] // 32] for n in notes]) >= least
+        onsets = {n[0] for n in notes}
+        assert 2 * len(onsets & donor_onsets) / (len(onsets) + len(donor_onsets)) >= 0.9
 
 
 # ------------------------------------------------------------------ the training command
