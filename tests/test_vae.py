@@ -320,3 +320,39 @@ def test_training_path_imports_no_midi_library():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=60, check=True)
     assert result.stdout.strip() == "[]"
+
+
+# ------------------------------------------------------------------- the arranger, end to end
+
+
+@pytest.mark.slow  # imports a small POP909 donor library first
+@pytest.mark.skipif(not WEIGHTS_PATH.is_file(), reason="no shipped VAE weights")
+def test_arrange_with_the_learned_reharmonizer(tmp_path, monkeypatch):
+    from engine.chords import chord_pitch_classes
+    from engine.demo import DEMO_TUNE, melody_from_steps
+    from engine.library.datasets import shared_data_dir
+    from engine.library.pop909_textures import import_pop909
+    from engine.pipeline import arrange
+    from engine.types import ArrangeOptions
+
+    data = shared_data_dir()
+    if data is None or not (data / "pop909").is_dir():
+        pytest.skip("POP909 not found (set ACCOBRIDGE_SHARED_DATA or put it in ../shared/data)")
+    import_pop909(data / "pop909", out_path=tmp_path / "pop909_donors.npz", limit=12)
+    monkeypatch.setenv("ACCOBRIDGE_DATA_DIR", str(tmp_path))
+    melody = melody_from_steps(DEMO_TUNE * 2)
+    result = {choice: arrange(melody, ArrangeOptions(library="pop909", reharmonizer=choice))
+              for choice in ("rules", "learned")}
+    learned = result["learned"]
+    assert learned.textures == result["rules"].textures  # same donors, only re-harmonized anew
+    assert len(learned.piano_notes) > 50
+    chords = learned.harmonization.chords
+    inside = 0
+    for note in learned.piano_notes:
+        start = int(note.start_tick // melody.ticks_per_16th)
+        chord = next((c for c in chords if c.start_16th <= start < c.end_16th), None)
+        assert chord is not None, start  # no note outside the song's chords
+        tones = chord_pitch_classes(chord.chord.root_pc, chord.chord.quality)
+        inside += note.pitch % 12 in tones | {chord.chord.bass_pc}
+    # the arranger's own placement may move a few notes away from melody clashes
+    assert inside / len(learned.piano_notes) >= 0.9
