@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 WEIGHTS = Path(__file__).resolve().parent.parent / "data" / "models" / "texture_contrastive.pt"
 CACHE_FORMAT = 1
+EMBED_BATCH_CPU = 256
 SINGLE_THREAD_MACS = 65536 * 4  # OpenBLAS threads a GEMM from m·n·k ≥ this (GEMM threshold)
 _VERSIONS: dict[tuple[str, int, int], str] = {}
 _SCORERS: dict[tuple[int, str], tuple[Any, LearnedTransition]] = {}
@@ -90,7 +91,13 @@ def edge_embeddings(donors: Any, weights: Path) -> tuple[np.ndarray, np.ndarray]
     """(head, tail) transition vectors of every donor: torch, one batched pass per edge."""
     import torch
 
-    from engine.models.contrastive import NoteTable, edge_windows, load_encoder, pick_device
+    from engine.models.contrastive import (
+        NoteTable,
+        edge_windows,
+        embed,
+        load_encoder,
+        pick_device,
+    )
     from engine.models.train_contrastive import transition_vectors
 
     device = pick_device("auto")
@@ -99,12 +106,16 @@ def edge_embeddings(donors: Any, weights: Path) -> tuple[np.ndarray, np.ndarray]
     head_notes, head_off, tail_notes, tail_off = edge_windows(
         donors.notes, donors.note_offsets, donors.bars
     )
+    # small CPU batches keep the resident process's peak memory low (torch itself is ~300 MB)
+    batch = EMBED_BATCH_CPU if device.type == "cpu" else 4096
+    edges = []
     with torch.inference_mode():
-        _, head = transition_vectors(model, variant, NoteTable(head_notes, head_off, device),
-                                     np.arange(len(head_off) - 1))
-        tail, _ = transition_vectors(model, variant, NoteTable(tail_notes, tail_off, device),
-                                     np.arange(len(tail_off) - 1))
-    return head, tail
+        for notes, offsets in ((head_notes, head_off), (tail_notes, tail_off)):
+            table = NoteTable(notes, offsets, device)
+            windows = np.arange(table.windows)
+            h = embed(model, table, windows, batch=batch, projected=False)
+            edges.append(transition_vectors(model, variant, table, windows, h))
+    return edges[0][1], edges[1][0]  # head: the "after" vectors, tail: the "before" ones
 
 
 def cache_path(version: str) -> Path:
