@@ -60,9 +60,9 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, float | str]]:
         load_encoder,
         pick_device,
     )
-    from engine.models.train_contrastive import load_segments, transition_vectors
+    from engine.models.train_contrastive import load_windows, transition_vectors
 
-    data = load_segments(args.data)
+    data = load_windows(args.data)
     device = pick_device(args.device)
     probe_set = probes.probe_set(data.notes, data.offsets, data.split, data.next_window,
                                  max_train=args.probe_train, max_anchors=args.anchors,

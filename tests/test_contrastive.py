@@ -27,7 +27,7 @@ from engine.models.contrastive import (
 )
 from engine.models.train_contrastive import (
     Trainer,
-    load_segments,
+    load_windows,
     main,
     next_windows,
 )
@@ -82,6 +82,7 @@ def synthetic_segments(songs: int = 12, bars: int = 12, seed: int = 0) -> dict[s
         "phrase_bar": np.array(phrase_bar, dtype=np.int16),
         "split": np.array(split, dtype=np.uint8),
         "provenance": np.array(json.dumps({"source": "synthetic"})),
+        "schema_version": np.array(1),
     }
 
 
@@ -181,8 +182,8 @@ def test_next_vs_random_loss_is_cross_entropy_over_the_candidates() -> None:
 
 
 @pytest.mark.parametrize("variant", ["next", "augment", "supervised"])
-def test_training_steps_lower_the_loss(variant: str) -> None:
-    data = load_segments_from(synthetic_segments())
+def test_training_steps_lower_the_loss(variant: str, tmp_path: Path) -> None:
+    data = load_windows(write_segments(tmp_path / "seg.npz"))
     trainer = Trainer(data, variant, torch.device("cpu"), seed=0, batch=32, lr=3e-3,
                       config=TINY)
     batch = trainer.anchors[0][:32]
@@ -194,15 +195,6 @@ def test_training_steps_lower_the_loss(variant: str) -> None:
     trainer.gen.manual_seed(1)
     after = float(trainer.loss(batch).detach())
     assert after < before - 0.1
-
-
-def load_segments_from(arrays: dict[str, np.ndarray], tmp: Path | None = None):  # type: ignore[no-untyped-def]
-    import tempfile
-
-    folder = Path(tempfile.mkdtemp()) if tmp is None else tmp
-    path = folder / "segments.npz"
-    np.savez(path, **arrays)  # type: ignore[arg-type]
-    return load_segments(path)
 
 
 # ------------------------------------------------------------------------------ weights

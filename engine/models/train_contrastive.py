@@ -50,14 +50,14 @@ NEGATIVES = 4  # the supervised baseline's random candidates (algorithms.md §2.
 MAX_SHIFT = 6  # transposition augmentation: −5..+6 semitones
 VELOCITY_JITTER = 0.2
 KEEP = 0.9  # note dropout of the augment views
-_SEGMENT_KEYS = ("notes", "note_offsets", "song", "bar", "split")
 
 
 @dataclass(frozen=True)
-class SegmentSet:
-    """The 2-bar windows of `.train/pop909_segments.npz` that the encoder needs."""
+class TrainingWindows:
+    """What the encoder needs of the segment file (`engine.models.segments`), plus each
+    window's next non-overlapping window."""
 
-    notes: np.ndarray  # (n, 4) onset_16th, pitch, duration_16th, velocity
+    notes: np.ndarray  # (n, 4) int64 onset_16th, pitch, duration_16th, velocity
     offsets: np.ndarray  # (S+1,)
     song: np.ndarray  # (S,)
     bar: np.ndarray  # (S,)
@@ -79,22 +79,16 @@ def next_windows(song: np.ndarray, bar: np.ndarray) -> np.ndarray:
     return np.where(found, order[pos], -1)
 
 
-def load_segments(path: Path) -> SegmentSet:
-    """The segment file; ValueError naming what is missing or misfit."""
-    with np.load(path, allow_pickle=False) as archive:
-        missing = [k for k in _SEGMENT_KEYS if k not in archive.files]
-        if missing:
-            raise ValueError(f"{path} lacks {', '.join(missing)}")
-        a = {k: archive[k] for k in _SEGMENT_KEYS}
-        provenance = str(archive["provenance"]) if "provenance" in archive.files else "{}"
-    offsets = a["note_offsets"].astype(np.int64)
-    if len(offsets) != len(a["song"]) + 1 or offsets[-1] != len(a["notes"]):
-        raise ValueError(f"{path}: note_offsets do not index the notes")
-    song, bar = a["song"].astype(np.int64), a["bar"].astype(np.int64)
-    return SegmentSet(
-        notes=a["notes"].astype(np.int64), offsets=offsets, song=song, bar=bar,
-        split=a["split"].astype(np.int64), next_window=next_windows(song, bar),
-        provenance=provenance,
+def load_windows(path: Path) -> TrainingWindows:
+    """The segment file's windows (LibraryError, an OSError, when missing or damaged)."""
+    from engine.models.segments import load_segments
+
+    segments = load_segments(path)
+    song, bar = segments.song.astype(np.int64), segments.bar.astype(np.int64)
+    return TrainingWindows(
+        notes=segments.notes.astype(np.int64), offsets=segments.note_offsets.astype(np.int64),
+        song=song, bar=bar, split=segments.split.astype(np.int64),
+        next_window=next_windows(song, bar), provenance=json.dumps(dict(segments.provenance)),
     )
 
 
@@ -104,7 +98,7 @@ def load_segments(path: Path) -> SegmentSet:
 class Trainer:
     """One variant's model, optimiser and batch recipe."""
 
-    def __init__(self, data: SegmentSet, variant: str, device: torch.device, seed: int,
+    def __init__(self, data: TrainingWindows, variant: str, device: torch.device, seed: int,
                  batch: int, lr: float, config: EncoderConfig) -> None:
         if variant not in VARIANTS:
             raise ValueError(f"unknown positives {variant!r}; choose from {', '.join(VARIANTS)}")
@@ -186,7 +180,7 @@ def transition_vectors(
 
 
 def final_metrics(
-    model: TextureEncoder, variant: str, data: SegmentSet, probe_set: probes.ProbeSet,
+    model: TextureEncoder, variant: str, data: TrainingWindows, probe_set: probes.ProbeSet,
     device: torch.device, seed: int,
 ) -> dict[str, float]:
     """Probes on h and retrieval with the transition vectors, on held-out songs."""
@@ -216,7 +210,7 @@ def train(args: argparse.Namespace, command: str) -> dict[str, Any]:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = pick_device(args.device)
-    data = load_segments(args.data)
+    data = load_windows(args.data)
     config = EncoderConfig(conv_channels=args.conv_channels, hidden=args.hidden,
                            projection=args.projection)
     trainer = Trainer(data, args.positives, device, args.seed, args.batch, args.lr, config)
