@@ -83,3 +83,12 @@ def test_requested_levels_filter_every_phrase(demo_mid, tmp_path):
     for phrase in json.loads(chart.read_text())["phrases"]:
         assert phrase["texture"]["density_level"] == 3
         assert phrase["texture"]["polyphony_level"] == 1
+
+
+def test_learned_parts_are_chosen_from_the_command_line(demo_mid, tmp_path):
+    """--reharmonizer/--transition learned reach the arranger: the piano part changes."""
+    rules, learned = tmp_path / "rules.mid", tmp_path / "learned.mid"
+    main(["arrange", str(demo_mid), "-o", str(rules)])
+    main(["arrange", str(demo_mid), "-o", str(learned), "--reharmonizer", "learned",
+          "--transition", "learned"])
+    assert _piano(learned) and _piano(learned) != _piano(rules)

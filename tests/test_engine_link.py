@@ -64,3 +64,12 @@ def test_a_cancelled_job_stops():
     context, _ = _context(cancelled=lambda: True)
     with pytest.raises(Cancelled):
         generate(_clip(), {}, context)
+
+
+@pytest.mark.parametrize("name", ["reharmonizer", "transition"])
+def test_learned_part_choice_is_checked(name):
+    context, _ = _context()
+    with pytest.raises(BadInputError, match=f"{name} must be one of rules, learned"):
+        generate(_clip(), {name: "neural"}, context)
+    result = generate(_clip(), {name: "learned"}, context)  # authored textures: rules unused
+    assert result.parts["piano"]

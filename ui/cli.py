@@ -63,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     arr.add_argument("--polyphony", type=int, metavar="0-4", help="voice-number level")
     arr.add_argument("--library", choices=("default", "pop909"),
                      help="texture library (default: pop909 when imported, else default)")
+    _add_model_options(arr)
     arr.add_argument("--chords", type=Path, metavar="CHORDS.mid",
                      help="arrange against these chords instead of harmonizing")
     serve = sub.add_parser("serve", help="run the DAW bridge (our OSC API) headless")
@@ -82,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--density", type=int, metavar="0-4", help="rhythmic-density level")
     send.add_argument("--polyphony", type=int, metavar="0-4", help="voice-number level")
     send.add_argument("--library", choices=("default", "pop909"), help="texture library")
+    _add_model_options(send)
     send.add_argument("--host", default="127.0.0.1", help="bridge host (default 127.0.0.1)")
     send.add_argument("--osc-port", type=int, default=17000, help="bridge UDP port")
     send.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for parts")
@@ -103,7 +105,16 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("path", type=Path, help="the POP909 folder (NNN/NNN.mid …)")
     imp.add_argument("--structure", type=Path, help="the pop909-structure folder (phrase labels)")
     imp.add_argument("-o", "--output", type=Path, help="library file (default: user data dir)")
+    lib_sub.add_parser("embed-textures",
+                       help="embed the imported donor library for --transition learned (once)")
     return parser
+
+
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--reharmonizer", choices=("rules", "learned"), default="rules",
+                   help="donor re-harmonization: rules (default) or the chord/texture VAE")
+    p.add_argument("--transition", choices=("rules", "learned"), default="rules",
+                   help="donor transition score: rules (default) or contrastive embeddings")
 
 
 def _fail(message: str) -> NoReturn:
@@ -184,7 +195,7 @@ def _cmd_arrange(args: argparse.Namespace) -> None:
 
     options = ArrangeOptions(
         harmonize=_options(args), density=args.density, polyphony=args.polyphony,
-        library=args.library,
+        library=args.library, reharmonizer=args.reharmonizer, transition=args.transition,
     )
     melody = read_melody(args.input, track=args.track)
     chords = None
@@ -274,7 +285,8 @@ def _cmd_send(args: argparse.Namespace) -> None:
                             "alpha": args.alpha, "beta": args.beta}
     if options.key is not None:
         wire["key"], wire["mode"] = args.key, args.mode
-    for name in ("phrases", "pickup", "density", "polyphony", "library"):
+    for name in ("phrases", "pickup", "density", "polyphony", "library", "reharmonizer",
+                 "transition"):
         if getattr(args, name) is not None:
             wire[name] = getattr(args, name)
     if args.phrase_styles:
@@ -320,6 +332,13 @@ def _cmd_library(args: argparse.Namespace) -> None:
         if args.output:
             argv += ["-o", str(args.output)]
         pop909_textures.main(argv)
+        return
+    if args.library_command == "embed-textures":
+        from engine.models import transition
+
+        code = transition.main()
+        if code:
+            raise SystemExit(code)
         return
     from engine.library import build_chord_templates
 

@@ -26,8 +26,9 @@ from engine.types import ArrangeOptions, HarmonizeOptions, Meter, Note
 TICKS_PER_BEAT = 480
 OPTION_KEYS = frozenset({
     "style", "phrase_styles", "density", "polyphony", "key", "mode", "phrases", "pickup",
-    "seed", "library", "parts", "variant", "alpha", "beta",
+    "seed", "library", "parts", "variant", "alpha", "beta", "reharmonizer", "transition",
 })
+MODEL_CHOICES = ("rules", "learned")
 
 
 def harmonize_options(options: Mapping[str, Any]) -> HarmonizeOptions:
@@ -82,6 +83,14 @@ def _clip_notes(notes: tuple[Note, ...], channel: int) -> tuple[ClipNote, ...]:
     )
 
 
+def _model_choice(options: Mapping[str, Any], name: str) -> Any:
+    """'rules' or 'learned' (engine/models) for one learned arranger part; default 'rules'."""
+    value = options.get(name, "rules")
+    if value not in MODEL_CHOICES:
+        raise OptionError(f"{name} must be one of {', '.join(MODEL_CHOICES)}, not {value!r}")
+    return value
+
+
 def generate(clip: Clip, options: Mapping[str, Any], context: JobContext) -> GenerateResult:
     """Harmonize (and arrange, when the piano part is wanted) one clip."""
     from engine.chart import arrangement_chart, harmonization_chart
@@ -98,8 +107,9 @@ def generate(clip: Clip, options: Mapping[str, Any], context: JobContext) -> Gen
     if "piano" in parts:
         level = {k: None if options.get(k) is None else int(options[k])
                  for k in ("density", "polyphony")}
+        models = {k: _model_choice(options, k) for k in ("reharmonizer", "transition")}
         result = arrange(melody, ArrangeOptions(harm, level["density"], level["polyphony"],
-                                                options.get("library")))
+                                                options.get("library"), **models))
         harmonization, piano = result.harmonization, result.piano_notes
         summary = arrangement_chart(result)
     else:
