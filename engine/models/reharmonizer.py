@@ -195,10 +195,13 @@ def _load(path: str, device: str) -> ChordTextureVae:
 
     from torch import nn
 
-    with warnings.catch_warnings():  # torch.ao.quantization announces its move to torchao
-        warnings.simplefilter("ignore")
-        quantized = torch.ao.quantization.quantize_dynamic(
-            model, {nn.GRU, nn.Linear}, dtype=torch.qint8)
+    try:
+        with warnings.catch_warnings():  # torch.ao.quantization announces its move to torchao
+            warnings.simplefilter("ignore")
+            quantized = torch.ao.quantization.quantize_dynamic(
+                model, {nn.GRU, nn.Linear}, dtype=torch.qint8)
+    except (AttributeError, RuntimeError):  # a torch without it (or without int8 kernels)
+        return model
     quantized.config = model.config
     return quantized
 
