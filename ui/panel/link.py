@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 EventCallback = Callable[[str, object], None]
 ENDINGS = ("done", "failed", "superseded", "cancelled")
-GIL_SWITCH_S = 0.001
+GIL_SWITCH_S = 0.00005
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,11 @@ GUTTER = 58  # px for the lane names
 CHORD_LANE = 28
 PHRASE_LANE = 20
 MIN_BEAT_PX = 12.0
+# PyQt holds the GIL through every Qt call: one drawRects/drawLines of hundreds of shapes held
+# it for 4-10 ms, and the GUI thread waited that long for its next Python slot. Shapes go to
+# Qt in batches this large (each call well under 1 ms), so the GIL changes hands in between.
+DRAW_BATCH = 48
+FILL_BAND = 64  # px rows the background is filled in per call, for the same reason
 
 
 class RollPainter:
@@ -40,10 +45,12 @@ class RollPainter:
                        QImage.Format.Format_ARGB32_Premultiplied)
         image.setDevicePixelRatio(ratio)
         t = self.theme
-        image.fill(QColor(t.base))
         painter = QPainter(image)
         painter.setFont(self.font)
         w, h = self.w, self.h
+        base = QColor(t.base)
+        for y in range(0, h, FILL_BAND):  # not image.fill(): one call, ms with page faults
+            painter.fillRect(QRectF(0, y, w, min(FILL_BAND, h - y)), base)
         top = CHORD_LANE + PHRASE_LANE
         body = h - top - 4
         melody_h = int(body * 0.48)
@@ -84,8 +91,8 @@ class RollPainter:
             x = self.x_of(beat)
             lines.append(QLineF(x, top, x, h))
             beat += 1.0
-        if lines:
-            painter.drawLines(*lines)
+        for i in range(0, len(lines), DRAW_BATCH):
+            painter.drawLines(*lines[i:i + DRAW_BATCH])
         bar_line = v.first_bar_beats % v.bar_beats if v.bar_beats > 0 else 0.0
         number = 1 - int(v.first_bar_beats // v.bar_beats) if v.bar_beats > 0 else 1
         painter.setPen(QPen(QColor(t.bar), 1))
@@ -147,11 +154,13 @@ class RollPainter:
         painter.setPen(QPen(colour.darker(160), 1))
         painter.setBrush(colour)
         beat = self.beat_px()
-        painter.drawRects(*[
+        rects = [
             QRectF(GUTTER + n.start_beats * beat, top + (hi - n.pitch) * row,
                    max(2.0, n.length_beats * beat - 1), max(2.0, row - 1))
             for n in notes
-        ])
+        ]
+        for i in range(0, len(rects), DRAW_BATCH):
+            painter.drawRects(*rects[i:i + DRAW_BATCH])
 
 
 class _Renderer(QObject):

@@ -354,13 +354,23 @@ def _progression(chords: Sequence[Any], key: Key) -> str:
 
 
 class PhraseStrip(QScrollArea):
-    """The phrase cards side by side (scrolls sideways for long songs)."""
+    """The phrase cards side by side (scrolls sideways for long songs). Card `i` always shows
+    phrase `i`, and cards are kept, hidden, when a song has fewer phrases: a card's creation and
+    first show are the costliest GUI-thread work in the panel (8-13 ms each), so they happen
+    once per card, ahead of time where possible (`prepare`), never again for each result. The
+    cards' intents are re-emitted by the strip with the phrase index."""
+
+    style_changed = pyqtSignal(int, object)  # phrase index, style or None
+    alternative_chosen = pyqtSignal(int, int)  # phrase index, alternative index
+    regenerate = pyqtSignal(int)
+    lock_changed = pyqtSignal(int, bool)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWidgetResizable(True)
         self.setFrameShape(QFrame.Shape.NoFrame)
-        self.cards: list[PhraseCard] = []
+        self.cards: list[PhraseCard] = []  # the cards on show, card i = phrase i
+        self._made: list[PhraseCard] = []  # every card made so far, shown or not
         self._inner = QWidget()
         self._layout = QHBoxLayout(self._inner)
         self._layout.setContentsMargins(0, 0, 0, 0)
@@ -369,21 +379,46 @@ class PhraseStrip(QScrollArea):
         self._layout.addWidget(self.placeholder)
         self.setWidget(self._inner)
 
-    def add_card(self, card: PhraseCard) -> None:
-        self.cards.append(card)
-        self._layout.addWidget(card, 1)
-        self.placeholder.hide()
+    def prepare(self, count: int) -> bool:
+        """Make one more hidden card if fewer than `count` exist; False when there are enough.
+        Called from idle timer turns, one card per turn."""
+        if len(self._made) >= count:
+            return False
+        self._make()
+        return True
 
-    def set_cards(self, cards: Sequence[PhraseCard], placeholder: str = "") -> None:
+    def card(self, index: int) -> PhraseCard:
+        """Phrase `index`'s card, on show (the cards before it must be on show already)."""
+        while len(self._made) <= index:
+            self._make()
+        card = self._made[index]
+        if index == len(self.cards):
+            self.cards.append(card)
+            card.show()
+            self.placeholder.hide()
+        return card
+
+    def clear(self, placeholder: str = "") -> None:
+        """Hide every card (they wait for the next song) and show the placeholder."""
         for card in self.cards:
-            self._layout.removeWidget(card)
-            card.deleteLater()
-        self.cards = list(cards)
-        for card in self.cards:
-            self._layout.addWidget(card, 1)
-        self.placeholder.setVisible(not self.cards)
+            card.hide()
+        self.cards = []
+        self.placeholder.show()
         if placeholder:
             self.placeholder.setText(placeholder)
+
+    def _make(self) -> None:
+        index = len(self._made)
+        card = PhraseCard(index)
+        card.hide()
+        card.style_box.view()  # Qt makes the popup's view on first use: now, not on show
+        card.ensurePolished()
+        card.style_changed.connect(self.style_changed)
+        card.alternative_chosen.connect(self.alternative_chosen)
+        card.regenerate.connect(self.regenerate)
+        card.lock_changed.connect(self.lock_changed)
+        self._made.append(card)
+        self._layout.addWidget(card, 1)
 
 
 class ConnectionList(QGroupBox):

@@ -61,7 +61,6 @@ from ui.panel.widgets import (
     DragOut,
     ErrorBanner,
     LogPanel,
-    PhraseCard,
     PhraseStrip,
     QtLogHandler,
     RestoreOffer,
@@ -71,6 +70,8 @@ logger = logging.getLogger("accobridge.panel")
 
 MIDI_SUFFIXES = (".mid", ".midi", ".musicxml", ".mxl", ".xml")
 PROGRESS_DELAY_MS = 300  # show progress for anything that takes longer (issue 6)
+PREPARED_CARDS = 8  # phrase cards made in idle turns before any result (a 64-bar song's 8)
+PREPARE_EVERY_MS = 40
 
 
 def warm_up() -> None:
@@ -241,6 +242,10 @@ class PanelWindow(QMainWindow):
         self._edit_timer.setSingleShot(True)
         self._edit_timer.setInterval(int(getattr(self.settings, "debounce_ms", 150)))
         self._edit_timer.timeout.connect(self.generate)
+        self._prepare_timer = QTimer(self)  # phrase cards made ahead, one per idle turn
+        self._prepare_timer.setInterval(PREPARE_EVERY_MS)
+        self._prepare_timer.timeout.connect(self._prepare_cards)
+        self._prepare_timer.start()
         self.log_handler = QtLogHandler()
         self.log_handler.signal.record.connect(self.log_panel.add)
         logging.getLogger().addHandler(self.log_handler)
@@ -260,6 +265,10 @@ class PanelWindow(QMainWindow):
         self.live_box.toggled.connect(self._live_toggled)
         self.analysis.edited.connect(self._analysis_edited)
         self.offer.restore.connect(self.restore_last)
+        self.phrase_strip.alternative_chosen.connect(self.choose_alternative)
+        self.phrase_strip.regenerate.connect(self.regenerate_phrase)
+        self.phrase_strip.lock_changed.connect(self.set_locked)
+        self.phrase_strip.style_changed.connect(self.set_phrase_style)
         self.link.outcome.connect(self._on_outcome)
         self.link.failed.connect(self._on_failed)
         self.link.status.connect(self._on_status)
@@ -347,7 +356,7 @@ class PanelWindow(QMainWindow):
         if result is not None:
             self.restored = result
             self.roll.set_view(view_of_clip(clip, result))
-            self.phrase_strip.set_cards([], "Restored result: press Generate to edit phrases.")
+            self.phrase_strip.clear("Restored result: press Generate to edit phrases.")
             self._update_actions()
             self.result_shown.emit()
         logger.info("restored the last clip from %s", source)
@@ -399,7 +408,7 @@ class PanelWindow(QMainWindow):
             self.roll.set_view(view_of_melody(melody))
         else:
             self.roll.set_view(view_of_clip(clip))
-        self.phrase_strip.set_cards([], "Generating…")
+        self.phrase_strip.clear("Generating…")
         self.banner.hide()
         self._update_actions()
         self.clip_loaded.emit()
@@ -411,7 +420,7 @@ class PanelWindow(QMainWindow):
         if not self.live_box.isChecked():
             self.source = source
             self._set_clip(clip, None)
-            self.phrase_strip.set_cards([], "Live mode is off: press Generate, then Send to DAW.")
+            self.phrase_strip.clear("Live mode is off: press Generate, then Send to DAW.")
 
     def dragEnterEvent(self, event: QDragEnterEvent | None) -> None:  # noqa: N802  # Qt's name
         if event is not None and self._dropped_file(event.mimeData()) is not None:
@@ -612,8 +621,9 @@ class PanelWindow(QMainWindow):
 
     def _show_arrangement(self, then: Callable[[], None] | None = None) -> None:
         """Roll and phrase cards for the current arrangement, then `then()`. Cards are refilled
-        one per event-loop turn (a newer call abandons the rest), so the loop never waits for
-        all of them at once; a new phrase structure builds new cards."""
+        in place one per event-loop turn (a newer call abandons the rest), so the loop never
+        waits for all of them at once; a new phrase structure shows the strip's cards again
+        (made ahead of time, see `_prepare_cards`)."""
         arrangement = self.arrangement
         if arrangement is None or self.view is None:
             return
@@ -622,47 +632,29 @@ class PanelWindow(QMainWindow):
         key = harmonization.analysis.key
         self._fill_generation += 1
         generation = self._fill_generation
-        cards = self.phrase_strip.cards
-        if len(cards) == len(harmonization.phrases):  # same structure: refill, no new widgets
-            todo = list(zip(cards, harmonization.phrases, strict=True))
+        strip = self.phrase_strip
+        if len(strip.cards) != len(harmonization.phrases):
+            strip.clear()  # a new structure: the cards are shown again one by one
+        todo = list(enumerate(harmonization.phrases))
 
-            def fill_next() -> None:
-                if generation != self._fill_generation:
-                    return  # a newer result is being shown
-                if todo:
-                    card, harmony = todo.pop(0)
-                    card.show_harmony(harmony, key, self.phrase_styles.get(card.index),
-                                      card.index in self.locked, self.theme,
-                                      harmonization.score)
-                    QTimer.singleShot(0, fill_next)
-                elif then is not None:
-                    then()
-
-            fill_next()
-            return
-        # A new structure: new cards, also one per turn (a card's first layout and paint is
-        # the costliest thing the panel does on the GUI thread).
-        self.phrase_strip.set_cards([])
-        phrases = list(enumerate(harmonization.phrases))
-
-        def add_next() -> None:
+        def fill_next() -> None:
             if generation != self._fill_generation:
-                return
-            if phrases:
-                i, harmony = phrases.pop(0)
-                card = PhraseCard(i)
-                card.show_harmony(harmony, key, self.phrase_styles.get(i), i in self.locked,
-                                  self.theme, harmonization.score)
-                card.alternative_chosen.connect(self.choose_alternative)
-                card.regenerate.connect(self.regenerate_phrase)
-                card.lock_changed.connect(self.set_locked)
-                card.style_changed.connect(self.set_phrase_style)
-                self.phrase_strip.add_card(card)
-                QTimer.singleShot(0, add_next)
+                return  # a newer result is being shown
+            if todo:
+                i, harmony = todo.pop(0)
+                strip.card(i).show_harmony(harmony, key, self.phrase_styles.get(i),
+                                           i in self.locked, self.theme, harmonization.score)
+                QTimer.singleShot(0, fill_next)
             elif then is not None:
                 then()
 
-        add_next()
+        fill_next()
+
+    def _prepare_cards(self) -> None:
+        """One more hidden phrase card, so the first results only fill and show cards (making
+        one and its first show took 8-13 ms of the GUI thread each, in one turn)."""
+        if not self.phrase_strip.prepare(PREPARED_CARDS):
+            self._prepare_timer.stop()
 
     def _analysis_edited(self) -> None:
         # A new structure renumbers phrases: locks and per-phrase styles no longer apply.
