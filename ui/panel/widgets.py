@@ -388,15 +388,24 @@ class PhraseStrip(QScrollArea):
         return True
 
     def card(self, index: int) -> PhraseCard:
-        """Phrase `index`'s card, on show (the cards before it must be on show already)."""
+        """Phrase `index`'s card (made now if it does not exist yet), shown or not."""
         while len(self._made) <= index:
             self._make()
-        card = self._made[index]
-        if index == len(self.cards):
-            self.cards.append(card)
+        return self._made[index]
+
+    def show_cards(self, count: int) -> None:
+        """Show the first `count` cards together: one layout and one paint of the strip (one
+        card at a time relaid and repainted the strip for each, 5-6 ms a card)."""
+        while len(self._made) < count:
+            self._make()
+        self.setUpdatesEnabled(False)
+        for card in self._made[len(self.cards):count]:
             card.show()
-            self.placeholder.hide()
-        return card
+        for card in self._made[count:len(self.cards)]:
+            card.hide()
+        self.cards = self._made[:count]
+        self.placeholder.setVisible(not self.cards)
+        self.setUpdatesEnabled(True)
 
     def clear(self, placeholder: str = "") -> None:
         """Hide every card (they wait for the next song) and show the placeholder."""
@@ -410,15 +419,17 @@ class PhraseStrip(QScrollArea):
     def _make(self) -> None:
         index = len(self._made)
         card = PhraseCard(index)
-        card.hide()
         card.style_box.view()  # Qt makes the popup's view on first use: now, not on show
-        card.ensurePolished()
+        self._layout.addWidget(card, 1)
+        # A widget's first show (polish, fonts, layout set-up) costs far more than any later
+        # one: pay it here, hidden again in the same turn so nothing is painted.
+        card.show()
+        card.hide()
         card.style_changed.connect(self.style_changed)
         card.alternative_chosen.connect(self.alternative_chosen)
         card.regenerate.connect(self.regenerate)
         card.lock_changed.connect(self.lock_changed)
         self._made.append(card)
-        self._layout.addWidget(card, 1)
 
 
 class ConnectionList(QGroupBox):

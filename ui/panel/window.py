@@ -622,8 +622,8 @@ class PanelWindow(QMainWindow):
     def _show_arrangement(self, then: Callable[[], None] | None = None) -> None:
         """Roll and phrase cards for the current arrangement, then `then()`. Cards are refilled
         in place one per event-loop turn (a newer call abandons the rest), so the loop never
-        waits for all of them at once; a new phrase structure shows the strip's cards again
-        (made ahead of time, see `_prepare_cards`)."""
+        waits for all of them at once; for a new phrase structure they are filled hidden and
+        then shown together (the cards are made ahead of time, see `_prepare_cards`)."""
         arrangement = self.arrangement
         if arrangement is None or self.view is None:
             return
@@ -633,8 +633,9 @@ class PanelWindow(QMainWindow):
         self._fill_generation += 1
         generation = self._fill_generation
         strip = self.phrase_strip
-        if len(strip.cards) != len(harmonization.phrases):
-            strip.clear()  # a new structure: the cards are shown again one by one
+        fresh = len(strip.cards) != len(harmonization.phrases)
+        if fresh:  # a new structure: fill the cards hidden, then show them all at once
+            strip.clear()
         todo = list(enumerate(harmonization.phrases))
 
         def fill_next() -> None:
@@ -645,7 +646,10 @@ class PanelWindow(QMainWindow):
                 strip.card(i).show_harmony(harmony, key, self.phrase_styles.get(i),
                                            i in self.locked, self.theme, harmonization.score)
                 QTimer.singleShot(0, fill_next)
-            elif then is not None:
+                return
+            if fresh:
+                strip.show_cards(len(harmonization.phrases))
+            if then is not None:
                 then()
 
         fill_next()
