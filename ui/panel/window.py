@@ -643,8 +643,11 @@ class PanelWindow(QMainWindow):
                 return  # a newer result is being shown
             if todo:
                 i, harmony = todo.pop(0)
-                strip.card(i).show_harmony(harmony, key, self.phrase_styles.get(i),
-                                           i in self.locked, self.theme, harmonization.score)
+                card = strip.card(i)
+                card.show_harmony(harmony, key, self.phrase_styles.get(i), i in self.locked,
+                                  self.theme, harmonization.score)
+                if fresh:
+                    strip.lay_out(card)
                 QTimer.singleShot(0, fill_next)
                 return
             if fresh:
