@@ -25,6 +25,20 @@ DRAW_BATCH = 48
 FILL_BAND = 64  # px rows the background is filled in per call, for the same reason
 
 
+class Backgrounds:
+    """The last roll background drawn (one: the clip on show), kept by the drawing thread."""
+
+    def __init__(self) -> None:
+        self._key: object = None
+        self._image: QImage | None = None
+
+    def get(self, key: object) -> QImage | None:
+        return self._image if key == self._key else None
+
+    def put(self, key: object, image: QImage) -> None:
+        self._key, self._image = key, image
+
+
 class RollPainter:
     """Draws a `RollView` onto an image of a given size: no widget involved, so it may run
     on a background thread (Qt allows painting on a QImage off the GUI thread)."""
@@ -40,46 +54,85 @@ class RollPainter:
     def x_of(self, beats: float) -> float:
         return GUTTER + beats * self.beat_px()
 
-    def render(self, ratio: float = 1.0) -> QImage:
-        image = QImage(max(1, round(self.w * ratio)), max(1, round(self.h * ratio)),
+    def render(self, ratio: float = 1.0, backgrounds: Backgrounds | None = None) -> QImage:
+        """The picture at `ratio` device pixels per pixel. `backgrounds`: where the part that
+        only depends on the clip's length, meter, size and theme (fill, beat and bar lines,
+        bar numbers, lane names; half the drawing of a long clip) is kept between results."""
+        w, h = self.w, self.h
+        image = QImage(max(1, round(w * ratio)), max(1, round(h * ratio)),
                        QImage.Format.Format_ARGB32_Premultiplied)
+        key = (self.view.length_beats, self.view.bar_beats, self.view.first_bar_beats,
+               self.theme, w, h, ratio, self.font.toString())
+        background = backgrounds.get(key) if backgrounds is not None else None
+        if background is None:
+            background = self._background(ratio)
+            if backgrounds is not None:
+                backgrounds.put(key, background)
+        painter = QPainter(image)  # copied in bands: one call for all of it held the GIL
+        painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_Source)
+        for y in range(0, image.height(), FILL_BAND):
+            band = QRectF(0, y, image.width(), min(FILL_BAND, image.height() - y))
+            painter.drawImage(band, background, band)
+        painter.end()
         image.setDevicePixelRatio(ratio)
         t = self.theme
         painter = QPainter(image)
         painter.setFont(self.font)
-        w, h = self.w, self.h
-        base = QColor(t.base)
-        for y in range(0, h, FILL_BAND):  # not image.fill(): one call, ms with page faults
-            painter.fillRect(QRectF(0, y, w, min(FILL_BAND, h - y)), base)
-        top = CHORD_LANE + PHRASE_LANE
-        body = h - top - 4
-        melody_h = int(body * 0.48)
-        piano_top = top + melody_h + 8
-        piano_h = h - piano_top - 4
-        self._paint_grid(painter, top, h)
+        painter.setClipRect(QRectF(GUTTER - 4, 0, w - GUTTER + 4, h))  # the lane names stay
+        top, melody_h, piano_top, piano_h = self._lanes()
         self._paint_phrases(painter, h)
         self._paint_chords(painter)
         self._paint_notes(painter, self.view.melody, top + 2, melody_h - 4, QColor(t.melody))
         painter.setPen(QPen(QColor(t.bar), 1))
         painter.drawLine(0, piano_top - 4, w, piano_top - 4)
         self._paint_notes(painter, self.view.piano, piano_top, piano_h, QColor(t.piano))
-        # lane names over a gutter background
-        painter.fillRect(QRectF(0, 0, GUTTER - 4, h), QColor(t.panel))
-        painter.setPen(QColor(t.muted))
-        font = QFont(self.font)
-        font.setPointSizeF(max(8.0, font.pointSizeF() * 0.9))
-        painter.setFont(font)
-        for text, y, lane_h in (("Chords", 0, CHORD_LANE), ("Phrases", CHORD_LANE, PHRASE_LANE),
-                                ("Melody", top, melody_h), ("Piano", piano_top, piano_h)):
-            painter.drawText(QRectF(4, y, GUTTER - 10, lane_h),
-                             Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, text)
         if not self.view.melody:
+            painter.setClipping(False)  # a narrow roll's hint runs over the lane names
+            painter.setFont(self._small_font())
             painter.setPen(QColor(t.muted))
-            painter.drawText(QRectF(GUTTER, top, w - GUTTER, body),
+            painter.drawText(QRectF(GUTTER, top, w - GUTTER, h - top - 4),
                              Qt.AlignmentFlag.AlignCenter,
                              "Open a MIDI or MusicXML file, drop one here, or play a clip in "
                              "your DAW")
         painter.end()
+        return image
+
+    def _lanes(self) -> tuple[int, int, int, int]:
+        """(top of the melody lane, its height, top of the piano lane, its height)."""
+        top = CHORD_LANE + PHRASE_LANE
+        melody_h = int((self.h - top - 4) * 0.48)
+        piano_top = top + melody_h + 8
+        return top, melody_h, piano_top, self.h - piano_top - 4
+
+    def _small_font(self) -> QFont:
+        """The lane names' (and the empty roll's hint's) font."""
+        font = QFont(self.font)
+        font.setPointSizeF(max(8.0, font.pointSizeF() * 0.9))
+        return font
+
+    def _background(self, ratio: float) -> QImage:
+        """Fill, beat and bar lines, bar numbers and the lane names over the gutter, at device
+        pixel ratio 1 (the bands are copied pixel for pixel)."""
+        w, h, t = self.w, self.h, self.theme
+        image = QImage(max(1, round(w * ratio)), max(1, round(h * ratio)),
+                       QImage.Format.Format_ARGB32_Premultiplied)
+        image.setDevicePixelRatio(ratio)
+        painter = QPainter(image)
+        painter.setFont(self.font)
+        base = QColor(t.base)
+        for y in range(0, h, FILL_BAND):  # not image.fill(): one call, ms with page faults
+            painter.fillRect(QRectF(0, y, w, min(FILL_BAND, h - y)), base)
+        top, melody_h, piano_top, piano_h = self._lanes()
+        self._paint_grid(painter, top, h)
+        painter.fillRect(QRectF(0, 0, GUTTER - 4, h), QColor(t.panel))
+        painter.setPen(QColor(t.muted))
+        painter.setFont(self._small_font())
+        for text, y, lane_h in (("Chords", 0, CHORD_LANE), ("Phrases", CHORD_LANE, PHRASE_LANE),
+                                ("Melody", top, melody_h), ("Piano", piano_top, piano_h)):
+            painter.drawText(QRectF(4, y, GUTTER - 10, lane_h),
+                             Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, text)
+        painter.end()
+        image.setDevicePixelRatio(1.0)
         return image
 
     def _paint_grid(self, painter: QPainter, top: int, h: int) -> None:
@@ -174,6 +227,7 @@ class _Renderer(QObject):
         super().__init__()
         self._jobs: queue.SimpleQueue[tuple[tuple[int, int, int], RollPainter, float] | None] = \
             queue.SimpleQueue()
+        self._backgrounds = Backgrounds()  # used on the drawing thread only
         self._thread = threading.Thread(target=self._run, name="accobridge-roll", daemon=True)
         self._thread.start()
 
@@ -191,7 +245,7 @@ class _Renderer(QObject):
             if job is None:
                 return
             key, painter, ratio = job
-            self.image_ready.emit((key, painter.render(ratio)))
+            self.image_ready.emit((key, painter.render(ratio, self._backgrounds)))
 
 
 class PianoRoll(QWidget):
