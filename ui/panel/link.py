@@ -29,6 +29,11 @@ logger = logging.getLogger(__name__)
 
 EventCallback = Callable[[str, object], None]
 ENDINGS = ("done", "failed", "superseded", "cancelled")
+# The GIL switch interval while the panel is open. A thread waiting for the GIL asks the
+# holder to drop it only after waiting this long without any switch, and every brief release
+# by the engine (numpy, the store's writes) wakes the waiter and starts that wait again: at
+# 1 ms the GUI thread waited 30-50 ms for its next slot while the engine ran (benchmarks/
+# panel_latency.py: max 33-55 ms at 1 ms, 22-30 ms at 50 us, the engine's throughput alike).
 GIL_SWITCH_S = 0.00005
 
 
@@ -210,8 +215,8 @@ class EngineLink(QObject):
     def __init__(self, store: ClipStore | None = None, debounce_s: float = 0.15,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
-        # The GUI thread must not wait long for the GIL while the engine computes: 1 ms
-        # switches (as the MIDI sender uses) instead of 5 ms; put back on close.
+        # The GUI thread must not wait long for the GIL while the engine computes: 50 us
+        # switches (see GIL_SWITCH_S) instead of 5 ms; put back on close.
         self._saved_switch = sys.getswitchinterval()
         sys.setswitchinterval(min(self._saved_switch, GIL_SWITCH_S))
         self.engine = PanelEngine()
