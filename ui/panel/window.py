@@ -947,6 +947,7 @@ class PanelWindow(QMainWindow):
         if self._closed:
             return
         self._closed = True
+        self._prepare_timer.stop()
         logging.getLogger().removeHandler(self.log_handler)
         self.background.close()
         self.roll.close_renderer()
