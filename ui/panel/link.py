@@ -31,7 +31,7 @@ EventCallback = Callable[[str, object], None]
 ENDINGS = ("done", "failed", "superseded", "cancelled")
 # The GIL switch interval while the panel is open. A thread waiting for the GIL asks the
 # holder to drop it only after waiting this long without any switch, and every brief release
-# by the engine (numpy, the store's writes) wakes the waiter and starts that wait again: at
+# by the engine (C calls such as numpy's, file writes) wakes the waiter and restarts it: at
 # 1 ms the GUI thread waited 30-50 ms for its next slot while the engine ran (benchmarks/
 # panel_latency.py: max 33-55 ms at 1 ms, 22-30 ms at 50 us, the engine's throughput alike).
 GIL_SWITCH_S = 0.00005
