@@ -21,7 +21,7 @@ import pytest
 from ableton_double import DEFAULT_TICK_S, MAX_PACKET_BYTES, AbletonOSCDouble, FakeClip, LiveSet
 
 from bridge.ableton import BRIDGE_TRACK_NAMES, AbletonAdapter, ClipReadError, LiveApi, LiveNote
-from bridge.ableton.adapter import WrittenPart, compare_notes, live_notes
+from bridge.ableton.adapter import SlotRef, WrittenPart, compare_notes, live_notes
 from bridge.ableton.live_api import (
     MAX_NOTES_PER_MESSAGE,
     AbletonError,
@@ -402,7 +402,6 @@ def test_live_mode_reports_a_vanished_clip_and_stops(rig: Rig) -> None:
     assert not rig.adapter.live
 
 
-
 def test_a_clip_deleted_between_two_reads_reads_as_gone(rig: Rig,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """Live deletes the clip after the slot check but before its notes are read: the adapter
@@ -516,3 +515,35 @@ def test_closing_stops_the_adapter_thread(rig: Rig) -> None:
                    if t is not threading.current_thread())
     with pytest.raises(RuntimeError, match="closed"):
         rig.adapter.generate_now()
+
+
+def test_live_mode_follows_the_selection_to_another_midi_clip(rig: Rig) -> None:
+    """Selecting another MIDI clip moves live mode to it (its parts go to its scene); selecting
+    an empty slot, an audio clip or the master keeps the clip being watched."""
+    rig.events.wait_done(rig.adapter.generate_now())
+    for track, scene in ((0, 3), (3, 1), ("Master", 1)):  # empty slot, audio clip, master
+        with rig.double.lock:
+            rig.double.live.selected_track, rig.double.live.selected_scene = track, scene
+        assert rig.adapter.poll_once() is None
+        assert rig.adapter.watched == SlotRef(0, 1)
+    with rig.double.lock:
+        rig.double.live.selected_track, rig.double.live.selected_scene = 0, 0  # "Intro"
+    rid = rig.adapter.poll_once()
+    assert rid is not None
+    rig.events.wait_done(rid)
+    assert rig.adapter.watched == SlotRef(0, 0)
+    assert rig.part_notes(CHORDS, scene=0) == [(38, 0.0, 4.0, 70)]  # Intro's note, octave down
+    assert rig.adapter.poll_once() is None  # nothing changed since
+
+
+def test_following_the_selection_can_be_turned_off(rig: Rig) -> None:
+    still = AbletonAdapter(rig.api, rig.session, poll_s=0.02, on_event=rig.events,
+                           follow_selection=False)
+    try:
+        rig.events.wait_done(still.generate_now())
+        with rig.double.lock:
+            rig.double.live.selected_track, rig.double.live.selected_scene = 0, 0
+        assert still.poll_once() is None
+        assert still.watched == SlotRef(0, 1)
+    finally:
+        still.close()

@@ -118,8 +118,10 @@ class AbletonAdapter:
         clock: Callable[[], float] = time.monotonic,
         *,
         on_event: AdapterEventCallback | None = None,
+        follow_selection: bool = True,
     ) -> None:
         self._api = live_api
+        self._follow_selection = follow_selection
         self._session = session
         self._poll_s = poll_s
         self._clock = clock
@@ -180,13 +182,18 @@ class AbletonAdapter:
         self._inbox.put(_WAKE)
 
     def poll_once(self) -> str | None:
-        """Read the watched clip's notes; when they changed since the last request, read the
-        whole clip again and queue it. Returns the new request id, or None."""
+        """Follow the selection to another MIDI clip (when `follow_selection`), else read the
+        watched clip's notes; when they changed since the last request, read the whole clip
+        again and queue it. Returns the new request id, or None."""
         with self._poll_lock:
             with self._lock:
                 slot, span, digest = self._watched, self._watched_span, self._watched_digest
             if slot is None:
                 return None
+            if self._follow_selection:
+                followed = self._follow(slot)
+                if followed is not None:
+                    return followed
             status = self._api.slot_status(slot.track, slot.scene)
             if not status.has_clip:
                 raise ClipReadError(f"the watched clip ({slot}) is gone")
@@ -205,6 +212,27 @@ class AbletonAdapter:
             clip, new_digest, new_span = self._read_clip(slot, song)
             logger.info("ableton: the notes of %s changed; generating again", slot)
             return self._submit(slot, clip, new_digest, new_span, None)
+
+    def _follow(self, watched: SlotRef) -> str | None:
+        """When the user selected another slot holding a MIDI clip they own, watch that one
+        from now on and generate for it. Selecting an empty slot, an audio clip, a bridge track
+        or the master (to look at something) keeps the watched clip."""
+        try:
+            selected = SlotRef(self._api.selected_track(), self._api.selected_scene())
+        except AbletonError:
+            return None  # e.g. the master or a return track is selected
+        if selected == watched:
+            return None
+        try:
+            song = self._api.song_info()
+            clip, digest, span = self._read_clip(selected, song)
+        except (ClipReadError, AbletonError) as err:
+            logger.debug("ableton: selection %s not followed: %s", selected, err)
+            return None
+        if not clip.notes:
+            return None  # an empty clip, maybe just created: nothing to harmonize yet
+        logger.info("ableton: following the selection from %s to %s", watched, selected)
+        return self._submit(selected, clip, digest, span, None)
 
     def close(self) -> None:
         """Stop live mode and the adapter thread (pending writes are abandoned). Idempotent."""
