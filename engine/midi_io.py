@@ -521,6 +521,7 @@ def write_song(
         raise MidiFileError(f"cannot write {path}: folder {folder} does not exist")
     handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
+        os.fchmod(handle, 0o644)  # mkstemp makes it owner-only; a song file is for any program
         with os.fdopen(handle, "wb") as stream:
             song.save(file=stream)
             stream.flush()

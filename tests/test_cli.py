@@ -168,3 +168,12 @@ def test_process_level_error_has_no_traceback(tmp_path):
 def test_usage_error_is_one_line(capsys):
     code, printed = _run(["harmonize"], capsys)
     assert code == 2 and printed.err.count("\n") == 1
+
+
+def test_outputs_are_readable_by_other_programs(demo_mid, tmp_path, capsys):
+    """The atomic writes go through mkstemp (owner-only); a song and its chart are ordinary
+    files a DAW or a script running as another user must be able to read."""
+    out, chart = tmp_path / "out.mid", tmp_path / "chart.json"
+    _ok(["harmonize", demo_mid, "-o", out, "--json", chart], capsys)
+    for path in (out, chart):
+        assert path.stat().st_mode & 0o777 == 0o644, oct(path.stat().st_mode)

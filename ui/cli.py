@@ -1,4 +1,4 @@
-"""The `accobridge` command line: the scriptable face of the engine (and later bridge/panel).
+"""The `accobridge` command line: the scriptable face of the engine, the bridge and the panel.
 
 Contracts used by outside checks: `accobridge harmonize IN.mid -o OUT.mid [options]` writes a
 type-1 file with tracks `Melody` (ch 1) and `Chords` (ch 2); `accobridge arrange` adds `Piano`
@@ -161,6 +161,7 @@ def _write_json_atomic(path: Path, doc: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o644)  # mkstemp makes it owner-only; the chart is an ordinary output
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(doc, fh, indent=1)
         os.replace(tmp, path)
