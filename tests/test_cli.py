@@ -177,3 +177,18 @@ def test_outputs_are_readable_by_other_programs(demo_mid, tmp_path, capsys):
     _ok(["harmonize", demo_mid, "-o", out, "--json", chart], capsys)
     for path in (out, chart):
         assert path.stat().st_mode & 0o777 == 0o644, oct(path.stat().st_mode)
+
+
+def test_demo_harmonizes_and_arranges_the_shipped_melody(tmp_path, capsys, monkeypatch):
+    """The README's first command: the demo writes all three tracks from the embedded data
+    alone (the authored textures, even where a POP909 donor library was imported)."""
+    monkeypatch.setenv("ACCOBRIDGE_DATA_DIR", str(tmp_path / "no-user-data"))
+    out, chart = tmp_path / "demo.mid", tmp_path / "demo.json"
+    printed = _ok(["demo", "-o", out, "--json", chart], capsys)
+    assert "F major" in printed.out and "piano notes" in printed.out
+    song = mido.MidiFile(out)
+    assert [t.name for t in song.tracks] == ["Melody", "Chords", "Piano"]
+    piano = _notes(song.tracks[2])
+    assert piano and {c for _, _, c in piano} == {2}
+    doc = json.loads(chart.read_text())
+    assert {p["texture"]["library"] for p in doc["phrases"]} == {"default"}

@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--host", default="127.0.0.1", help="bridge host (default 127.0.0.1)")
     send.add_argument("--osc-port", type=int, default=17000, help="bridge UDP port")
     send.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for parts")
-    demo = sub.add_parser("demo", help="harmonize the shipped demo melody")
+    demo = sub.add_parser("demo", help="harmonize and arrange the shipped demo melody")
     demo.add_argument("-o", "--output", type=Path, default=Path("accobridge-demo.mid"))
     demo.add_argument("--style", default="pop_standard", help=f"one of {', '.join(STYLE_CHOICES)}")
     demo.add_argument("--json", type=Path, metavar="CHART.json")
@@ -187,11 +187,9 @@ def _harmonize_and_write(melody: Any, options: Any, output: Path, chart: Path | 
 
 
 def _cmd_arrange(args: argparse.Namespace) -> None:
-    from engine.chart import arrangement_chart
     from engine.chord_input import read_chord_events
     from engine.grid import melody_end_16th
-    from engine.midi_io import read_melody, write_song
-    from engine.pipeline import arrange
+    from engine.midi_io import read_melody
     from engine.types import ArrangeOptions
 
     options = ArrangeOptions(
@@ -202,20 +200,29 @@ def _cmd_arrange(args: argparse.Namespace) -> None:
     chords = None
     if args.chords is not None:
         chords = read_chord_events(args.chords, melody_end_16th(melody))
+    _arrange_and_write(melody, options, chords, args.output, args.json)
+
+
+def _arrange_and_write(melody: Any, options: Any, chords: Any, output: Path,
+                       chart: Path | None) -> None:
+    from engine.chart import arrangement_chart
+    from engine.midi_io import write_song
+    from engine.pipeline import arrange
+
     result = arrange(melody, options, chords=chords)
     harmonization = result.harmonization
     pedal = [(round(p.tick), 64, 127 if p.down else 0) for p in result.pedal]
     write_song(
-        args.output, melody,
+        output, melody,
         [("Chords", 2, harmonization.chord_notes), ("Piano", 3, result.piano_notes)],
         controls={"Piano": pedal},
     )
-    if args.json is not None:
-        _write_json_atomic(args.json, arrangement_chart(result))
+    if chart is not None:
+        _write_json_atomic(chart, arrangement_chart(result))
     a = harmonization.analysis
     textures = ", ".join(dict.fromkeys(t.name for t in result.textures))
     print(
-        f"{args.output}: {a.key.name} (confidence {a.key_confidence:.2f}), {a.meter.name}, "
+        f"{output}: {a.key.name} (confidence {a.key_confidence:.2f}), {a.meter.name}, "
         f"phrases {a.phrase_string}, {len(harmonization.chords)} chords, "
         f"{len(result.piano_notes)} piano notes ({textures})"
     )
@@ -308,11 +315,13 @@ def _cmd_send(args: argparse.Namespace) -> None:
 
 def _cmd_demo(args: argparse.Namespace) -> None:
     from engine.demo import demo_melody
-    from engine.types import HarmonizeOptions
+    from engine.types import ArrangeOptions, HarmonizeOptions
 
     if args.style not in STYLE_CHOICES:
         _fail(f"unknown style {args.style!r} (choose from {', '.join(STYLE_CHOICES)})")
-    _harmonize_and_write(demo_melody(), HarmonizeOptions(style=args.style), args.output, args.json)
+    # The embedded data only (authored textures), so the demo is the same on every machine.
+    options = ArrangeOptions(HarmonizeOptions(style=args.style), library="default")
+    _arrange_and_write(demo_melody(), options, None, args.output, args.json)
 
 
 def _cmd_panel(args: argparse.Namespace) -> None:
