@@ -1,6 +1,6 @@
-"""The two places a learned model will plug into the arranger (algorithms.md §2.2–2.3):
-the donor transition score and the re-harmonizer. Both have a rule-based default here; the
-torch models of a later release implement the same protocols."""
+"""The two places a learned model plugs into the arranger (algorithms.md §2.2–2.3): the donor
+transition score and the re-harmonizer. Both have a rule-based default here; the torch models
+in engine/models implement the same protocols (chosen by engine/arranger/learned.py)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Rule-based re-harmonization of a donor texture to new chords (ours; the interface a learned
-chord/texture model will plug in behind, algorithms.md §2.3).
+"""Rule-based re-harmonization of a donor texture to new chords (ours; the learned chord/texture
+VAE of engine/models sits behind the same interface, algorithms.md §2.3).
 
 Each donor note is re-expressed relative to the donor chord sounding at its beat — bass, root,
 third, fifth, seventh, ninth or other — and re-realised as that role of the target chord,
