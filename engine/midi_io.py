@@ -6,9 +6,7 @@ supports; writing produces a type-1 MIDI file atomically, so a DAW never sees ha
 
 from __future__ import annotations
 
-import os
 import struct
-import tempfile
 import warnings
 import xml.etree.ElementTree as ET
 import zipfile
@@ -20,6 +18,7 @@ from pathlib import Path
 import mido
 
 from engine.analysis.key import parse_key
+from engine.atomic_file import atomic_output
 from engine.errors import BadInputError, MidiFileError, UnsupportedMeterError
 from engine.types import SUPPORTED_METERS, Key, Melody, Meter, Note
 
@@ -519,16 +518,8 @@ def write_song(
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise MidiFileError(f"cannot write {path}: folder {folder} does not exist")
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
-        os.fchmod(handle, 0o644)  # mkstemp makes it owner-only; a song file is for any program
-        with os.fdopen(handle, "wb") as stream:
+        with atomic_output(path, make_parents=False) as stream:
             song.save(file=stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp_name, path)
-    except BaseException as err:
-        Path(temp_name).unlink(missing_ok=True)
-        if isinstance(err, OSError):
-            raise MidiFileError(f"cannot write {path}: {err}") from err
-        raise
+    except OSError as err:
+        raise MidiFileError(f"cannot write {path}: {err}") from err

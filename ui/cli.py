@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -158,16 +156,10 @@ def _options(args: argparse.Namespace) -> Any:
 
 
 def _write_json_atomic(path: Path, doc: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp makes it owner-only; the chart is an ordinary output
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(doc, fh, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from engine.atomic_file import atomic_output
+
+    with atomic_output(path) as out:
+        out.write(json.dumps(doc, indent=1).encode("utf-8"))
 
 
 def _harmonize_and_write(melody: Any, options: Any, output: Path, chart: Path | None) -> None:

@@ -12,13 +12,13 @@ import json
 import math
 import os
 import re
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, cast
 
+from engine.atomic_file import atomic_output
 from engine.types import (
     ArrangeOptions,
     HarmonizeOptions,
@@ -55,17 +55,8 @@ def user_config_dir() -> Path:
 def atomic_write_text(path: Path, text: str) -> None:
     """Write via a temporary file in the same folder and os.replace: a reader (or a crash)
     sees the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as out:
+        out.write(text.encode("utf-8"))
 
 
 # --- the schema and our small validator (the subset of JSON Schema that schema.json uses) ----

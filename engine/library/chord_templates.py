@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from engine.atomic_file import atomic_output
 from engine.errors import LibraryError
 from engine.types import STYLES, Mode, Style
 
@@ -153,17 +152,9 @@ def from_json(doc: Mapping[str, Any]) -> TemplateLibrary:
 
 def save_library(library: TemplateLibrary, path: Path = DEFAULT_LIBRARY_PATH) -> None:
     """Write atomically: a half-written library would break every later harmonization."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = json.dumps(to_json(library), separators=(",", ":")).encode()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
-            gz.write(payload)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the shipped file must be world-readable
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
+        gz.write(payload)
 
 
 @lru_cache(maxsize=4)

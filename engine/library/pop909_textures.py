@@ -35,11 +35,9 @@ Run: `python -m engine.library.pop909_textures PATH [--structure PATH] [-o OUT] 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import sys
-import tempfile
 import time
 import zipfile
 from collections import Counter
@@ -52,6 +50,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from engine.arranger.descriptors import level, onset_roll, rhythmic_density, voice_number
+from engine.atomic_file import atomic_output
 from engine.errors import BadInputError, LibraryError
 from engine.library.datasets import is_held_out
 from engine.userdata import user_data_dir
@@ -650,20 +649,8 @@ def _library_arrays(
 def _write_atomically(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
     """np.savez into a temporary file beside `path`, then os.replace: readers see the old
     library or the new one, never half a file; on any failure the temporary file goes."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    temp = Path(temp_name)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            np.savez(out, **arrays)  # type: ignore[arg-type]
-            out.flush()
-            os.fsync(out.fileno())
-        temp.chmod(0o644)  # mkstemp makes it owner-only; an ordinary data file is readable
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temp.unlink()
-        raise
+    with atomic_output(path) as out:
+        np.savez(out, **arrays)  # type: ignore[arg-type]
 
 
 # ------------------------------------------------------------------------------------- CLI

@@ -32,12 +32,10 @@ which has no mido.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -47,6 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.atomic_file import atomic_output
 from engine.errors import BadInputError, LibraryError
 from engine.library.datasets import is_held_out
 
@@ -411,18 +410,8 @@ def _stack(kept: Sequence[SongSegments]) -> dict[str, np.ndarray]:
 def write_atomically(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
     """np.savez into a temporary file beside `path`, then os.replace (readers never see half a
     file; a failure removes the temporary)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    temp = Path(temp_name)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            np.savez(out, **arrays)  # type: ignore[arg-type]
-        temp.chmod(0o644)
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temp.unlink()
-        raise
+    with atomic_output(path) as out:
+        np.savez(out, **arrays)  # type: ignore[arg-type]
 
 
 # ------------------------------------------------------------------------------------- CLI

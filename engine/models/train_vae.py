@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from engine.atomic_file import atomic_output
 from engine.errors import BadInputError, LibraryError
 from engine.models.device import choose_device, seed_everything
 from engine.models.segments import TEST, TRAIN, VALID, git_commit, load_segments
@@ -87,11 +86,8 @@ def evaluate(model: ChordTextureVae, tensors: SegmentTensors, beta: float,
 
 
 def _write_json(path: Path, value: Any) -> None:
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(handle, "w") as out:
-        json.dump(value, out, indent=1, sort_keys=True)
-    os.chmod(temp, 0o644)
-    os.replace(temp, path)
+    with atomic_output(path) as out:
+        out.write(json.dumps(value, indent=1, sort_keys=True).encode())
 
 
 def train(args: argparse.Namespace, command: str) -> dict[str, Any]:

@@ -12,19 +12,17 @@ cache ahead of the first arrangement (it takes ~10–20 s on a 2-core CPU, once)
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from engine.atomic_file import atomic_output
 from engine.errors import LibraryError
 from engine.userdata import user_data_dir
 
@@ -137,18 +135,9 @@ def _read_cache(path: Path, fingerprint: str, n: int) -> tuple[np.ndarray, np.nd
 def _write_cache(path: Path, fingerprint: str, head: np.ndarray, tail: np.ndarray) -> None:
     """Atomic (temporary file + rename); a failure only costs the next process a recompute."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(handle, "wb") as out:
-                np.savez(out, format=np.array(CACHE_FORMAT), library=np.array(fingerprint),
-                         head=head.astype(np.float16), tail=tail.astype(np.float16))
-            os.chmod(temp, 0o644)  # mkstemp makes it owner-only; a plain data file is readable
-            os.replace(temp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            raise
+        with atomic_output(path) as out:
+            np.savez(out, format=np.array(CACHE_FORMAT), library=np.array(fingerprint),
+                     head=head.astype(np.float16), tail=tail.astype(np.float16))
     except OSError as err:
         log.warning("could not cache texture embeddings in %s: %s", path, err)
 

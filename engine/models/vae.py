@@ -33,6 +33,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from engine.atomic_file import atomic_output
 from engine.errors import LibraryError
 from engine.models.segments import SEGMENT_16TH, SEGMENT_BEATS, SegmentSet
 
@@ -493,23 +494,12 @@ def decode(model: ChordTextureVae, z_chord: Tensor, z_texture: Tensor,
 def save_weights(model: ChordTextureVae, path: Path, meta: Mapping[str, Any] | None = None
                  ) -> None:
     """fp16 state dict + config (+ meta) via a temporary file and os.replace."""
-    import os
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: (v.detach().to("cpu", torch.float16) if v.is_floating_point() else
                  v.detach().cpu()) for k, v in model.state_dict().items()}
     payload = {"format": WEIGHTS_FORMAT, "config": model.config.to_json(), "state": state,
                "meta": json.dumps(dict(meta or {}), sort_keys=True)}
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
-        torch.save(payload, temp)
-        os.chmod(temp, 0o644)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as out:
+        torch.save(payload, out)
 
 
 def load_weights(path: Path, device: torch.device | None = None
