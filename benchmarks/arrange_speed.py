@@ -22,7 +22,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from benchmarks.common import median_p95
+from benchmarks.common import median_p95, warm_timings_ms
 from benchmarks.harmonize_speed import long_melody
 from engine.midi_io import write_song
 from engine.pipeline import arrange
@@ -54,13 +54,7 @@ def warm_latency(bars: int, runs: int, library: TextureLibraryName) -> tuple[flo
     """Median and p95 milliseconds of `arrange` after one warm-up call."""
     melody = long_melody(bars)
     options = ArrangeOptions(library=library)
-    arrange(melody, options)  # warm: libraries load and indexes build once per process
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        arrange(melody, options)
-        times.append((time.perf_counter() - start) * 1000)
-    return median_p95(times)
+    return warm_timings_ms(lambda: arrange(melody, options), runs)
 
 
 def donor_load_seconds(runs: int) -> tuple[float, float] | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
@@ -19,6 +20,18 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 def median_p95(values: Sequence[float]) -> tuple[float, float]:
     return statistics.median(values), percentile(values, 0.95)
+
+
+def warm_timings_ms(run: Callable[[], object], runs: int) -> tuple[float, float]:
+    """Median and p95 in ms of `runs` calls of `run`, after one untimed call that pays the
+    once-per-process loads (libraries, indexes, models)."""
+    run()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        run()
+        times.append((time.perf_counter() - start) * 1000)
+    return median_p95(times)
 
 
 def map_pieces(func: Callable[[T], R], items: Sequence[T], jobs: int) -> list[R]:

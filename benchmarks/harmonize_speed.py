@@ -17,7 +17,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from benchmarks.common import median_p95
+from benchmarks.common import median_p95, warm_timings_ms
 from engine.demo import DEMO_TUNE, melody_from_steps
 from engine.library.chord_templates import DEFAULT_LIBRARY_PATH, load_library
 from engine.midi_io import write_song
@@ -45,13 +45,7 @@ def warm_latency(bars: int, runs: int, given: bool) -> tuple[float, float]:
     if given:
         analysis = analyze_melody(melody)
         options = HarmonizeOptions(key=analysis.key, phrases=analysis.phrase_string, pickup_16th=0)
-    harmonize(melody, options)  # warm: library load and index build happen once per process
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        harmonize(melody, options)
-        times.append((time.perf_counter() - start) * 1000)
-    return median_p95(times)
+    return warm_timings_ms(lambda: harmonize(melody, options), runs)
 
 
 def cli_wall_time(runs: int) -> tuple[float, float]:
@@ -86,13 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{'load template library (cold)':<34}{med:>10.1f}{p95:>10.1f}{goal:>9.0f}"
           f"{med / goal:>7.2f}")
     melody32 = long_melody(32)
-    analyze_melody(melody32)
-    runs = []
-    for _ in range(args.runs):
-        start = time.perf_counter()
-        analyze_melody(melody32)
-        runs.append((time.perf_counter() - start) * 1000)
-    med, p95 = median_p95(runs)
+    med, p95 = warm_timings_ms(lambda: analyze_melody(melody32), args.runs)
     print(f"{'analyze 32 bars':<34}{med:>10.1f}{p95:>10.1f}{ANALYSIS_GOAL_MS:>9.0f}"
           f"{med / ANALYSIS_GOAL_MS:>7.2f}")
     for bars in (32, 128):

@@ -17,13 +17,12 @@ import argparse
 import os
 import resource
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import median_p95
+from benchmarks.common import warm_timings_ms
 from engine.arranger.plugins import DonorPhrase, reharmonize_all
 from engine.errors import LibraryError
 from engine.types import Chord, ChordEvent
@@ -76,12 +75,8 @@ def song_chords() -> list[ChordEvent]:
 def time_song(reharmonizer: object, runs: int) -> tuple[float, float, int]:
     phrases, chords = song_phrases()[0], song_chords()
     out = reharmonize_all(reharmonizer, phrases, chords)  # type: ignore[arg-type]
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        reharmonize_all(reharmonizer, phrases, chords)  # type: ignore[arg-type]
-        times.append((time.perf_counter() - start) * 1000)
-    med, p95 = median_p95(times)
+    med, p95 = warm_timings_ms(
+        lambda: reharmonize_all(reharmonizer, phrases, chords), runs)  # type: ignore[arg-type]
     return med, p95, sum(len(o) for o in out)
 
 
@@ -95,13 +90,7 @@ def time_arrange(reharmonizer: str, runs: int) -> tuple[float, float] | None:
         return None
     melody = long_melody(SONG_BARS)
     options = ArrangeOptions(library="pop909", reharmonizer=reharmonizer)  # type: ignore[arg-type]
-    arrange(melody, options)  # warm: libraries and the model load once per process
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        arrange(melody, options)
-        times.append((time.perf_counter() - start) * 1000)
-    return median_p95(times)
+    return warm_timings_ms(lambda: arrange(melody, options), runs)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
