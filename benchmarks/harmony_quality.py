@@ -48,17 +48,23 @@ HUMAN, OURS_AUTO, OURS_GIVEN, PAPER_GIVEN, PAPER_SLIP_GIVEN, RELEASE_GIVEN, BASE
     "human", "ours_auto", "ours_given", "paper_given", "paper_slip_given", "release_given",
     "baseline",
 )
-SYSTEMS = (HUMAN, OURS_AUTO, OURS_GIVEN, PAPER_GIVEN, PAPER_SLIP_GIVEN, RELEASE_GIVEN, BASELINE)
+# ablations of ours: without the melody-picked chord colours / without the tonic balance
+OURS_STYLE_COLOURS, OURS_NO_BALANCE = "ours_style_colours_given", "ours_no_balance_given"
+SYSTEMS = (HUMAN, OURS_AUTO, OURS_GIVEN, OURS_STYLE_COLOURS, OURS_NO_BALANCE, PAPER_GIVEN,
+           PAPER_SLIP_GIVEN, RELEASE_GIVEN, BASELINE)
 TITLES = {
     HUMAN: "human chords",
     OURS_AUTO: "ours (auto key/phrases)",
     OURS_GIVEN: "ours (given key/phrases)",
+    OURS_STYLE_COLOURS: "ours, style colours (given)",
+    OURS_NO_BALANCE: "ours, no tonic balance (given)",
     PAPER_GIVEN: "paper eq. 2-5 (given)",
     PAPER_SLIP_GIVEN: "paper, unfixed row V (given)",
     RELEASE_GIVEN: "release DP (given)",
     BASELINE: "diatonic baseline",
 }
-HARMONIZER_SYSTEMS = (OURS_AUTO, OURS_GIVEN, PAPER_GIVEN, PAPER_SLIP_GIVEN, RELEASE_GIVEN)
+HARMONIZER_SYSTEMS = (OURS_AUTO, OURS_GIVEN, OURS_STYLE_COLOURS, OURS_NO_BALANCE, PAPER_GIVEN,
+                      PAPER_SLIP_GIVEN, RELEASE_GIVEN)
 # docs/evaluation.md: the AccoMontage2 paper's 12 pieces (6 POP909, 6 Nottingham); no CTD given.
 REFERENCES: dict[str, dict[str, float | None]] = {
     "AccoMontage2 (paper)": {"pcs": 0.479, "ctnctr": 0.816, "mctd": 1.357, "che": 1.62,
@@ -127,6 +133,8 @@ def evaluate_piece(item: EvalItem) -> PieceResult:
         options = {
             OURS_AUTO: HarmonizeOptions(),
             OURS_GIVEN: item.given_options(),
+            OURS_STYLE_COLOURS: replace(item.given_options(), melody_colours=False),
+            OURS_NO_BALANCE: replace(item.given_options(), tonic_balance=0.0),
             PAPER_GIVEN: item.given_options("paper"),
             PAPER_SLIP_GIVEN: replace(item.given_options("paper"), fix_leading_tone=False),
             RELEASE_GIVEN: item.given_options("release"),
@@ -225,7 +233,7 @@ def format_report(
     seconds: float,
 ) -> str:
     lines: list[str] = []
-    name_width = 28
+    name_width = 31
     header = f"{'':<{name_width}}{'n':>4}{'fail':>5}" + "".join(
         f"{HEADERS[m]:>9}" for m in METRICS
     )

@@ -48,7 +48,7 @@ def harmonize(
     analysis = analysis or analyze_melody(melody, options)
     pitch = _melody_pitch(melody, analysis)
     phrases, score = harmonize_phrases(pitch, analysis, options, library, locked or {})
-    chord_notes = voice_harmonization(melody, analysis, phrases, options.voicing)
+    chord_notes = voice_harmonization(melody, analysis, phrases, options.voicing, pitch)
     return Harmonization(
         melody=melody, analysis=analysis, phrases=phrases, chord_notes=chord_notes, score=score,
         voicing=options.voicing,
@@ -62,13 +62,15 @@ def _melody_pitch(melody: Melody, analysis: MelodyAnalysis) -> np.ndarray:
 
 def voice_harmonization(
     melody: Melody, analysis: MelodyAnalysis, phrases: Sequence[PhraseHarmony],
-    voicing: Voicing | None = None,
+    voicing: Voicing | None = None, melody_pitch: np.ndarray | None = None,
 ) -> tuple[Note, ...]:
-    """The Chords-track notes for the chosen progression of every phrase."""
+    """The Chords-track notes for the chosen progression of every phrase (`melody_pitch`: the
+    melody's grid when the caller has it already)."""
     events = [ev for ph in phrases for ev in ph.chosen.chords]
     starts = frozenset(analysis.bar_start_16th(p.start_bar) for p in analysis.phrases)
+    pitch = _melody_pitch(melody, analysis) if melody_pitch is None else melody_pitch
     return voice_chords(
-        events, _melody_pitch(melody, analysis), melody.ticks_per_16th,
+        events, pitch, melody.ticks_per_16th,
         analysis.meter.sixteenths_per_bar, analysis.downbeat_16th, starts, voicing,
     )
 

@@ -279,6 +279,11 @@ class HarmonizeOptions:
     variant: Variant = "ours"
     top_k: int = 5
     fix_leading_tone: bool = True  # major row V: .75 on the leading tone (algorithms.md §1.2)
+    # ours: the melody over each chord picks its colour from the style's palette
+    # (engine/harmonizer/colour.py); False keeps the style rule's fixed colour
+    melody_colours: bool = True
+    # ours: weight of the tonic-balance term in the search (engine/harmonizer/search.py)
+    tonic_balance: float = 0.03
     voicing: Voicing = Voicing()  # how chord_notes are voiced (not part of the search)
 
 

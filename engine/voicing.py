@@ -19,6 +19,11 @@ from engine.types import ChordEvent, Note, Style, Voicing, VoicingRegister
 BASS_RANGE = (34, 46)
 UPPER_LOWEST = 50  # below ~D3 close voicings turn muddy
 UPPER_HIGHEST = 76
+REGISTER_CENTRE = 58.0  # mean pitch the upper voices gravitate to (moved by the register)
+# × (semitones away from it)²: next to nothing near the centre, where voice leading (1.5 per
+# semitone of motion) rules, but growing with the distance so that a long run of small steps
+# one way (round the circle of fifths) turns back instead of drifting out of the register
+REGISTER_PULL = 0.1
 MELODY_GAP = 1  # top voice at least a semitone below the lowest melody note over the chord
 VELOCITY_BASS = 74
 VELOCITY_UPPER = 64
@@ -91,8 +96,10 @@ def _choose(
     cands: tuple[tuple[int, ...], ...], prev: tuple[int, ...] | None, ceiling: int,
     shift: int = 0,
 ) -> tuple[int, ...]:
-    """Least voice movement from `prev` (and centre of gravity kept), below `ceiling`."""
-    prev_mean = sum(prev) / len(prev) if prev else 60.0 + shift
+    """Least voice movement from `prev` (and centre of gravity kept), below `ceiling`; a pull
+    towards the register's centre stops a long run of small steps drifting out of it."""
+    centre = REGISTER_CENTRE + shift
+    prev_mean = sum(prev) / len(prev) if prev else centre
 
     def cost(notes: tuple[int, ...]) -> float:
         c = 4.0 * max(0, notes[-1] - ceiling) + 1.5 * max(0, UPPER_LOWEST + shift - notes[0])
@@ -100,7 +107,7 @@ def _choose(
         if prev:
             c += abs(mean - prev_mean) * 1.5 + sum(
                 min(abs(n - p) for p in prev) for n in notes
-            ) / len(notes)
+            ) / len(notes) + REGISTER_PULL * (mean - centre) ** 2
         else:
             c += abs(mean - prev_mean) * 0.5
         return c

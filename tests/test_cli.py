@@ -132,12 +132,15 @@ def _broken_inputs(tmp_path):
         "bad key": ([one, "--key", "H"], "H"),
         "phrases too short": (["DEMO", "--phrases", "A8A4"], "12"),
         "phrases syntax": (["DEMO", "--phrases", "A8?"], "?"),
+        "tonic balance": (["DEMO", "--tonic-balance", "1.5"], "--tonic-balance"),
+        "colours": (["DEMO", "--colours", "loud"], "loud"),
     }
 
 
 BAD_CASES = [
     "missing", "empty", "corrupt", "no notes", "one note", "10,000 notes", "absurd tempo", "5/4",
     "unknown track", "bad style", "bad key", "phrases too short", "phrases syntax",
+    "tonic balance", "colours",
 ]
 
 

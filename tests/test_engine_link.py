@@ -53,6 +53,8 @@ def test_chords_only_skips_the_arranger():
     ({}, _clip(ts=(7, 8)), "7/8"),
     ({}, _clip(tempo=1000.0), "tempo"),
     ({"key": "H"}, _clip(), "H"),
+    ({"tonic_balance": -0.1}, _clip(), "tonic_balance must lie in 0..1"),
+    ({"colours": "loud"}, _clip(), "colours must be one of melody, style"),
 ])
 def test_bad_options_and_clips_are_bad_input(options, clip, needle):
     context, _ = _context()

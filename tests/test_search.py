@@ -46,7 +46,7 @@ def _random_melody_slots(seed: int, bars: int):
 def test_dp_matches_brute_force(variant, seed):
     lib = _random_library(seed)
     index = build_index(lib.for_meter("4/4"), "major")
-    params = SearchParams(alpha=0.3, beta=0.5, variant=variant)
+    params = SearchParams(alpha=0.3, beta=0.5, variant=variant, tonic_balance=0.2)
     lengths = [4, 2, 4]
     slots = _random_melody_slots(seed, sum(lengths))
     cands, bar = [], 0
@@ -104,6 +104,42 @@ def test_concatenation_meso_is_the_weakest_junction():
         assert meso == pytest.approx(min(junctions))
     assert (6,) not in splits(6) and (4, 2) in splits(6)
     assert splits(7) == [(4, 2, 1)] and splits(32) == [(8, 8, 8, 8)]
+
+
+@pytest.mark.parametrize("variant", ["ours", "paper", "release"])
+def test_tonic_balance_adds_gamma_times_the_non_tonic_share_for_ours_only(variant):
+    lib = library([
+        template(4, [(TONIC, "maj", 32)]),
+        template(4, [(TONIC, "maj", 8), (IV, "maj", 8), (V, "maj", 8), (TONIC, "maj", 8)]),
+        template(2, [(TONIC, "maj", 12), (V, "maj", 4)], count=3),
+        template(2, [(VI, "min", 8), (IV, "maj", 8)], count=2),
+    ])
+    index = build_index(lib.for_meter("4/4"), "major")
+    slots = _random_melody_slots(5, 4)
+    gamma = 0.2 if variant == "ours" else 0.0  # the paper's variants have no such term
+    params = SearchParams(variant=variant, tonic_balance=0.2)
+    cands = phrase_candidates(index, slots, 4, "pop_standard", params)
+    assert any(len(p) > 1 for p in cands.parts) and any(len(p) == 1 for p in cands.parts)
+    for parts, micro, meso, local in zip(cands.parts, cands.micro, cands.meso, cands.local,
+                                         strict=True):
+        slots_all = [c.root for t in parts for c in t.chords for _ in range(c.slots)]
+        tonic_share = slots_all.count(TONIC) / len(slots_all)
+        assert local == pytest.approx(0.5 * micro + 0.5 * meso + gamma * (1 - tonic_share))
+
+
+def test_tonic_balance_moves_the_search_off_a_held_tonic():
+    lib = library([
+        template(4, [(TONIC, "maj", 32)]),
+        template(4, [(TONIC, "maj", 8), (IV, "maj", 8), (V, "maj", 8), (TONIC, "maj", 8)]),
+    ])
+    pitch = np.tile(np.array([60, 64, 67, 64]).repeat(4), 4)  # the tonic triad throughout
+    analysis = _analysis([Phrase("A", 0, 4)])
+    roots = {}
+    for gamma in (0.0, 1.0):
+        (ph,), _ = harmonize_phrases(pitch, analysis, HarmonizeOptions(tonic_balance=gamma), lib)
+        roots[gamma] = [e.chord.root_pc for e in ph.chosen.chords]
+    assert roots[0.0] == [0]
+    assert roots[1.0] == [0, 5, 7, 0]
 
 
 def _analysis(phrases, mode="major"):

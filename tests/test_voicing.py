@@ -76,3 +76,24 @@ def test_long_chords_restrike_on_each_bar_line():
     starts = sorted({n.start_tick for n in notes})
     assert starts == [8 * 120, 16 * 120, 32 * 120]
     assert max(n.end_tick for n in notes) == 48 * 120
+
+
+@pytest.mark.parametrize("register", ["low", "middle", "high"])
+def test_a_long_song_stays_in_its_register(register):
+    # round the circle of fifths, least-motion voice leading alone climbs a step per cycle
+    # (measured: from about 56 to 64 in "low" over 8 cycles); the register's pull stops it
+    from engine.types import Voicing
+    from engine.voicing import REGISTER_CENTRE, REGISTER_SHIFT
+
+    cycle = [(0, "maj", 0), (5, "maj", 5), (11, "dim", 11), (4, "min", 4), (9, "min", 9),
+             (2, "min", 2), (7, "maj", 7)]
+    events = _events(cycle * 8)
+    notes = voice_chords(events, np.full(16 * len(events), -1), 120.0, 16, 0,
+                         voicing=Voicing(register=register))
+    means = []
+    for ev in events:
+        upper = sorted(n.pitch for n in notes if n.start_tick == ev.start_16th * 120)[1:]
+        means.append(sum(upper) / len(upper))
+    centre = REGISTER_CENTRE + REGISTER_SHIFT[register]
+    assert all(abs(m - centre) <= 6 for m in means)
+    assert abs(np.mean(means[-7:]) - np.mean(means[:7])) <= 3

@@ -43,6 +43,12 @@ def _add_harmonize_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="0 = best path; others vary near-ties")
     p.add_argument("--alpha", type=float, default=0.1, help="macro (transition) weight, eq. 5")
     p.add_argument("--beta", type=float, default=0.5, help="micro vs meso weight, eq. 5")
+    p.add_argument("--tonic-balance", type=float, default=0.03, metavar="G",
+                   help="ours: weight (0..1) against progressions parked on the tonic "
+                        "(default 0.03; 0 = off)")
+    p.add_argument("--colours", choices=("melody", "style"), default="melody",
+                   help="ours: the melody picks each chord's colour from the style's palette "
+                        "(default), or style: the style's fixed colour")
     p.add_argument("--variant", choices=("ours", "paper", "release"), default="ours",
                    help="ours (default): paper DP + quality-aware micro score; paper: eq. 2-5 "
                         "with the paper's table; release: the AccoMontage2 release's DP")
@@ -137,10 +143,10 @@ def _options(args: argparse.Namespace) -> Any:
         raise OptionError("--mode needs --key")
     if args.top_k < 0:
         raise OptionError("--top-k must be 0 or more")
-    for name in ("alpha", "beta"):
+    for name in ("alpha", "beta", "tonic_balance"):
         value = getattr(args, name)
         if not 0.0 <= value <= 1.0:
-            raise OptionError(f"--{name} must lie in 0..1, got {value}")
+            raise OptionError(f"--{name.replace('_', '-')} must lie in 0..1, got {value}")
     return HarmonizeOptions(
         key=parse_key(args.key, args.mode) if args.key else None,
         phrases=args.phrases,
@@ -152,6 +158,8 @@ def _options(args: argparse.Namespace) -> Any:
         beta=args.beta,
         variant=args.variant,
         top_k=args.top_k,
+        melody_colours=args.colours == "melody",
+        tonic_balance=args.tonic_balance,
     )
 
 
@@ -282,7 +290,8 @@ def _cmd_send(args: argparse.Namespace) -> None:
                     for n in melody.notes),
     )
     wire: dict[str, Any] = {"style": args.style, "seed": args.seed, "variant": args.variant,
-                            "alpha": args.alpha, "beta": args.beta}
+                            "alpha": args.alpha, "beta": args.beta,
+                            "tonic_balance": args.tonic_balance, "colours": args.colours}
     if options.key is not None:
         wire["key"], wire["mode"] = args.key, args.mode
     for name in ("phrases", "pickup", "density", "polyphony", "library", "reharmonizer",

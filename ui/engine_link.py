@@ -27,7 +27,9 @@ TICKS_PER_BEAT = 480
 OPTION_KEYS = frozenset({
     "style", "phrase_styles", "density", "polyphony", "key", "mode", "phrases", "pickup",
     "seed", "library", "parts", "variant", "alpha", "beta", "reharmonizer", "transition",
+    "tonic_balance", "colours",
 })
+COLOUR_CHOICES = ("melody", "style")
 MODEL_CHOICES = ("rules", "learned")
 
 
@@ -50,11 +52,27 @@ def harmonize_options(options: Mapping[str, Any]) -> HarmonizeOptions:
             alpha=float(options.get("alpha", 0.1)),
             beta=float(options.get("beta", 0.5)),
             variant=options.get("variant", "ours"),
+            tonic_balance=_unit(options, "tonic_balance", 0.03),
+            melody_colours=_colours(options.get("colours", "melody")),
         )
     except (TypeError, ValueError) as err:
         if isinstance(err, OptionError):
             raise
         raise OptionError(f"bad option value: {err}") from err
+
+
+def _unit(options: Mapping[str, Any], name: str, default: float) -> float:
+    value = float(options.get(name, default))
+    if not 0.0 <= value <= 1.0:
+        raise OptionError(f"option {name} must lie in 0..1, got {value}")
+    return value
+
+
+def _colours(value: Any) -> bool:
+    if value not in COLOUR_CHOICES:
+        raise OptionError(f"option colours must be one of {', '.join(COLOUR_CHOICES)}, "
+                          f"got {value!r}")
+    return bool(value == "melody")
 
 
 def clip_melody(clip: Clip) -> Any:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.grid import note_span_16th
+from engine.grid import note_spans_16th
 from engine.types import Melody, Meter
 
 # Evidence a pickup P != 0 needs over P = 0, in mean metric strength (0..1 scale). DAW clips
@@ -46,12 +46,12 @@ def metric_levels(meter: Meter) -> np.ndarray:
 
 def onsets_and_spans(melody: Melody) -> tuple[np.ndarray, np.ndarray]:
     """Sorted distinct onsets (16ths) and each one's inter-onset interval (last: its length)."""
-    spans = sorted(note_span_16th(n, melody.ticks_per_16th) for n in melody.notes)
-    if not spans:
+    note_starts, note_ends = note_spans_16th(melody)
+    if not note_starts.size:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    starts = np.array(sorted({s for s, _ in spans}), dtype=np.int64)
-    last_end = max(e for _, e in spans)
-    ioi = np.diff(np.append(starts, max(last_end, starts[-1] + 1)))
+    starts = np.unique(note_starts)
+    last_end = int(note_ends.max())
+    ioi = np.diff(np.append(starts, max(last_end, int(starts[-1]) + 1)))
     return starts, ioi
 
 

@@ -8,6 +8,7 @@ from dataclasses import replace
 import numpy as np
 
 from engine.errors import BadInputError, OptionError
+from engine.harmonizer.colour import MelodyPitchClasses, colours_for_melody
 from engine.harmonizer.index import ModeIndex, mode_index
 from engine.harmonizer.micro import NO_CHORD_ROW, chord_row, chord_table, micro_scores, slot_scores
 from engine.harmonizer.search import (
@@ -18,9 +19,10 @@ from engine.harmonizer.search import (
     only,
     phrase_candidates,
     run_dp,
+    tonic_balance_term,
     with_extra,
 )
-from engine.library.chord_templates import NO_CHORD, ChordTemplate, TemplateLibrary
+from engine.library.chord_templates import NO_CHORD, ChordTemplate, TemplateChord, TemplateLibrary
 from engine.types import (
     STYLES,
     Chord,
@@ -57,26 +59,35 @@ def phrase_styles(options: HarmonizeOptions, n_phrases: int) -> tuple[Style, ...
 
 
 def progression_events(
-    parts: Sequence[ChordTemplate], key: Key, start_16th: int, style: Style
+    parts: Sequence[ChordTemplate], key: Key, start_16th: int, style: Style,
+    melody: MelodyPitchClasses | None = None,
 ) -> tuple[ChordEvent, ...]:
     """Absolute chord events of a (possibly concatenated) template laid at `start_16th`, each
-    coloured for the style; identical neighbours across a junction merge into one event."""
-    events: list[ChordEvent] = []
+    coloured for the style — and, given the melody, for the melody over it
+    (`colour.colour_for_melody`); identical neighbours across a junction merge into one event."""
+    placed: list[tuple[TemplateChord, int]] = []  # each sounding chord and its start
     slot = 0
     for part in parts:
         for c in part.chords:
             if c.root != NO_CHORD:
-                root = (key.tonic_pc + c.root) % 12
-                quality = style_quality(c.quality, c.root, style)
-                chord = Chord(root, quality, (root + c.bass) % 12)
-                start = start_16th + 2 * slot
-                if events and events[-1].chord == chord and events[-1].end_16th == start:
-                    last = events.pop()
-                    grown = last.duration_16th + 2 * c.slots
-                    events.append(ChordEvent(chord, last.start_16th, grown))
-                else:
-                    events.append(ChordEvent(chord, start, 2 * c.slots))
+                placed.append((c, start_16th + 2 * slot))
             slot += c.slots
+    if melody is not None and placed:
+        starts = np.array([start for _, start in placed])
+        heard = melody.histograms(starts, starts + 2 * np.array([c.slots for c, _ in placed]))
+        qualities = colours_for_melody([(c.quality, c.root) for c, _ in placed], key.mode,
+                                       style, heard)
+    else:
+        qualities = [style_quality(c.quality, c.root, style) for c, _ in placed]
+    events: list[ChordEvent] = []
+    for (c, start), quality in zip(placed, qualities, strict=True):
+        root = (key.tonic_pc + c.root) % 12
+        chord = Chord(root, quality, (root + c.bass) % 12)
+        if events and events[-1].chord == chord and events[-1].end_16th == start:
+            last = events.pop()
+            events.append(ChordEvent(chord, last.start_16th, last.duration_16th + 2 * c.slots))
+        else:
+            events.append(ChordEvent(chord, start, 2 * c.slots))
     return tuple(events)
 
 
@@ -146,7 +157,8 @@ def _with_lock(
     spb = index.slots_per_bar
     first = index.bar_ids.get(tuple(roots[:spb]), index.unknown_bar)
     last = index.bar_ids.get(tuple(roots[-spb:]), index.unknown_bar)
-    local = params.beta * micro + (1 - params.beta) * meso
+    tonic_share = sum(1 for r in roots if r == 0) / n_slots
+    local = params.beta * micro + (1 - params.beta) * meso + tonic_balance_term(params, tonic_share)
     return with_extra(cands, micro, meso, local, first, last, STYLES.index(lock.style))
 
 
@@ -162,6 +174,8 @@ def harmonize_phrases(
     A `locked` phrase keeps exactly its given progression: the DP sees it as that phrase's only
     candidate, so the free phrases are searched with the macro term to and from it counted;
     its alternatives are still listed (ranked against its chosen neighbours)."""
+    if not 0.0 <= options.tonic_balance <= 1.0:
+        raise OptionError(f"tonic_balance must lie in 0..1, got {options.tonic_balance}")
     locked = locked or {}
     for i in locked:
         if not 0 <= i < len(analysis.phrases):
@@ -171,7 +185,8 @@ def harmonize_phrases(
         _check_lock(locked[i], i, analysis)
     key, meter = analysis.key, analysis.meter
     release = options.variant == "release"
-    params = SearchParams(options.alpha, options.beta, options.variant, options.seed)
+    params = SearchParams(options.alpha, options.beta, options.variant, options.seed,
+                          options.tonic_balance)
     index = mode_index(library, meter.library_key, key.mode)
     table = chord_table(
         key.mode,
@@ -212,6 +227,10 @@ def harmonize_phrases(
         totals=searched.totals, score=searched.score,
     )
 
+    # the melody picks each chord's colour (ours); the paper's variants keep the style rule
+    colour_pitch = (MelodyPitchClasses(melody_pitch, key.tonic_pc)
+                    if options.melody_colours and options.variant == "ours" else None)
+
     def choice(i: int, j: int, total: float) -> ProgressionChoice:
         if i in locked and j == len(candidates[i]) - 1:
             return replace(locked[i], total=total)
@@ -220,7 +239,7 @@ def harmonize_phrases(
         return ProgressionChoice(
             template_ids=tuple(t.id for t in parts),
             style=STYLES[int(cands.style[j])],
-            chords=progression_events(parts, key, starts[i], styles[i]),
+            chords=progression_events(parts, key, starts[i], styles[i], colour_pitch),
             micro=float(cands.micro[j]),
             meso=float(cands.meso[j]),
             total=total,

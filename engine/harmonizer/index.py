@@ -39,6 +39,8 @@ class LengthGroup:
     last_bar: np.ndarray  # (n,) bar-signature id of the last bar
     style: np.ndarray  # (n,) index into STYLES
     chromatic: np.ndarray  # (n,) bool: any root outside the mode's scale
+    tonic_slots: np.ndarray  # (n,) how many 8th-note slots sit on the tonic (root 0)
+    singles: tuple[tuple[ChordTemplate, ...], ...]  # each template as a one-part candidate
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,10 @@ def build_index(library: MeterLibrary, mode: Mode) -> ModeIndex:
             chromatic=np.array(
                 [any(c.root != NO_CHORD and c.root not in scale for c in t.chords) for t in members]
             ),
+            tonic_slots=np.array(
+                [sum(c.slots for c in t.chords if c.root == 0) for t in members], dtype=float
+            ),
+            singles=tuple((t,) for t in members),
         )
     seen = [
         (bar_id(a), bar_id(b), count)

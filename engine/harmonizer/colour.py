@@ -1,0 +1,174 @@
+"""Melody-aware chord colours: the melody notes over a chord pick its sus/6th/7th/9th colour.
+
+Ours, beyond the paper: the release replays a random library member's MIDI voicing and our
+style rule alone (`engine.voicing.style_quality`) gives every I chord the same colour whatever
+the melody sings. Arrangers choose the colour the melody implies instead — a sustained 4th over
+a major chord makes it sus4 (no minor 9th between the melody and the chord's 3rd), a 6th makes
+it a 6 chord, a leading tone over I a maj7 — so each chord takes, from its style's palette, the
+colour whose tones sound best with the melody over it. "Best" is the interval-class
+consonance of the micro rule (Yeh et al.'s PCS classes: +1 for unison, 3rds, 5th and 6ths,
+0 for the 4th, −1 for 2nds, 7ths and the tritone), weighted by how long each melody pitch
+class sounds under the chord. Between equally consonant colours the one that makes more of the
+melody a chord tone wins (D over C: sus2, not sus4); after that the style's own colour, so a
+chord with no melody over it, or one the palette cannot improve, keeps the style rule's colour.
+
+Palettes keep each style's character: Pop-standard stays triads (major/minor, or the sus2/sus4
+triads when the melody sits on the 2nd or 4th); Pop-complex and R&B choose among 6th, 7th,
+9th and sus colours, never a bare triad; Dark keeps minor colours (m7, m(add9), m(maj7)) and
+plain or sus majors. A colour may only add tones of the key's scale (minor: natural and
+harmonic) or tones the melody itself sings there, so V never turns maj7 in a major key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cache, lru_cache
+
+import numpy as np
+
+from engine.chords import INTERVALS, triad_of
+from engine.types import Mode, Style
+from engine.voicing import style_quality
+
+# Melody-minus-chord-tone interval classes as PCS scores them (docs/evaluation.md).
+_INTERVAL_VALUE = np.array([1, -1, -1, 1, 1, 0, -1, 1, 1, 1, -1, -1], dtype=float)
+
+# Semitones above the tonic a colour may add without the melody singing them.
+SCALES: dict[Mode, frozenset[int]] = {
+    "major": frozenset({0, 2, 4, 5, 7, 9, 11}),
+    "minor": frozenset({0, 2, 3, 5, 7, 8, 10, 11}),
+}
+CHORD_TONE_TIEBREAK = 1e-3  # weight of the melody's chord-tone share: only separates ties
+# Candidate colours per (style, triad of the styled chord), tried after the style's own colour.
+PALETTES: dict[Style, dict[str, tuple[str, ...]]] = {
+    "pop_standard": {
+        "maj": ("maj", "sus4", "sus2"),
+        "min": ("min", "sus4", "sus2"),
+    },
+    "pop_complex": {
+        "maj": ("maj7", "add9", "6", "7", "sus4", "7sus4"),
+        "min": ("min7", "minadd9", "min6"),
+        "dim": ("hdim7", "dim"),
+        "sus4": ("7sus4", "sus4"),
+    },
+    "rnb": {
+        "maj": ("maj9", "6", "13", "9", "maj7", "add9"),
+        "min": ("min9", "min11", "min7", "minadd9"),
+        "dim": ("hdim7", "dim"),
+        "sus4": ("7sus4", "sus4"),
+    },
+    "dark": {
+        "maj": ("maj", "sus4", "sus2"),
+        "min": ("min7", "minadd9", "minmaj7"),
+        "dim": ("hdim7", "dim"),
+    },
+}
+
+
+@cache
+def _consonance_by_melody_pc(quality: str) -> np.ndarray:
+    """For every melody pitch class above the chord root: mean interval value over the chord's
+    tones (−1..1). Root-relative, so one vector serves all twelve roots."""
+    tones = sorted(chord_tones(quality))
+    melody = np.arange(12)
+    return np.mean([_INTERVAL_VALUE[(melody - t) % 12] for t in tones], axis=0)
+
+
+@cache
+def chord_tones(quality: str) -> frozenset[int]:
+    """The quality's pitch classes above the root."""
+    return frozenset(i % 12 for i in INTERVALS.get(quality, INTERVALS["maj"]))
+
+
+def melody_fit(quality: str, relative_pcs: np.ndarray) -> float:
+    """Duration-weighted consonance (−1..1) of the melody against the chord, plus the tiny
+    chord-tone tie-break; `relative_pcs` counts melody 16ths by pitch class above the root."""
+    total = float(relative_pcs.sum())
+    consonance = float(relative_pcs @ _consonance_by_melody_pc(quality)) / total
+    tones = sum(float(relative_pcs[t]) for t in chord_tones(quality)) / total
+    return consonance + CHORD_TONE_TIEBREAK * tones
+
+
+class MelodyPitchClasses:
+    """Prefix sums of the melody's pitch classes (semitones above `tonic_pc`) per 16th, so the
+    histogram under any chord (alternatives included: hundreds per song) is one subtraction."""
+
+    def __init__(self, melody_pitch: np.ndarray, tonic_pc: int = 0) -> None:
+        sounding = melody_pitch >= 0
+        counts = np.zeros((len(melody_pitch) + 1, 12))
+        counts[1:][sounding, (melody_pitch[sounding] - tonic_pc) % 12] = 1.0
+        self._prefix = np.cumsum(counts, axis=0)
+
+    def histogram(self, start_16th: int, end_16th: int) -> np.ndarray:
+        """How many 16ths each pitch class sounds in the melody over [start, end)."""
+        return self.histograms(np.array([start_16th]), np.array([end_16th]))[0]
+
+    def histograms(self, starts_16th: np.ndarray, ends_16th: np.ndarray) -> np.ndarray:
+        """`histogram` of many spans at once: (spans, 12)."""
+        last = len(self._prefix) - 1
+        lo = np.minimum(np.maximum(starts_16th, 0), last)
+        hi = np.maximum(np.minimum(ends_16th, last), lo)
+        counts: np.ndarray = self._prefix[hi] - self._prefix[lo]
+        return counts
+
+
+def melody_histogram(melody_pitch: np.ndarray, start_16th: int, end_16th: int) -> np.ndarray:
+    """How many 16ths each pitch class sounds in the melody over [start, end)."""
+    return MelodyPitchClasses(melody_pitch).histogram(start_16th, end_16th)
+
+
+_ABOVE_ROOT = np.add.outer(np.arange(12), np.arange(12)) % 12  # [degree] → tonic-relative pcs
+
+
+def colour_for_melody(
+    quality: str, mode: Mode, degree: int, style: Style, heard: np.ndarray
+) -> str:
+    """The chord's colour for `style` given the melody over it.
+
+    `quality` is the template's quality, `degree` its root in semitones above the tonic and
+    `heard` counts melody 16ths per pitch class above the tonic (`MelodyPitchClasses`)."""
+    return colours_for_melody([(quality, degree)], mode, style, heard[None, :])[0]
+
+
+def colours_for_melody(
+    chords: Sequence[tuple[str, int]], mode: Mode, style: Style, heard: np.ndarray
+) -> list[str]:
+    """`colour_for_melody` of many (quality, degree) chords at once; `heard` is (chords, 12)."""
+    degrees = np.array([degree % 12 for _, degree in chords], dtype=np.intp)
+    above_root = heard[np.arange(len(chords))[:, None], _ABOVE_ROOT[degrees]]
+    sounding = above_root.any(axis=1).tolist()
+    return [
+        _colour(quality, mode, degree, style, tuple(row)) if any_note
+        else style_quality(quality, degree, style)
+        for (quality, degree), row, any_note in zip(chords, above_root.tolist(), sounding,
+                                                    strict=True)
+    ]
+
+
+@lru_cache(maxsize=8192)
+def _colour(quality: str, mode: Mode, degree: int, style: Style,
+            relative: tuple[float, ...]) -> str:
+    """The palette's best colour for one chord; `relative` counts melody 16ths above its root.
+    Cached: songs repeat their chords under the same melody notes."""
+    styled = style_quality(quality, degree, style)
+    palette = PALETTES.get(style, {}).get(triad_of(styled), ())
+    if not palette:
+        return styled
+    heard = np.array(relative)
+    usable = {(pc - degree) % 12 for pc in SCALES[mode]} | set(np.flatnonzero(heard).tolist())
+    triad = chord_tones(triad_of(styled))
+    best, best_fit = styled, melody_fit(styled, heard)
+    for candidate in palette:
+        if not chord_tones(candidate) - triad <= usable:
+            continue
+        value = melody_fit(candidate, heard)
+        if value > best_fit + 1e-9:
+            best, best_fit = candidate, value
+    return best
+
+
+__all__ = [
+    "PALETTES", "MelodyPitchClasses", "chord_tones", "colour_for_melody", "colours_for_melody",
+    "melody_fit",
+    "melody_histogram",
+]
