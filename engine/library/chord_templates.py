@@ -130,6 +130,21 @@ def from_json(doc: Mapping[str, Any]) -> TemplateLibrary:
         )
     meters: dict[str, MeterLibrary] = {}
     next_id = 0
+    # the same chords and bar signatures recur thousands of times: build each once
+    chord_of: dict[tuple[Any, ...], TemplateChord] = {}
+    sig_of: dict[str, BarSignature] = {}
+
+    def chord(r: Any, q: Any, b: Any, n: Any) -> TemplateChord:
+        key = (r, q, b, n)
+        if key not in chord_of:
+            chord_of[key] = TemplateChord(int(r), str(q), int(b), int(n))
+        return chord_of[key]
+
+    def sig(text: str) -> BarSignature:
+        if text not in sig_of:
+            sig_of[text] = _sig_parse(text)
+        return sig_of[text]
+
     for key, body in doc["meters"].items():
         templates = []
         for mode, bars, count, style, source, chords in body["templates"]:
@@ -137,14 +152,12 @@ def from_json(doc: Mapping[str, Any]) -> TemplateLibrary:
                 raise LibraryError(f"unknown style {style!r} in template library")
             templates.append(ChordTemplate(
                 id=next_id, meter=key, mode=mode, bars=int(bars),
-                chords=tuple(
-                    TemplateChord(int(r), str(q), int(b), int(s)) for r, q, b, s in chords
-                ),
+                chords=tuple(chord(*c) for c in chords),
                 count=int(count), style=style, source=str(source),
             ))
             next_id += 1
         junctions = {
-            (str(mode), _sig_parse(a), _sig_parse(b)): int(c) for mode, a, b, c in body["junctions"]
+            (str(mode), sig(a), sig(b)): int(c) for mode, a, b, c in body["junctions"]
         }
         meters[key] = MeterLibrary(meter=key, templates=tuple(templates), junctions=junctions)
     return TemplateLibrary(meters=meters, provenance=doc.get("provenance", {}))
