@@ -10,7 +10,7 @@ from engine.analysis.key import estimate_key, parse_key
 from engine.analysis.meter_grid import detect_pickup, first_downbeat
 from engine.analysis.phrases import parse_phrase_string, segment_phrases, total_bars
 from engine.errors import BadInputError, OptionError
-from engine.grid import note_span_16th
+from engine.grid import note_spans_16th
 from engine.types import Key, Melody, MelodyAnalysis
 
 __all__ = [
@@ -50,7 +50,7 @@ def analyze(
     if phrases is None:
         found = segment_phrases(melody, downbeat, key_found)
     else:
-        last_onset = max(note_span_16th(n, melody.ticks_per_16th)[0] for n in melody.notes)
+        last_onset = int(note_spans_16th(melody)[0].max())
         found = parse_phrase_string(
             phrases, total_bars(melody, downbeat), (last_onset - downbeat) // bar
         )

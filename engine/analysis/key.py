@@ -10,7 +10,7 @@ import re
 import numpy as np
 
 from engine.errors import OptionError
-from engine.grid import note_span_16th
+from engine.grid import note_spans_16th
 from engine.types import Key, Melody, Mode
 
 # Albrecht & Shanahan (2013) major/minor profiles, index 0 = tonic: pitch-class frequencies of a
@@ -79,7 +79,7 @@ def pitch_class_weights(melody: Melody, pickup_16th: int = 0) -> np.ndarray:
     """
     if not melody.notes:
         return np.full(12, 1.0 / 12)
-    spans = np.array([note_span_16th(n, melody.ticks_per_16th) for n in melody.notes])
+    spans = np.stack(note_spans_16th(melody), axis=1)
     pitches = np.array([n.pitch for n in melody.notes])
     order = np.lexsort((-pitches, spans[:, 0]))
     spans, pitches = spans[order], pitches[order]

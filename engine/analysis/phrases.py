@@ -13,7 +13,7 @@ import numpy as np
 
 from engine.analysis.key import estimate_key
 from engine.errors import PhraseStringError
-from engine.grid import REST, melody_grid, note_span_16th
+from engine.grid import REST, melody_end_16th, melody_grid
 from engine.types import Key, Melody, Phrase
 
 MAX_PHRASE_BARS = 64
@@ -41,7 +41,7 @@ def total_bars(melody: Melody, downbeat_16th: int) -> int:
     """Bars from the downbeat to the melody end, rounded up; a note ending on a bar line adds
     no further bar (the release added a phantom phrase there)."""
     bar = melody.meter.sixteenths_per_bar
-    end = max((note_span_16th(n, melody.ticks_per_16th)[1] for n in melody.notes), default=0)
+    end = melody_end_16th(melody)
     return max(1, -(-(end - downbeat_16th) // bar))
 
 
