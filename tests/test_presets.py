@@ -56,6 +56,7 @@ def test_preset_options_keep_the_callers_song_facts(store):
     assert (h.key, h.phrases, h.pickup_16th, h.seed, h.top_k, h.phrase_styles) == (
         Key(5, "major"), "A8B8", 2, 4, 3, ("dark", None))
     assert (h.style, h.alpha, h.beta, h.voicing) == ("pop_standard", 0.1, 0.5, Voicing("high"))
+    assert (h.tonic_balance, h.melody_colours) == (0.03, True)
     a = busy.arrange_options(ArrangeOptions(harmonize=base))
     assert (a.density, a.polyphony, a.library, a.reharmonizer, a.transition) == (
         4, 3, None, "rules", "rules")
@@ -76,8 +77,11 @@ def test_texture_presets_change_the_piano_part(store, tmp_path, monkeypatch):
 def test_round_trip_through_json(store):
     preset = replace(store.get("Dark"), name="My dark", factory=False, density=2,
                      voicing=Voicing("high", bass=False), send_parts=("piano",),
-                     library="pop909", reharmonizer="learned")
+                     library="pop909", reharmonizer="learned", colours="style",
+                     tonic_balance=0.1)
     assert Preset.from_json(json.loads(json.dumps(preset.to_json()))) == preset
+    options = preset.harmonize_options()
+    assert (options.melody_colours, options.tonic_balance) == (False, 0.1)
 
 
 def test_version_0_draft_is_migrated(tmp_path):
@@ -91,6 +95,7 @@ def test_version_0_draft_is_migrated(tmp_path):
     # the fields version 0 lacked take the schema's defaults
     assert (old.voicing, old.library, old.reharmonizer, old.transition) == (
         Voicing(), "auto", "rules", "rules")
+    assert (old.colours, old.tonic_balance) == ("melody", 0.03)
 
 
 @pytest.mark.parametrize(("change", "message"), [
@@ -102,6 +107,8 @@ def test_version_0_draft_is_migrated(tmp_path):
     ({"send_parts": ["chords", "drums"]}, "field 'send_parts[1]' must be one of chords, piano"),
     ({"send_parts": []}, "field 'send_parts' needs at least 1"),
     ({"library": "nottingham"}, "field 'library' must be one of auto, default, pop909"),
+    ({"colours": "loud"}, "field 'colours' must be one of melody, style"),
+    ({"tonic_balance": 2}, "field 'tonic_balance' must be between 0 and 1, got 2"),
     ({"tempo": 120}, "unknown field 'tempo'"),
     ({"name": "a/b"}, "field 'name' may only use letters"),
     ({"schema_version": 9}, "schema_version 9 is newer"),

@@ -187,6 +187,8 @@ class Preset:
     polyphony: int | None = None
     alpha: float = 0.1
     beta: float = 0.5
+    tonic_balance: float = 0.03
+    colours: str = "melody"  # "melody" | "style"
     voicing: Voicing = field(default_factory=Voicing)
     library: str = "auto"  # "auto" | "default" | "pop909"
     send_parts: tuple[str, ...] = PARTS
@@ -200,10 +202,11 @@ class Preset:
             raise PresetError(f"preset {self.name!r}: {err}") from err
 
     def harmonize_options(self, base: HarmonizeOptions | None = None) -> HarmonizeOptions:
-        """`base` with this preset's chord style, α, β and voicing; the rest (key, phrases,
-        pickup, per-phrase styles, seed, top_k, variant) kept."""
+        """`base` with this preset's chord style, α, β, tonic balance, colours and voicing; the
+        rest (key, phrases, pickup, per-phrase styles, seed, top_k, variant) kept."""
         return replace(base or HarmonizeOptions(), style=self.style, alpha=float(self.alpha),
-                       beta=float(self.beta), voicing=self.voicing)
+                       beta=float(self.beta), tonic_balance=float(self.tonic_balance),
+                       melody_colours=self.colours == "melody", voicing=self.voicing)
 
     def arrange_options(self, base: ArrangeOptions | None = None) -> ArrangeOptions:
         base = base or ArrangeOptions()
@@ -220,6 +223,7 @@ class Preset:
             "schema_version": SCHEMA_VERSION, "name": self.name,
             "description": self.description, "style": self.style, "density": self.density,
             "polyphony": self.polyphony, "alpha": self.alpha, "beta": self.beta,
+            "tonic_balance": self.tonic_balance, "colours": self.colours,
             "voicing": {"register": self.voicing.register, "bass": self.voicing.bass},
             "library": self.library, "send_parts": list(self.send_parts),
             "reharmonizer": self.reharmonizer, "transition": self.transition,
@@ -243,6 +247,7 @@ class Preset:
             name=doc["name"], factory=factory, description=doc["description"],
             style=doc["style"], density=doc["density"], polyphony=doc["polyphony"],
             alpha=float(doc["alpha"]), beta=float(doc["beta"]),
+            tonic_balance=float(doc["tonic_balance"]), colours=doc["colours"],
             voicing=Voicing(cast(VoicingRegister, voicing["register"]), bool(voicing["bass"])),
             library=doc["library"], send_parts=tuple(doc["send_parts"]),
             reharmonizer=doc["reharmonizer"], transition=doc["transition"],
