@@ -39,6 +39,10 @@ SCALES: dict[Mode, frozenset[int]] = {
     "minor": frozenset({0, 2, 3, 5, 7, 8, 10, 11}),
 }
 CHORD_TONE_TIEBREAK = 1e-3  # weight of the melody's chord-tone share: only separates ties
+# How much better a colour must fit than the style's own to replace it. Measured on the held-out
+# split (Pop-standard): 0 → sus chords on 14% of chord time (POP909's human chords: 6.7%),
+# CHE 1.70; 0.1 → 7.7%, CHE 1.62, PCS −.004. We keep the plain best fit.
+COLOUR_MARGIN = 1e-9
 # Candidate colours per (style, triad of the styled chord), tried after the style's own colour.
 PALETTES: dict[Style, dict[str, tuple[str, ...]]] = {
     "pop_standard": {
@@ -162,7 +166,7 @@ def _colour(quality: str, mode: Mode, degree: int, style: Style,
         if not chord_tones(candidate) - triad <= usable:
             continue
         value = melody_fit(candidate, heard)
-        if value > best_fit + 1e-9:
+        if value > best_fit + COLOUR_MARGIN:
             best, best_fit = candidate, value
     return best
 
