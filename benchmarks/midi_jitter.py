@@ -19,7 +19,6 @@ notes on channel 3 and a chord per beat on channel 2 for `--bars` bars. It print
 from __future__ import annotations
 
 import argparse
-import os
 import queue
 import statistics
 import sys
@@ -57,11 +56,9 @@ class DenseEngine:
 def measure(period: int, bpm: float, bars: int, watch_s: float = WATCH_S
             ) -> dict[str, list[float]]:
     server = jack_server.start(period=period)
-    saved = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
-    os.environ.update(JACK_DEFAULT_SERVER=server.name, JACK_NO_START_SERVER="1")
     results: queue.Queue[str] = queue.Queue()
     try:
-        with tempfile.TemporaryDirectory() as folder:
+        with jack_server.as_default(server.name), tempfile.TemporaryDirectory() as folder:
             session = Session(DenseEngine(bars), ClipStore(Path(folder)))
             adapter = MidiAdapter(session, api="UNIX_JACK", watch_s=watch_s,
                                   on_report=lambda kind, _: results.put(kind))
@@ -83,11 +80,6 @@ def measure(period: int, bpm: float, bars: int, watch_s: float = WATCH_S
                 session.close()
         missed = server.missed_cycles()
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
         jack_server.stop(server)
     tick0, spt = jack_server.fit_ticks(sent, script)
     planned = _planned(DenseEngine(bars), bars)

@@ -78,6 +78,23 @@ def client_env(name: str) -> dict[str, str]:
     return env
 
 
+@contextlib.contextmanager
+def as_default(name: str) -> Iterator[None]:
+    """Make server `name` this process's JACK server (clients in-process, e.g. python-rtmidi,
+    read the environment) and put the environment back afterwards."""
+    keys = ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")
+    saved = {k: os.environ.get(k) for k in keys}
+    os.environ.update({k: client_env(name)[k] for k in keys})
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def state_paths(name: str) -> tuple[Path, Path]:
     """(pid file, log file) the CLI keeps for server `name`."""
     folder = Path(tempfile.gettempdir())

@@ -97,16 +97,10 @@ def jack() -> Iterator[jack_server.JackServer]:
         jack_server.ports(name)  # fails loudly if .ci/run's server does not answer
     else:
         server = jack_server.start()
-    saved = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
-    os.environ.update(JACK_DEFAULT_SERVER=server.name, JACK_NO_START_SERVER="1")
     try:
-        yield server
+        with jack_server.as_default(server.name):
+            yield server
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
         if not name:
             jack_server.stop(server)
 
