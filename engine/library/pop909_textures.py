@@ -36,12 +36,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 import zipfile
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,6 +52,7 @@ from engine.arranger.descriptors import level, onset_roll, rhythmic_density, voi
 from engine.atomic_file import atomic_output
 from engine.errors import BadInputError, LibraryError
 from engine.library.datasets import is_held_out
+from engine.library.parallel import map_songs
 from engine.userdata import user_data_dir
 
 if TYPE_CHECKING:  # the reader pulls in mido and the chord vocabulary; loading needs neither
@@ -72,7 +72,6 @@ CHORD_SHIFTS_16TH = (-8, -4, 0, 4, 8)
 CHORD_SHIFT_MARGIN = 0.05
 PROGRESS_EVERY = 50
 PARALLEL_FROM = 32  # songs; fewer are read in this process
-MAX_WORKERS = 2
 
 Progress = Callable[[str], None]
 _REQUIRED = (
@@ -383,7 +382,7 @@ def import_pop909(
     skipped_phrases: list[tuple[str, int, str]] = []
     used = 0
     jobs = [(pop909_dir / s, structure_dir / s) for s in todo]
-    for done, result in enumerate(_read_all(jobs), start=1):
+    for done, result in enumerate(map_songs(_song_donors, jobs, PARALLEL_FROM), start=1):
         if result.error is not None:
             skipped_songs.append((result.song_id, result.error))
         else:
@@ -438,18 +437,6 @@ def import_pop909(
         file_bytes=out_path.stat().st_size,
         seconds=time.perf_counter() - started,
     )
-
-
-def _read_all(jobs: Sequence[tuple[Path, Path]]) -> Iterator[_SongResult]:
-    """Song results in order; two processes for a big import (MIDI parsing is the cost)."""
-    workers = min(MAX_WORKERS, os.cpu_count() or 1)
-    if len(jobs) < PARALLEL_FROM or workers < 2:
-        yield from map(_song_donors, jobs)
-        return
-    from concurrent.futures import ProcessPoolExecutor
-
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        yield from pool.map(_song_donors, jobs, chunksize=8)
 
 
 def _song_donors(job: tuple[Path, Path]) -> _SongResult:

@@ -33,12 +33,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,6 +47,7 @@ import numpy as np
 from engine.atomic_file import atomic_output
 from engine.errors import BadInputError, LibraryError
 from engine.library.datasets import is_held_out
+from engine.library.parallel import map_songs
 
 SCHEMA_VERSION = 1
 SEGMENT_BARS = 2
@@ -60,7 +60,6 @@ VALID_SHARE = 0.05
 DEFAULT_SEED = 0
 TRAIN, VALID, TEST = 0, 1, 2
 PROGRESS_EVERY = 50
-MAX_WORKERS = 2
 PARALLEL_FROM = 16  # songs; fewer are read in this process
 
 Progress = Callable[[str], None]
@@ -281,18 +280,6 @@ def _song_segments(job: tuple[Path, Path | None]) -> tuple[str, SongSegments | N
     return song_dir.name, cut, ""
 
 
-def _read_all(jobs: Sequence[tuple[Path, Path | None]]
-              ) -> Iterator[tuple[str, SongSegments | None, str]]:
-    workers = min(MAX_WORKERS, os.cpu_count() or 1)
-    if len(jobs) < PARALLEL_FROM or workers < 2:
-        yield from map(_song_segments, jobs)
-        return
-    from concurrent.futures import ProcessPoolExecutor
-
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        yield from pool.map(_song_segments, jobs, chunksize=8)
-
-
 def split_songs(songs: Sequence[int], seed: int = DEFAULT_SEED) -> dict[int, int]:
     """Song number -> TRAIN/VALID/TEST: TEST by `is_held_out`, VALID a seeded ~5% of the rest
     (fixed for a given seed and song set)."""
@@ -334,7 +321,8 @@ def build_segments(
     say(f"reading {len(jobs)} POP909 songs from {pop909}")
     kept: list[SongSegments] = []
     skipped: list[tuple[str, str]] = []
-    for done, (song_id, cut, reason) in enumerate(_read_all(jobs), start=1):
+    songs = map_songs(_song_segments, jobs, PARALLEL_FROM)
+    for done, (song_id, cut, reason) in enumerate(songs, start=1):
         if cut is None:
             skipped.append((song_id, reason))
             say(f"  skip {song_id}: {reason}")
