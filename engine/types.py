@@ -16,7 +16,9 @@ Style = Literal["pop_standard", "pop_complex", "dark", "rnb"]
 
 STYLES: tuple[Style, ...] = ("pop_standard", "pop_complex", "dark", "rnb")
 MODES: tuple[Mode, ...] = ("major", "minor")
-SUPPORTED_METERS: tuple[tuple[int, int], ...] = ((4, 4), (2, 4), (2, 2), (3, 4), (6, 8))
+SUPPORTED_METERS: tuple[tuple[int, int], ...] = (
+    (4, 4), (2, 4), (2, 2), (3, 4), (6, 8), (9, 8), (12, 8)
+)
 
 PITCH_NAMES_SHARP = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 PITCH_NAMES_FLAT = ("C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B")
@@ -41,7 +43,7 @@ class Note:
 
 @dataclass(frozen=True)
 class Meter:
-    """A time signature the engine supports (4/4, 2/4, 2/2, 3/4, 6/8)."""
+    """A time signature the engine supports (4/4, 2/4, 2/2, 3/4; compound 6/8, 9/8, 12/8)."""
 
     numerator: int
     denominator: int
@@ -68,9 +70,15 @@ class Meter:
         return self.sixteenths_per_bar // 2
 
     @property
+    def compound(self) -> bool:
+        """6/8, 9/8, 12/8: eighths grouped in threes, so the felt beat is a dotted quarter."""
+        return self.denominator == 8 and self.numerator % 3 == 0
+
+    @property
     def beat_16th(self) -> int:
-        """Length of the felt beat in 16ths: dotted quarter in 6/8, half note in 2/2."""
-        if (self.numerator, self.denominator) == (6, 8):
+        """Length of the felt beat in 16ths: dotted quarter in 6/8, 9/8 and 12/8, half note in
+        2/2."""
+        if self.compound:
             return 6
         return 16 // self.denominator
 

@@ -12,6 +12,7 @@ from engine.errors import BadInputError
 from engine.library import build_chord_templates as builder
 from engine.library.build_chord_templates import (
     build_library,
+    derive_compound,
     derive_duple,
     derive_triple,
     label_style,
@@ -161,6 +162,18 @@ def test_derive_triple_keeps_held_chords_and_refuses_busy_bars() -> None:
         derive_triple(chords((0, "maj", 6)), "3/4")
 
 
+def test_derive_compound_gives_each_quarter_beat_a_dotted_beat() -> None:
+    # | C . G . | Am | in 4/4 -> 12/8: C and G take two dotted beats (6 slots) each
+    assert derive_compound(TWO_BARS_44, "4/4") == chords((0, "maj", 6), (7, "maj", 6),
+                                                         (9, "min", 12))
+    waltz = chords((0, "maj", 4), (7, "maj", 2), (9, "min", 6))  # | C . G | Am |
+    assert derive_compound(waltz, "3/4") == chords((0, "maj", 6), (7, "maj", 3), (9, "min", 9))
+    off_beat = chords((0, "maj", 3), (7, "maj", 3))  # a change on an off-beat 8th
+    assert derive_compound(off_beat, "3/4") is None
+    with pytest.raises(ValueError):
+        derive_compound(TWO_BARS_44, "6/8")
+
+
 # ---------------------------------------------------------------------------------------------
 # Building from a hand-made corpus folder
 # ---------------------------------------------------------------------------------------------
@@ -240,6 +253,12 @@ def test_toy_build_pop909_templates(toy_library: TemplateLibrary) -> None:
     triple = chords((0, "maj", 6), (7, "maj", 6), (9, "min", 6), (5, "maj", 6))
     assert _find(toy_library, "3/4", 4, triple).count == 2
     assert _find(toy_library, "6/8", 4, triple).source == "derived"
+    # compound meters: a dotted beat per quarter (12/8 from 4/4, 9/8 from the 3/4 form)
+    twelve = chords((0, "maj", 12), (7, "maj", 12), (9, "min", 12), (5, "maj", 12))
+    assert _find(toy_library, "12/8", 4, twelve).count == 2
+    nine = chords((0, "maj", 9), (7, "maj", 9), (9, "min", 9), (5, "maj", 9))
+    assert _find(toy_library, "9/8", 4, nine).source == "derived"
+    assert toy_library.for_meter("9/8").junctions[("major", (0,) * 9, (7,) * 9)] == 2
 
 
 def test_toy_build_junctions(toy_library: TemplateLibrary) -> None:
@@ -264,6 +283,10 @@ def test_toy_build_nottingham_pickup_and_mode(toy_library: TemplateLibrary) -> N
     junctions = toy_library.for_meter("6/8").junctions
     assert junctions[("minor", (0,) * 6, (10,) * 6)] == 1
     assert junctions[("minor", (10,) * 6, (0,) * 6)] == 1
+    # two 6/8 bars make one 12/8 bar: | i i | bVII i |
+    assert _find(toy_library, "12/8", 2, tune).count == 1
+    assert toy_library.for_meter("12/8").junctions[
+        ("minor", (0,) * 12, (10,) * 6 + (0,) * 6)] == 1
 
 
 def test_toy_build_excludes_held_out(toy_library: TemplateLibrary) -> None:
@@ -318,7 +341,7 @@ def test_shipped_library_size_and_shape(shipped: TemplateLibrary) -> None:
 
 
 def test_shipped_library_coverage(shipped: TemplateLibrary) -> None:
-    for meter in ("4/4", "2/4", "3/4", "6/8"):
+    for meter in ("4/4", "2/4", "3/4", "6/8", "9/8", "12/8"):
         templates = shipped.for_meter(meter).templates
         for mode in MODES:
             for bars in (2, 4, 8):

@@ -80,7 +80,7 @@ def test_given_key_and_phrases_win(demo_mid, tmp_path, capsys):
     assert all(p["style"] == "pop_complex" for p in doc["phrases"])
 
 
-@pytest.mark.parametrize("meter", [(3, 4), (6, 8), (2, 4), (2, 2)])
+@pytest.mark.parametrize("meter", [(3, 4), (6, 8), (2, 4), (2, 2), (9, 8), (12, 8)])
 def test_other_meters_end_to_end(meter, tmp_path, capsys):
     n, d = meter
     bar = n * 16 // d

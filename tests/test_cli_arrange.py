@@ -73,7 +73,7 @@ def test_arrange_against_given_chords(demo_mid, tmp_path):
     assert symbols and all(p["chosen"]["template_ids"] == [] for p in harmonized["phrases"])
 
 
-@pytest.mark.parametrize("meter", [(3, 4), (6, 8), (2, 4)])
+@pytest.mark.parametrize("meter", [(3, 4), (6, 8), (2, 4), (9, 8), (12, 8)])
 def test_arrange_other_meters(meter, tmp_path):
     n, d = meter
     bar = n * 16 // d

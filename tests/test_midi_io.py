@@ -206,7 +206,7 @@ def test_note_pairing_rules(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------- meter, tempo
 
 
-@pytest.mark.parametrize("meter", [(4, 4), (2, 4), (2, 2), (3, 4), (6, 8)])
+@pytest.mark.parametrize("meter", [(4, 4), (2, 4), (2, 2), (3, 4), (6, 8), (9, 8), (12, 8)])
 def test_supported_meters_are_read(tmp_path: Path, meter: tuple[int, int]) -> None:
     path = save(tmp_path / "m.mid", [("Melody", line(SCALE))], [time_signature(*meter)])
     melody = read_melody(path)
@@ -218,12 +218,13 @@ def test_missing_time_signature_means_four_four(tmp_path: Path) -> None:
     assert read_melody(path).meter.name == "4/4"
 
 
-@pytest.mark.parametrize("meter", [(5, 4), (7, 8)])
+@pytest.mark.parametrize("meter", [(5, 4), (7, 8), (3, 2), (6, 4)])
 def test_unsupported_meters_list_the_supported_ones(tmp_path: Path, meter: tuple[int, int]) -> None:
     path = save(tmp_path / "m.mid", [("Melody", line(SCALE))], [time_signature(*meter)])
     with pytest.raises(UnsupportedMeterError, match=f"{meter[0]}/{meter[1]}") as info:
         read_melody(path)
-    assert all(name in str(info.value) for name in ("4/4", "2/4", "2/2", "3/4", "6/8"))
+    assert all(name in str(info.value)
+               for name in ("4/4", "2/4", "2/2", "3/4", "6/8", "9/8", "12/8"))
 
 
 def test_meter_change_is_rejected_with_its_bar(tmp_path: Path) -> None:

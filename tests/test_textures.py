@@ -50,7 +50,8 @@ rh 4+4:c/c
 
 TEXTURES = load_default_textures()
 BY_NAME = {t.name: t for t in TEXTURES}
-METERS = {"4/4": Meter(4, 4), "3/4": Meter(3, 4), "6/8": Meter(6, 8)}
+METERS = {"4/4": Meter(4, 4), "3/4": Meter(3, 4), "6/8": Meter(6, 8), "9/8": Meter(9, 8),
+          "12/8": Meter(12, 8)}
 
 
 def single(body: str, meter: str = "4/4", bars: int = 1) -> Texture:
@@ -197,6 +198,7 @@ def test_library_size_names_and_kinds():
     counts = {m: sum(t.meter == m for t in TEXTURES) for m in METERS}
     assert len(TEXTURES) >= 60
     assert counts["4/4"] >= 20 and counts["3/4"] >= 15 and counts["6/8"] >= 15
+    assert counts["9/8"] >= 8 and counts["12/8"] >= 8
     assert len(BY_NAME) == len(TEXTURES)
     tags = {tag for t in TEXTURES for tag in t.tags}
     assert {"ballad", "arpeggio", "alberti", "broken", "block", "pop", "syncopated", "stride",

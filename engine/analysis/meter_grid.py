@@ -31,12 +31,15 @@ SYNCOPATION_PENALTY = 0.5
 
 
 def metric_levels(meter: Meter) -> np.ndarray:
-    """Metric strength of each 16th of a bar, 0..1: downbeat, half bar, beat, 8th, 16th."""
+    """Metric strength of each 16th of a bar, 0..1: downbeat, half bar, beat, 8th, 16th.
+
+    Compound meters count dotted-quarter beats (beat_16th 6): 12/8 has a half bar like 4/4,
+    9/8 has three equal beats like 3/4 (no half bar)."""
     bar = meter.sixteenths_per_bar
     pos = np.arange(bar)
     levels = np.where(pos % 2 == 0, 0.2, 0.0)
     levels = np.where(pos % meter.beat_16th == 0, 0.4, levels)
-    if meter.name in ("4/4", "2/2", "6/8"):
+    if meter.name in ("4/4", "2/2", "6/8", "12/8"):
         levels = np.where(pos == bar // 2, 0.6, levels)
     if meter.name == "2/2":
         levels = np.where(pos % 4 == 0, np.maximum(levels, 0.3), levels)

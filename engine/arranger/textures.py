@@ -8,7 +8,8 @@ phrase length.
 Texture format (``engine/data/textures/*.tex``; ``#`` starts a comment, blank lines ignored)::
 
     texture ballad_arpeggio_8ths      # starts a block; name [a-z0-9_]+, unique in the library
-    meter 4/4                         # 4/4 | 3/4 | 6/8 (2/4 and 2/2 songs play the 4/4 ones)
+    meter 4/4                         # 4/4 | 3/4 | 6/8 | 9/8 | 12/8 (2/4 and 2/2 songs
+                                      # play the 4/4 ones)
     bars 1                            # pattern length in bars: 1, 2 or 4 (default 1)
     tags ballad arpeggio              # style words, free
     styles pop_standard dark          # chord styles it suits (pop_standard pop_complex dark
@@ -76,7 +77,7 @@ from engine.types import STYLES, Chord, ChordEvent, Meter, Style
 
 Hand = Literal["lh", "rh"]
 TEXTURE_DIR = Path(__file__).resolve().parents[1] / "data" / "textures"
-TEXTURE_METERS: tuple[str, ...] = ("4/4", "3/4", "6/8")
+TEXTURE_METERS: tuple[str, ...] = ("4/4", "3/4", "6/8", "9/8", "12/8")
 PATTERN_BARS: tuple[int, ...] = (1, 2, 4)
 DEFAULT_VELOCITY = 70
 
@@ -137,7 +138,7 @@ class Texture:
     `make_texture`, which computes them."""
 
     name: str
-    meter: str  # "4/4" | "3/4" | "6/8"
+    meter: str  # one of TEXTURE_METERS
     bars: int
     tags: tuple[str, ...]
     styles: tuple[Style, ...]

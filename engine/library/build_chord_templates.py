@@ -25,6 +25,14 @@ Sources (held-out songs, `engine.library.datasets.is_held_out`, are never read):
   * 3/4 and 6/8 (6 slots a bar): only bars whose chords change at most at the half bar convert;
     a one-chord bar fills the 6 slots, a half-bar pair becomes 4 + 2 slots in 3/4 (the second
     chord on beat 3, the usual waltz cadence rhythm) and 3 + 3 in 6/8 (one per dotted beat).
+  * 12/8 and 9/8 (compound: dotted-quarter beats of 3 slots): a bar of a simple meter whose
+    chords change only on its quarter beats becomes a compound bar with one dotted beat per
+    quarter (each 2-slot beat becomes 3 slots): 4/4 -> 12/8 (the shuffle-4/4 reading of 12/8
+    ballads and blues), 3/4 -> 9/8 (real 3/4 windows and those derived from 4/4). 12/8 also
+    comes from pairs of 6/8 bars (a 12/8 bar holds exactly two 6/8 bars: 4- and 8-bar 6/8
+    windows give 2- and 4-bar 12/8 templates), so jig harmony is in it too. Real 9/8 comes
+    from Nottingham's slip jigs; too few tunes alone (nine in the training split) to fill a
+    library, hence the derived 3/4 material beside them.
   Junction counts of derived meters come from each song's bars converted the same way.
 Windows with a no-chord slot or across a key change are dropped (counted in the provenance).
 Identical (meter, mode, bars, chords) windows merge; the count is the number of windows (real
@@ -33,7 +41,8 @@ Selection: the corpora give ~80k distinct progressions, most seen in one song on
 library had 5,762 and `load_library` slows with size, so each (meter, mode, bars) cell keeps its
 best-ranked `CELL_BUDGET` templates (rank: songs, a real occurrence counting twice a derived
 one, then windows), a tenth of the budget reserved for each style. Junction counts are kept
-whole: they come from the full songs, not from the kept templates.
+whole: they come from the full songs, not from the kept templates (9/8 and 12/8: only pairs
+of bars that kept templates have, see `_junctions`).
 
 Style rule (`label_style`), first match wins:
 1. rnb — an R&B colour chord (maj7, maj9, min9, 11, min11, 13) or a ii7–V7 motion (a min7-type
@@ -86,7 +95,12 @@ CELL_BUDGET: dict[str, dict[int, int]] = {
     "2/4": {2: 120, 4: 160, 8: 120},
     "3/4": {2: 120, 4: 160, 8: 120},
     "6/8": {2: 120, 4: 160, 8: 120},
+    "9/8": {2: 120, 4: 160, 8: 120},
+    "12/8": {2: 120, 4: 160, 8: 120},
 }
+
+# Meters whose junction table keeps only bars of kept templates (see `_junctions`).
+PRUNED_JUNCTION_METERS = frozenset({"9/8", "12/8"})
 
 Progress = Callable[[str], None]
 # A chord as read: (root pitch class, quality, bass semitones above the root).
@@ -339,6 +353,38 @@ def derive_triple(chords: Sequence[TemplateChord], meter: str) -> tuple[Template
     return chords_from_slots(out)
 
 
+# Simple meter -> the compound meter with one dotted beat per quarter beat (3 slots per 2).
+COMPOUND_OF = {"4/4": "12/8", "3/4": "9/8"}
+
+
+def _compound_bar(bar: Sequence[SlotChord]) -> list[SlotChord] | None:
+    """One simple-meter bar as its compound bar (each 2-slot quarter becomes a 3-slot dotted
+    quarter), or None when a chord changes off a quarter beat."""
+    if len(bar) % 2 or any(bar[i] != bar[i + 1] for i in range(0, len(bar), 2)):
+        return None
+    return [slot for slot in bar[::2] for _ in range(3)]
+
+
+def derive_compound(
+    chords: Sequence[TemplateChord], meter: str
+) -> tuple[TemplateChord, ...] | None:
+    """4/4 -> 12/8 or 3/4 -> 9/8, bar for bar (rule in the module docstring); None if a bar
+    changes chord off a quarter beat."""
+    if meter not in COMPOUND_OF:
+        raise ValueError(f"derive_compound reads 4/4 or 3/4, not {meter}")
+    slots = slots_from_chords(chords)
+    per_bar = SLOTS_PER_BAR[meter]
+    if len(slots) % per_bar:
+        raise ValueError(f"a {meter} template must fill whole {per_bar}-slot bars")
+    out: list[SlotChord] = []
+    for start in range(0, len(slots), per_bar):
+        bar = _compound_bar(slots[start : start + per_bar])
+        if bar is None:
+            return None
+        out.extend(bar)
+    return chords_from_slots(out)
+
+
 # ---------------------------------------------------------------------------------------------
 # Songs as key-relative bar sequences
 # ---------------------------------------------------------------------------------------------
@@ -539,7 +585,10 @@ def _pop909_song(folder: Path) -> SongChords:
 # Nottingham
 # ---------------------------------------------------------------------------------------------
 
-NOTTINGHAM_METERS = {"4/4": "4/4", "2/2": "4/4", "2/4": "2/4", "3/4": "3/4", "6/8": "6/8"}
+NOTTINGHAM_METERS = {
+    "4/4": "4/4", "2/2": "4/4", "2/4": "2/4", "3/4": "3/4", "6/8": "6/8", "9/8": "9/8",
+    "12/8": "12/8",
+}
 
 
 @dataclass(frozen=True)
@@ -727,26 +776,50 @@ def _add_song(song: SongChords, tally: _Tally) -> None:
         chords = chords_from_slots(slots)
         if size in TEMPLATE_BARS:
             tally.templates[(song.meter, mode, size, chords)].add(song.corpus, song_ref)
-        if song.meter != "4/4":
-            continue
-        if 2 * size in TEMPLATE_BARS:
-            derived_key = ("2/4", mode, 2 * size, derive_duple(chords))
+        for derived_key in _derived_templates(song.meter, mode, size, chords, start):
             tally.templates[derived_key].add("derived", song_ref)
-        if size in TEMPLATE_BARS:
-            for meter in ("3/4", "6/8"):
-                derived = derive_triple(chords, meter)
-                if derived is not None:
-                    tally.templates[(meter, mode, size, derived)].add("derived", song_ref)
     _add_junctions(song, tally)
 
 
+def _derived_templates(
+    meter: str, mode: Mode, size: int, chords: tuple[TemplateChord, ...], start: int
+) -> Iterator[TemplateKey]:
+    """The templates other meters derive from one real window (rules in the module docstring);
+    `start` is the window's first bar (6/8 bars pair into 12/8 bars from an even bar)."""
+    if meter == "6/8" and size % 2 == 0 and size // 2 in TEMPLATE_BARS and start % 2 == 0:
+        yield "12/8", mode, size // 2, chords
+    if meter == "3/4" and size in TEMPLATE_BARS:
+        compound = derive_compound(chords, "3/4")
+        if compound is not None:
+            yield "9/8", mode, size, compound
+    if meter != "4/4":
+        return
+    if 2 * size in TEMPLATE_BARS:
+        yield "2/4", mode, 2 * size, derive_duple(chords)
+    if size not in TEMPLATE_BARS:
+        return
+    for triple in ("3/4", "6/8"):
+        derived = derive_triple(chords, triple)
+        if derived is not None:
+            yield triple, mode, size, derived
+    waltz = derive_triple(chords, "3/4")
+    for source, simple in (("4/4", chords), ("3/4", waltz)):
+        compound = derive_compound(simple, source) if simple is not None else None
+        if compound is not None:
+            yield COMPOUND_OF[source], mode, size, compound
+
+
 def _add_junctions(song: SongChords, tally: _Tally) -> None:
-    """Count consecutive bar pairs (eq. 3's c) in the song's meter and, for a 4/4 song, in
-    the meters derived from it, bars converted as their templates are."""
+    """Count consecutive bar pairs (eq. 3's c) in the song's meter and in the meters derived
+    from it, bars converted as their templates are."""
     for a, b in zip(song.bars, song.bars[1:], strict=False):
         if a.segment != b.segment or not (a.complete and b.complete):
             continue
         tally.junctions[song.meter][(a.mode, a.signature(), b.signature())] += 1
+    if song.meter == "6/8":
+        _count_converted(song.bars, tally.junctions["12/8"], pair_bars=True)
+    if song.meter == "3/4":
+        _count_converted(song.bars, tally.junctions["9/8"], _compound_bar)
     if song.meter != "4/4":
         return
     halves: list[tuple[Bar, BarSignature] | None] = []
@@ -756,17 +829,38 @@ def _add_junctions(song: SongChords, tally: _Tally) -> None:
     for x, y in zip(halves, halves[1:], strict=False):
         if x and y and x[0].segment == y[0].segment:
             tally.junctions["2/4"][(x[0].mode, x[1], y[1])] += 1
-    for meter in ("3/4", "6/8"):
-        converted = [
-            _triple_bar([s for s in bar.slots if s is not None], meter) if bar.complete else None
-            for bar in song.bars
-        ]
-        for i in range(len(song.bars) - 1):
-            a_slots, b_slots = converted[i], converted[i + 1]
-            a, b = song.bars[i], song.bars[i + 1]
-            if a_slots and b_slots and a.segment == b.segment:
-                key = (a.mode, tuple(s[0] for s in a_slots), tuple(s[0] for s in b_slots))
-                tally.junctions[meter][key] += 1
+    _count_converted(song.bars, tally.junctions["3/4"], lambda bar: _triple_bar(bar, "3/4"))
+    _count_converted(song.bars, tally.junctions["6/8"], lambda bar: _triple_bar(bar, "6/8"))
+    _count_converted(song.bars, tally.junctions["12/8"], _compound_bar)
+    _count_converted(song.bars, tally.junctions["9/8"], _waltz_compound_bar)
+
+
+def _waltz_compound_bar(bar: Sequence[SlotChord]) -> list[SlotChord] | None:
+    """A 4/4 bar as 3/4 (`_triple_bar`), then as 9/8 (`_compound_bar`)."""
+    triple = _triple_bar(bar, "3/4")
+    return _compound_bar(triple) if triple is not None else None
+
+
+def _count_converted(
+    bars: Sequence[Bar], junctions: Counter[JunctionKey],
+    convert: Callable[[Sequence[SlotChord]], list[SlotChord] | None] | None = None,
+    pair_bars: bool = False,
+) -> None:
+    """Count consecutive bar pairs of a derived meter: each bar converted (`convert`), or two
+    bars joined into one (`pair_bars`: 6/8 -> 12/8, from the song's first bar)."""
+    joined: list[tuple[Bar, list[SlotChord] | None]] = []
+    if pair_bars:
+        for a, b in zip(bars[::2], bars[1::2], strict=False):
+            whole = a.complete and b.complete and a.segment == b.segment
+            joined.append((a, [s for s in a.slots + b.slots if s is not None] if whole else None))
+    else:
+        for bar in bars:
+            slots = [s for s in bar.slots if s is not None] if bar.complete else None
+            joined.append((bar, convert(slots) if slots and convert else None))
+    for (a, a_slots), (b, b_slots) in zip(joined, joined[1:], strict=False):
+        if a_slots and b_slots and a.segment == b.segment:
+            key = (a.mode, tuple(s[0] for s in a_slots), tuple(s[0] for s in b_slots))
+            junctions[key] += 1
 
 
 def _pop909_songs(
@@ -864,6 +958,21 @@ def _templates(tally: _Tally) -> dict[str, list[ChordTemplate]]:
     return per_meter
 
 
+def _junctions(
+    meter: str, templates: Sequence[ChordTemplate], tally: _Tally
+) -> dict[JunctionKey, int]:
+    """Junction counts of one meter, sorted. The compound meters derived from 4/4 pop songs
+    keep only pairs of bars that some kept template has: the search looks up no other pair
+    (it joins templates' first and last bars, and single bars cut from 2-bar templates), and
+    the whole table of converted pop bars would double the shipped file."""
+    counts = tally.junctions[meter]
+    if meter in PRUNED_JUNCTION_METERS:
+        bars = {(t.mode, sig) for t in templates for sig in t.bar_signatures()}
+        counts = Counter({key: n for key, n in counts.items()
+                          if (key[0], key[1]) in bars and (key[0], key[2]) in bars})
+    return dict(sorted(counts.items()))
+
+
 def _template_census(per_meter: dict[str, list[ChordTemplate]]) -> dict[str, Any]:
     census: dict[str, Any] = {}
     for meter, templates in per_meter.items():
@@ -897,7 +1006,7 @@ def build_library(
             _add_song(song, tally)
     per_meter = _templates(tally)
     meters = {
-        meter: MeterLibrary(meter, tuple(templates), dict(sorted(tally.junctions[meter].items())))
+        meter: MeterLibrary(meter, tuple(templates), _junctions(meter, templates, tally))
         for meter, templates in per_meter.items()
     }
     census = _template_census(per_meter)
@@ -912,7 +1021,8 @@ def build_library(
             "pop909": "pop909-structure finalized_chord.txt + analyzed_key.txt + "
                       "human_label1.txt (MIT)",
             "nottingham": "nottingham chords/*.mid + melody/*.mid (GPL-3; statistics only)",
-            "derived": "2/4, 3/4, 6/8 templates converted from real 4/4 windows",
+            "derived": "2/4, 3/4, 6/8, 12/8 templates converted from real 4/4 windows; 9/8 "
+                       "from 3/4 ones (real and derived); 12/8 from pairs of 6/8 bars",
         },
         "songs": dict(sorted(used.items())),
         "skipped_songs": dict(sorted(skipped.items())),
@@ -921,7 +1031,7 @@ def build_library(
         "selection": "per (meter, mode, bars) the best-ranked by songs (real x2, derived x1) "
                      f"then windows, a tenth of each budget reserved per style; {CELL_BUDGET}",
         "templates": sum(len(t) for t in per_meter.values()),
-        "junctions": {m: len(tally.junctions[m]) for m in SLOTS_PER_BAR},
+        "junctions": {m: len(meters[m].junctions) for m in SLOTS_PER_BAR},
         "census": census,
     }
     say(f"built {provenance['templates']} templates in {time.perf_counter() - started:.1f} s")

@@ -25,7 +25,9 @@ DEFAULT_LIBRARY_PATH = Path(__file__).resolve().parents[1] / "data" / "chord_tem
 NO_CHORD = -1  # root value of an N.C. slot
 
 # Slots (8th notes) per bar for every library meter.
-SLOTS_PER_BAR: dict[str, int] = {"4/4": 8, "2/4": 4, "3/4": 6, "6/8": 6}
+SLOTS_PER_BAR: dict[str, int] = {
+    "4/4": 8, "2/4": 4, "3/4": 6, "6/8": 6, "9/8": 9, "12/8": 12,
+}
 
 BarSignature = tuple[int, ...]  # per-slot root semitones of one bar (NO_CHORD for N.C.)
 

@@ -39,7 +39,7 @@ from ui.services import ConnectionStatus
 
 STYLE_NAMES = {"pop_standard": "Pop standard", "pop_complex": "Pop complex", "dark": "Dark",
                "rnb": "R&B"}
-METERS = ("4/4", "3/4", "6/8", "2/4", "2/2")
+METERS = ("4/4", "3/4", "6/8", "2/4", "2/2", "9/8", "12/8")
 KEY_NAMES = tuple(Key(pc, mode).name for mode in ("major", "minor") for pc in range(12))
 
 
