@@ -33,6 +33,7 @@ from engine.types import SUPPORTED_METERS, HarmonizeOptions, Key, Melody, Meter,
 TICKS_PER_BEAT = 480
 TICKS_PER_16TH = TICKS_PER_BEAT // 4
 CHORD_BASE_PITCH = 48  # close position: pitch class pc is voiced at 48 + pc (C3..B3)
+BASS_PITCH = 36  # the chord's bass (annotated or lowest note) an octave under it
 NOTTINGHAM_PHRASE_BARS = 8
 DEFAULT_POP909_LIMIT = 30
 DEFAULT_NOTTINGHAM_LIMIT = 30
@@ -98,9 +99,13 @@ class EvalCorpus:
         return Counter(s.reason for s in self.skipped)
 
 
-def close_voicing(pitch_classes: Iterable[int], start_tick: int, duration_tick: int) -> list[Note]:
-    """One chord as notes at MIDI 48 + pc: enough for pitch-class metrics and easy to listen to."""
-    return [
+def close_voicing(
+    pitch_classes: Iterable[int], start_tick: int, duration_tick: int, bass_pc: int | None = None
+) -> list[Note]:
+    """One chord as notes at MIDI 48 + pc, over its bass at 36 + bass_pc when one is given:
+    enough for pitch-class metrics and for naming the chord (root from tones and bass)."""
+    bass = [] if bass_pc is None else [Note(BASS_PITCH + bass_pc % 12, start_tick, duration_tick)]
+    return bass + [
         Note(CHORD_BASE_PITCH + pc, start_tick, duration_tick)
         for pc in sorted({p % 12 for p in pitch_classes})
     ]
@@ -276,7 +281,8 @@ def _pop909_meter(chord_beats: int, total_bars: int) -> Meter:
 def _pop909_chords(path: Path) -> tuple[list[Note], int]:
     """Chord notes and the length in beats of finalized_chord.txt.
 
-    Each line is `label [tones] root beats`, laid end to end from beat 0; N = no chord."""
+    Each line is `label [tones] bass beats` (the bass pc: the root unless the label has a
+    slash), laid end to end from beat 0; N = no chord."""
     notes: list[Note] = []
     beat = 0
     for line in _read_lines(path):
@@ -287,12 +293,14 @@ def _pop909_chords(path: Path) -> tuple[list[Note], int]:
             continue
         label, tones, rest = match.groups()
         try:
-            beats = int(rest.split()[-1])
+            fields = rest.split()
+            beats = int(fields[-1])
+            bass = int(fields[-2]) if len(fields) > 1 else None
             pcs = [int(t) for t in tones.split(",") if t.strip()]
         except (ValueError, IndexError) as err:
             raise CorpusSkip(f"bad chord line {line!r}") from err
         if label != "N" and pcs:
-            notes += close_voicing(pcs, beat * TICKS_PER_BEAT, beats * TICKS_PER_BEAT)
+            notes += close_voicing(pcs, beat * TICKS_PER_BEAT, beats * TICKS_PER_BEAT, bass)
         beat += beats
     if not notes:
         raise CorpusSkip("finalized_chord.txt has no chords")
@@ -357,7 +365,8 @@ def load_nottingham_tune(folder: Path, name: str) -> EvalItem:
         song_id=name,
         melody=melody,
         human_chords=tuple(
-            n for start, pcs, length in chords for n in close_voicing(pcs, start, length)
+            n for start, pcs, length, bass in chords
+            for n in close_voicing(pcs, start, length, bass)
         ),
         key=key,
         phrases=phrases,
@@ -424,13 +433,15 @@ def _midi_tempo(midi: mido.MidiFile) -> float:
     return mido.tempo2bpm(tempos[0].tempo) if tempos else 120.0
 
 
-def _block_chords(notes: Iterable[Note]) -> list[tuple[int, frozenset[int], int]]:
-    """(start tick, pitch classes, duration) per chord: notes struck together form one chord."""
+def _block_chords(notes: Iterable[Note]) -> list[tuple[int, frozenset[int], int, int]]:
+    """(start tick, pitch classes, duration, bass pc) per chord: notes struck together form one
+    chord, its lowest note the bass."""
     by_start: dict[int, list[Note]] = {}
     for note in notes:
         by_start.setdefault(note.start_tick, []).append(note)
     return [
-        (start, frozenset(n.pitch % 12 for n in group), max(n.duration_tick for n in group))
+        (start, frozenset(n.pitch % 12 for n in group), max(n.duration_tick for n in group),
+         min(n.pitch for n in group) % 12)
         for start, group in sorted(by_start.items())
     ]
 

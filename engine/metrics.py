@@ -77,7 +77,7 @@ class HarmonyMetrics:
 
 
 @dataclass(frozen=True)
-class _MelodyNote:
+class MelodyNote:
     start_16th: int
     duration_16th: int
     pitch: int
@@ -134,7 +134,7 @@ def harmony_metrics(
         )
     if beat_16th < 1:
         raise ValueError(f"beat_16th must be at least 1, got {beat_16th}")
-    notes = _melody_notes(pitch, onset)
+    notes = melody_notes(pitch, onset)
     che, cc = _chord_histogram(chords, beat_16th)
     return HarmonyMetrics(
         pcs=_pitch_consonance(notes, chords),
@@ -146,19 +146,19 @@ def harmony_metrics(
     )
 
 
-def _melody_notes(pitch: np.ndarray, onset: np.ndarray) -> list[_MelodyNote]:
-    """Cut the grid into notes: each onset starts one, the next onset or a rest ends it."""
+def melody_notes(pitch: np.ndarray, onset: np.ndarray) -> list[MelodyNote]:
+    """Notes of a melody grid. Cut the grid into notes: each onset starts one, the next onset or a rest ends it."""
     notes = []
     length = pitch.shape[0]
     for start in np.flatnonzero(onset & (pitch != REST)):
         end = start + 1
         while end < length and not onset[end] and pitch[end] == pitch[start]:
             end += 1
-        notes.append(_MelodyNote(int(start), int(end - start), int(pitch[start])))
+        notes.append(MelodyNote(int(start), int(end - start), int(pitch[start])))
     return notes
 
 
-def _pitch_consonance(notes: list[_MelodyNote], chords: np.ndarray) -> float:
+def _pitch_consonance(notes: list[MelodyNote], chords: np.ndarray) -> float:
     """PCS: duration-weighted mean over notes of the mean interval score against the chord."""
     total = weight = 0.0
     for note in notes:
@@ -171,10 +171,10 @@ def _pitch_consonance(notes: list[_MelodyNote], chords: np.ndarray) -> float:
     return total / weight if weight else math.nan
 
 
-def _chord_tone_ratio(notes: list[_MelodyNote], chords: np.ndarray) -> float:
+def _chord_tone_ratio(notes: list[MelodyNote], chords: np.ndarray) -> float:
     """CTnCTR = (n_c + n_p) / (n_c + n_n), Yeh et al. 2021 §6.1."""
 
-    def is_chord_tone(note: _MelodyNote) -> bool:
+    def is_chord_tone(note: MelodyNote) -> bool:
         return bool(chords[note.start_16th, note.pitch % PITCH_CLASSES])
 
     n_c = n_n = n_p = 0
@@ -195,7 +195,7 @@ def _chord_tone_ratio(notes: list[_MelodyNote], chords: np.ndarray) -> float:
     return (n_c + n_p) / (n_c + n_n) if n_c + n_n else math.nan
 
 
-def _melody_chord_distance(notes: list[_MelodyNote], chords: np.ndarray) -> float:
+def _melody_chord_distance(notes: list[MelodyNote], chords: np.ndarray) -> float:
     """MCTD: duration-weighted tonal distance between each note's pitch class and its chord."""
     total = weight = 0.0
     for note in notes:
