@@ -147,7 +147,7 @@ def harmony_metrics(
 
 
 def melody_notes(pitch: np.ndarray, onset: np.ndarray) -> list[MelodyNote]:
-    """Notes of a melody grid. Cut the grid into notes: each onset starts one, the next onset or a rest ends it."""
+    """The notes of a melody grid: each onset starts one, the next onset or a rest ends it."""
     notes = []
     length = pitch.shape[0]
     for start in np.flatnonzero(onset & (pitch != REST)):

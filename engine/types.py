@@ -291,7 +291,10 @@ class HarmonizeOptions:
     # (engine/harmonizer/colour.py); False keeps the style rule's fixed colour
     melody_colours: bool = True
     # ours: weight of the tonic-balance term in the search (engine/harmonizer/search.py)
-    tonic_balance: float = 0.03
+    tonic_balance: float = 0.0
+    # ours: cadence, opening and repeat terms in the search (engine/harmonizer/structure.py);
+    # False only for ablations
+    musical_structure: bool = True
     voicing: Voicing = Voicing()  # how chord_notes are voiced (not part of the search)
 
 

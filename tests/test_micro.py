@@ -4,17 +4,17 @@ import numpy as np
 import pytest
 
 from engine.harmonizer.micro import (
-    CONSONANCE_BLEND,
     NO_CHORD_ROW,
     NO_CHORD_SCORE,
     ROOT_NO_CHORD_ROW,
     chord_row,
     chord_table,
-    consonance_row,
+    clash_table,
     degree_table,
     micro_scores,
     root_table,
     slot_scores,
+    strong_beat_clashes,
 )
 
 
@@ -68,23 +68,44 @@ def test_micro_scores_is_the_mean_over_slots():
     assert got[1] == pytest.approx((1.0 + table[0, 5]) / 2)
 
 
-def test_consonance_row_by_hand():
-    # C major triad: melody C → intervals 0, 8 (C-E), 5 (C-G) → (1 + 1 + 0)/3
-    row = consonance_row(0, "maj")
-    assert row[0] == pytest.approx(((1 + 1 + 0) / 3 + 1) / 2)
-    assert row[4] == pytest.approx(1.0)  # E: 4, 0, 9 all consonant
-    assert row[5] == pytest.approx(((0 - 1 - 1) / 3 + 1) / 2)  # F: 5, 1, 10
-    assert row[6] == pytest.approx(0.0)  # F#: 6, 2, 11
-
-
-def test_chord_rows_see_the_quality_only_in_the_consonance_rule():
+def test_chord_rows_see_the_quality_only_in_our_rule():
     paper = chord_table("major", rule="paper")
-    ours = chord_table("major", rule="consonance")
+    ours = chord_table("major", rule="quality")
     d_major, d_minor = chord_row(2, "7"), chord_row(2, "min7")
     assert chord_row(-1, "maj") == NO_CHORD_ROW
     assert np.array_equal(paper[d_major], paper[d_minor])  # the paper sees roots only
     assert np.array_equal(paper[d_major], root_table("major")[2])
-    # F# over D major is its third, over D minor a clash
-    assert ours[d_major, 6] > ours[d_minor, 6]
-    expected = (1 - CONSONANCE_BLEND) * root_table("major")[2, 6] + CONSONANCE_BLEND * 1.0
-    assert ours[d_major, 6] == pytest.approx(expected)
+    # F# over D major is its third (the row's third value), F its minor third's lower value
+    row = root_table("major")[2]
+    assert ours[d_major, 6] == pytest.approx(row[5]) and ours[d_major, 5] == pytest.approx(row[6])
+    assert np.array_equal(ours[d_minor], row)  # the diatonic quality keeps the paper's row
+
+
+def test_minor_dominant_fits_the_leading_tone_only_as_a_major_chord():
+    table = chord_table("minor", rule="quality")
+    major_v, minor_v, tonic = chord_row(7, "maj"), chord_row(7, "min"), chord_row(0, "min")
+    assert table[major_v, 11] == pytest.approx(0.75)  # G♯ is E major's third in A minor
+    assert table[minor_v, 11] == pytest.approx(0.15)
+    assert table[tonic, 11] < 0.2  # never the tonic under the raised 7th
+
+
+def test_sus_rows_give_the_third_away_to_the_suspended_tone():
+    table = chord_table("major", rule="quality")
+    row = root_table("major")[7]
+    gsus4 = table[chord_row(7, "sus4")]
+    assert gsus4[11] == pytest.approx(min(row[10], row[11]))  # B: the third a sus4 lacks
+    assert gsus4[0] == pytest.approx(max(row[0], row[11]))  # C: its suspended 4th
+
+
+def test_strong_beat_clashes_mark_a_long_beat_note_a_semitone_from_the_triad():
+    clash = clash_table()
+    assert clash[chord_row(2, "min"), 1]  # Dm under a C♯ (D minor's leading tone)
+    assert not clash[chord_row(9, "maj"), 1]  # A major holds it
+    # a C♯ held from beat 1 (slot 0), a short D on beat 2 (not counted), C♯ on the 8th after
+    melody = np.array([1, 1, 1, 1, 2, -1, -1, -1, -1, -1, 1, 1, -1, -1, -1, -1])
+    marks = strong_beat_clashes(melody, 4)
+    assert marks.shape == (8, NO_CHORD_ROW + 1)
+    assert marks[0, chord_row(2, "min")] == 1.0
+    assert marks[2:].sum() == 0.0
+
+

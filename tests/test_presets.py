@@ -56,7 +56,7 @@ def test_preset_options_keep_the_callers_song_facts(store):
     assert (h.key, h.phrases, h.pickup_16th, h.seed, h.top_k, h.phrase_styles) == (
         Key(5, "major"), "A8B8", 2, 4, 3, ("dark", None))
     assert (h.style, h.alpha, h.beta, h.voicing) == ("pop_standard", 0.1, 0.5, Voicing("high"))
-    assert (h.tonic_balance, h.melody_colours) == (0.03, True)
+    assert (h.tonic_balance, h.melody_colours) == (0.0, True)
     a = busy.arrange_options(ArrangeOptions(harmonize=base))
     assert (a.density, a.polyphony, a.library, a.reharmonizer, a.transition) == (
         4, 3, None, "rules", "rules")
@@ -95,7 +95,7 @@ def test_version_0_draft_is_migrated(tmp_path):
     # the fields version 0 lacked take the schema's defaults
     assert (old.voicing, old.library, old.reharmonizer, old.transition) == (
         Voicing(), "auto", "rules", "rules")
-    assert (old.colours, old.tonic_balance) == ("melody", 0.03)
+    assert (old.colours, old.tonic_balance) == ("melody", 0.0)
 
 
 @pytest.mark.parametrize(("change", "message"), [

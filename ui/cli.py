@@ -43,9 +43,9 @@ def _add_harmonize_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="0 = best path; others vary near-ties")
     p.add_argument("--alpha", type=float, default=0.1, help="macro (transition) weight, eq. 5")
     p.add_argument("--beta", type=float, default=0.5, help="micro vs meso weight, eq. 5")
-    p.add_argument("--tonic-balance", type=float, default=0.03, metavar="G",
+    p.add_argument("--tonic-balance", type=float, default=0.0, metavar="G",
                    help="ours: weight (0..1) against progressions parked on the tonic "
-                        "(default 0.03; 0 = off)")
+                        "(default 0 = off)")
     p.add_argument("--colours", choices=("melody", "style"), default="melody",
                    help="ours: the melody picks each chord's colour from the style's palette "
                         "(default), or style: the style's fixed colour")

@@ -52,7 +52,7 @@ def harmonize_options(options: Mapping[str, Any]) -> HarmonizeOptions:
             alpha=float(options.get("alpha", 0.1)),
             beta=float(options.get("beta", 0.5)),
             variant=options.get("variant", "ours"),
-            tonic_balance=_unit(options, "tonic_balance", 0.03),
+            tonic_balance=_unit(options, "tonic_balance", 0.0),
             melody_colours=_colours(options.get("colours", "melody")),
         )
     except (TypeError, ValueError) as err:

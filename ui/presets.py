@@ -187,7 +187,7 @@ class Preset:
     polyphony: int | None = None
     alpha: float = 0.1
     beta: float = 0.5
-    tonic_balance: float = 0.03
+    tonic_balance: float = 0.0
     colours: str = "melody"  # "melody" | "style"
     voicing: Voicing = field(default_factory=Voicing)
     library: str = "auto"  # "auto" | "default" | "pop909"

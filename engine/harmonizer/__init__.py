@@ -7,20 +7,36 @@ from dataclasses import replace
 
 import numpy as np
 
+from engine.chords import triad_of
 from engine.errors import BadInputError, OptionError
 from engine.harmonizer.colour import MelodyPitchClasses, colours_for_melody
 from engine.harmonizer.index import ModeIndex, mode_index
-from engine.harmonizer.micro import NO_CHORD_ROW, chord_row, chord_table, micro_scores, slot_scores
+from engine.harmonizer.micro import (
+    NO_CHORD_ROW,
+    STRONG_BEAT_CLASH,
+    chord_row,
+    chord_table,
+    micro_scores,
+    slot_scores,
+    strong_beat_clashes,
+)
 from engine.harmonizer.search import (
     PhraseCandidates,
     SearchParams,
     SearchResult,
     alternatives,
+    local_score,
     only,
     phrase_candidates,
     run_dp,
-    tonic_balance_term,
     with_extra,
+)
+from engine.harmonizer.structure import (
+    phrase_edges,
+    repeat_bonus,
+    repeated_bars,
+    roots_and_triads,
+    structure_bonus,
 )
 from engine.library.chord_templates import NO_CHORD, ChordTemplate, TemplateChord, TemplateLibrary
 from engine.types import (
@@ -76,13 +92,16 @@ def progression_events(
         starts = np.array([start for _, start in placed])
         heard = melody.histograms(starts, starts + 2 * np.array([c.slots for c, _ in placed]))
         qualities = colours_for_melody([(c.quality, c.root) for c, _ in placed], key.mode,
-                                       style, heard)
+                                       style, heard, [k == len(placed) - 1 for k in
+                                                      range(len(placed))])
     else:
         qualities = [style_quality(c.quality, c.root, style) for c, _ in placed]
     events: list[ChordEvent] = []
     for (c, start), quality in zip(placed, qualities, strict=True):
         root = (key.tonic_pc + c.root) % 12
-        chord = Chord(root, quality, (root + c.bass) % 12)
+        # a sus chord never stands on its own third (a Dsus4/F♯ is a clash): root position
+        bass = 0 if triad_of(quality) in ("sus2", "sus4") and c.bass in (3, 4) else c.bass
+        chord = Chord(root, quality, (root + bass) % 12)
         if events and events[-1].chord == chord and events[-1].end_16th == start:
             last = events.pop()
             events.append(ChordEvent(chord, last.start_16th, last.duration_16th + 2 * c.slots))
@@ -158,8 +177,9 @@ def _with_lock(
     first = index.bar_ids.get(tuple(roots[:spb]), index.unknown_bar)
     last = index.bar_ids.get(tuple(roots[-spb:]), index.unknown_bar)
     tonic_share = sum(1 for r in roots if r == 0) / n_slots
-    local = params.beta * micro + (1 - params.beta) * meso + tonic_balance_term(params, tonic_share)
-    return with_extra(cands, micro, meso, local, first, last, STYLES.index(lock.style))
+    local = local_score(micro, meso, params, 0.0, tonic_share)
+    return with_extra(cands, micro, meso, local, first, last, STYLES.index(lock.style),
+                      np.array(rows, dtype=np.intp))
 
 
 def harmonize_phrases(
@@ -190,7 +210,7 @@ def harmonize_phrases(
     index = mode_index(library, meter.library_key, key.mode)
     table = chord_table(
         key.mode,
-        rule="consonance" if options.variant == "ours" else "paper",
+        rule="quality" if options.variant == "ours" else "paper",
         fix_leading_tone=options.fix_leading_tone and not release,
         chromatic="truncate" if release else "rotate",
     )
@@ -200,6 +220,8 @@ def harmonize_phrases(
     span = np.pad(span, (0, length - len(span)), constant_values=-1)
     relative = np.where(span >= 0, (span - key.tonic_pc) % 12, -1)
     slots = slot_scores(relative, table)
+    if options.variant == "ours":
+        slots = slots - STRONG_BEAT_CLASH * strong_beat_clashes(relative, meter.beat_16th)
     spb = index.slots_per_bar
     styles = phrase_styles(options, len(analysis.phrases))
     phrase_slots = [slots[p.start_bar * spb : p.end_bar * spb] for p in analysis.phrases]
@@ -213,13 +235,36 @@ def harmonize_phrases(
         phrase_candidates(index, phrase_slots[i], p.bars, styles[i], params, phrase_no=i)
         for i, p in enumerate(analysis.phrases)
     ]
+    structured = options.variant == "ours" and options.musical_structure
+    if structured:
+        edges = phrase_edges(relative, analysis.phrases, bar16, key.mode)
+        candidates = [c.plus(structure_bonus(c.rows, e, key.mode, spb))
+                      for c, e in zip(candidates, edges, strict=True)]
     starts = [analysis.bar_start_16th(p.start_bar) for p in analysis.phrases]
     for i, lock in locked.items():
         candidates[i] = _with_lock(index, candidates[i], phrase_slots[i], lock, key, starts[i],
                                    params)
-    searched = run_dp(index, [
-        only(c, len(c) - 1) if i in locked else c for i, c in enumerate(candidates)
-    ], params)
+
+    def search() -> SearchResult:
+        return run_dp(index, [
+            only(c, len(c) - 1) if i in locked else c for i, c in enumerate(candidates)
+        ], params)
+
+    searched = search()
+    first_of = repeated_bars(relative, bar16, analysis.total_bars)
+    if structured and (first_of != np.arange(len(first_of))).any():
+        # repeats (structure.py): a second pass rewards each repeated bar for the roots its
+        # first hearing got in the first pass
+        chosen_roots = roots_and_triads(np.concatenate([
+            (candidates[i].rows[-1] if i in locked else candidates[i].rows[j])
+            for i, j in enumerate(searched.chosen)
+        ]))[0]
+        candidates = [
+            c if i in locked else c.plus(repeat_bonus(c.rows, p.start_bar, first_of,
+                                                      chosen_roots, spb))
+            for i, (c, p) in enumerate(zip(candidates, analysis.phrases, strict=True))
+        ]
+        searched = search()
     # back to indices into the full candidate lists (a locked phrase's lock is its last)
     result = SearchResult(
         chosen=tuple(len(candidates[i]) - 1 if i in locked else j

@@ -12,6 +12,11 @@ class sounds under the chord. Between equally consonant colours the one that mak
 melody a chord tone wins (D over C: sus2, not sus4); after that the style's own colour, so a
 chord with no melody over it, or one the palette cannot improve, keeps the style rule's colour.
 
+Sus chords follow the rule musicians hear first (docs/musicianship.md): a sus colour is only
+picked where the melody sings its suspended tone and not the chord's third; a template's own
+sus chord under a sung third becomes that third's triad; and the last chord of a phrase (a
+cadence) is never left suspended — it takes the degree's diatonic triad (V major in minor).
+
 Palettes keep each style's character: Pop-standard stays triads (major/minor, or the sus2/sus4
 triads when the melody sits on the 2nd or 4th); Pop-complex and R&B choose among 6th, 7th,
 9th and sus colours, never a bare triad; Dark keeps minor colours (m7, m(add9), m(maj7)) and
@@ -37,6 +42,13 @@ _INTERVAL_VALUE = np.array([1, -1, -1, 1, 1, 0, -1, 1, 1, 1, -1, -1], dtype=floa
 SCALES: dict[Mode, frozenset[int]] = {
     "major": frozenset({0, 2, 4, 5, 7, 9, 11}),
     "minor": frozenset({0, 2, 3, 5, 7, 8, 10, 11}),
+}
+SUS_TONE = {"sus2": 2, "sus4": 5}  # the suspended tone above the root
+MINOR_THIRD, MAJOR_THIRD = 3, 4
+# The diatonic triad on each degree (semitones above the tonic); minor takes the harmonic V.
+DIATONIC_TRIAD: dict[Mode, dict[int, str]] = {
+    "major": {0: "maj", 2: "min", 4: "min", 5: "maj", 7: "maj", 9: "min", 11: "dim"},
+    "minor": {0: "min", 2: "dim", 3: "maj", 5: "min", 7: "maj", 8: "maj", 10: "maj"},
 }
 CHORD_TONE_TIEBREAK = 1e-3  # weight of the melody's chord-tone share: only separates ties
 # How much better a colour must fit than the style's own to replace it. Measured on the held-out
@@ -135,35 +147,57 @@ def colour_for_melody(
 
 
 def colours_for_melody(
-    chords: Sequence[tuple[str, int]], mode: Mode, style: Style, heard: np.ndarray
+    chords: Sequence[tuple[str, int]], mode: Mode, style: Style, heard: np.ndarray,
+    cadence: Sequence[bool] | None = None,
 ) -> list[str]:
-    """`colour_for_melody` of many (quality, degree) chords at once; `heard` is (chords, 12)."""
+    """`colour_for_melody` of many (quality, degree) chords at once; `heard` is (chords, 12);
+    `cadence` marks the chords that end a phrase (never left suspended)."""
     degrees = np.array([degree % 12 for _, degree in chords], dtype=np.intp)
     above_root = heard[np.arange(len(chords))[:, None], _ABOVE_ROOT[degrees]]
-    sounding = above_root.any(axis=1).tolist()
+    ends = cadence if cadence is not None else [False] * len(chords)
     return [
-        _colour(quality, mode, degree, style, tuple(row)) if any_note
-        else style_quality(quality, degree, style)
-        for (quality, degree), row, any_note in zip(chords, above_root.tolist(), sounding,
-                                                    strict=True)
+        _colour(quality, mode, degree, style, tuple(row), bool(end))
+        for (quality, degree), row, end in zip(chords, above_root.tolist(), ends, strict=True)
     ]
+
+
+def _sus_fits(colour: str, heard: np.ndarray) -> bool:
+    """A sus colour needs its suspended tone in the melody and neither third there."""
+    sus = SUS_TONE.get(triad_of(colour))
+    return sus is None or (heard[sus] > 0 and not heard[[MINOR_THIRD, MAJOR_THIRD]].any())
+
+
+def _unsuspended(quality: str, mode: Mode, degree: int, heard: np.ndarray, style: Style) -> str:
+    """A sus quality resolved to the triad the melody sings (its third), else the degree's
+    diatonic triad (major where the degree has none), styled; other qualities unchanged."""
+    if triad_of(quality) not in SUS_TONE:
+        return quality
+    if heard[MAJOR_THIRD] or heard[MINOR_THIRD]:
+        triad = "maj" if heard[MAJOR_THIRD] >= heard[MINOR_THIRD] else "min"
+    else:
+        triad = DIATONIC_TRIAD[mode].get(degree % 12, "maj")
+    return style_quality(triad, degree, style)
 
 
 @lru_cache(maxsize=8192)
 def _colour(quality: str, mode: Mode, degree: int, style: Style,
-            relative: tuple[float, ...]) -> str:
+            relative: tuple[float, ...], cadence: bool = False) -> str:
     """The palette's best colour for one chord; `relative` counts melody 16ths above its root.
     Cached: songs repeat their chords under the same melody notes."""
-    styled = style_quality(quality, degree, style)
-    palette = PALETTES.get(style, {}).get(triad_of(styled), ())
-    if not palette:
-        return styled
     heard = np.array(relative)
+    styled = style_quality(quality, degree, style)
+    if cadence or not _sus_fits(styled, heard):
+        styled = _unsuspended(styled, mode, degree, heard, style)
+    palette = PALETTES.get(style, {}).get(triad_of(styled), ())
+    if not palette or not heard.any():
+        return styled
     usable = {(pc - degree) % 12 for pc in SCALES[mode]} | set(np.flatnonzero(heard).tolist())
     triad = chord_tones(triad_of(styled))
     best, best_fit = styled, melody_fit(styled, heard)
     for candidate in palette:
         if not chord_tones(candidate) - triad <= usable:
+            continue
+        if triad_of(candidate) in SUS_TONE and (cadence or not _sus_fits(candidate, heard)):
             continue
         value = melody_fit(candidate, heard)
         if value > best_fit + COLOUR_MARGIN:

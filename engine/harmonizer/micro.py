@@ -4,10 +4,13 @@ Each 8th-note chord slot is scored against the two melody 16ths under it with a 
 by the chord (row) and the melody pitch class (semitones above the tonic). `root_table` is the
 paper's: rows by root *semitone* 0..11 (the degree rows I..VII sit at the diatonic semitones of
 the mode). `chord_table` expands rows to (root, triad class) so the score can see the chord's
-quality: the paper and release rules repeat the root row for every quality; our "consonance"
-rule blends the paper row with the consonance of the melody note against the chord's own
-triad (the interval classes of Yeh et al.'s PCS), so a D-major chord is no longer scored as
-D minor under an F♯.
+quality: the paper and release rules repeat the root row for every quality; our "quality" rule
+moves the row's chord-tone values onto the chord's own tones — the third the chord has gets the
+row's third value, the other third the lower one, a diminished or augmented fifth the fifth's
+value, a sus chord's suspended tone the third's — so D major is no longer scored as D minor
+under an F♯, and in minor the major V (the harmonic-minor dominant) fits a sung leading tone
+while i and v do not. (An earlier rule blended the row with PCS consonance; with the tonic-
+balance term it pulled tune endings away from the tonic — issue 10's ablations.)
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Literal
 
 import numpy as np
 
-from engine.chords import TRIADS, chord_pitch_classes, triad_of
+from engine.chords import INTERVALS, TRIADS, triad_of
 from engine.types import Mode
 
 REST_SCORE = 0.5  # the paper scores a rest 0.5 whatever the chord
@@ -25,9 +28,6 @@ NO_CHORD_SCORE = 0.3  # ours: an N.C. slot under a sounding note is weak but not
 ROOT_NO_CHORD_ROW = 12  # in root_table
 NO_CHORD_ROW = 12 * len(TRIADS)  # in chord_table
 CHORD_ROWS = NO_CHORD_ROW + 1
-CONSONANCE_BLEND = 0.5  # share of the consonance term in our rule
-# Melody-minus-chord interval classes as PCS scores them: +1 consonant, 0 fourth, −1 dissonant.
-_PCS_VALUE = np.array([1, -1, -1, 1, 1, 0, -1, 1, 1, 1, -1, -1], dtype=float)
 
 # Paper's major table, rows I..VII, columns = melody semitones 0..11 above the tonic (§3.2.1).
 _MAJOR_PAPER = np.array(
@@ -49,7 +49,7 @@ _MINOR_SWAPS = ((3, 4), (8, 9), (10, 11))
 _DEGREE_V = 4
 
 ChromaticRule = Literal["rotate", "truncate"]
-MicroRule = Literal["consonance", "paper"]
+MicroRule = Literal["quality", "paper"]
 
 
 def degree_table(mode: Mode, fix_leading_tone: bool = True) -> np.ndarray:
@@ -99,17 +99,32 @@ def chord_row(root: int, quality: str) -> int:
     return root * len(TRIADS) + TRIADS.index(triad_of(quality))
 
 
-def consonance_row(root: int, triad: str) -> np.ndarray:
-    """For every melody pitch class: mean PCS interval score against the triad, mapped to 0..1."""
-    tones = sorted(chord_pitch_classes(root, triad))
-    melody = np.arange(12)
-    values = np.mean([_PCS_VALUE[(melody - t) % 12] for t in tones], axis=0)
-    return (values + 1.0) / 2.0
+_SUS_TONE = {"sus2": 2, "sus4": 5}
+
+
+def quality_row(row: np.ndarray, root: int, triad: str) -> np.ndarray:
+    """Our rule: the root's row with its chord-tone values moved onto the triad's own tones."""
+    out = row.copy()
+    minor3, major3 = (root + 3) % 12, (root + 4) % 12
+    third, other = max(row[minor3], row[major3]), min(row[minor3], row[major3])
+    if triad in ("maj", "aug"):
+        out[major3], out[minor3] = third, other
+    elif triad in ("min", "dim"):
+        out[minor3], out[major3] = third, other
+    else:  # sus: neither third belongs to the chord; the suspended tone takes the third's place
+        out[minor3] = out[major3] = other
+        sus = (root + _SUS_TONE[triad]) % 12
+        out[sus] = max(row[sus], third)
+    fifth = (root + 7) % 12
+    altered = {"dim": (root + 6) % 12, "aug": (root + 8) % 12}.get(triad)
+    if altered is not None:
+        out[altered], out[fifth] = row[fifth], row[altered]
+    return out
 
 
 @lru_cache(maxsize=32)
 def chord_table(
-    mode: Mode, rule: MicroRule = "consonance", fix_leading_tone: bool = True,
+    mode: Mode, rule: MicroRule = "quality", fix_leading_tone: bool = True,
     chromatic: ChromaticRule = "rotate",
 ) -> np.ndarray:
     """(12·triads + 1) × 12 table by chord row; see the module docstring for the rules."""
@@ -118,12 +133,47 @@ def chord_table(
     for root in range(12):
         for q, triad in enumerate(TRIADS):
             row = roots[root]
-            if rule == "consonance":
-                row = (1 - CONSONANCE_BLEND) * row + CONSONANCE_BLEND * consonance_row(root, triad)
-            table[root * len(TRIADS) + q] = row
+            table[root * len(TRIADS) + q] = (
+                quality_row(row, root, triad) if rule == "quality" else row
+            )
     table[NO_CHORD_ROW] = NO_CHORD_SCORE
     table.setflags(write=False)  # shared through the cache
     return table
+
+
+STRONG_BEAT_CLASH = 1.0  # ours: taken off a slot whose beat note clashes with the chord
+
+
+@lru_cache(maxsize=1)
+def clash_table() -> np.ndarray:
+    """(CHORD_ROWS, 12) bool: the melody pitch class (above the tonic) is a semitone from one
+    of the row's triad tones and not a triad tone itself (Dm under a sung C♯)."""
+    table = np.zeros((CHORD_ROWS, 12), dtype=bool)
+    for root in range(12):
+        for q, triad in enumerate(TRIADS):
+            tones = {(root + i) % 12 for i in INTERVALS[triad]}
+            for pc in range(12):
+                near = (pc + 1) % 12 in tones or (pc - 1) % 12 in tones
+                table[root * len(TRIADS) + q, pc] = pc not in tones and near
+    table.setflags(write=False)
+    return table
+
+
+def strong_beat_clashes(melody_pc: np.ndarray, beat_16th: int) -> np.ndarray:
+    """Ours: (n_slots, CHORD_ROWS) 1.0 where a melody note starting on a beat and lasting at
+    least an 8th clashes with the row's triad (the ear-level strong-beat dissonance check).
+    `melody_pc` as for `slot_scores`, from a bar line; a new note = a change of pitch."""
+    n_slots = -(-len(melody_pc) // 2)
+    out = np.zeros((n_slots, CHORD_ROWS))
+    steps = np.arange(0, len(melody_pc), beat_16th)
+    prev = np.concatenate([[-2], melody_pc[:-1]])
+    nxt = np.concatenate([melody_pc[1:], [-2]])
+    starts = steps[(melody_pc[steps] >= 0) & (prev[steps] != melody_pc[steps])
+                   & (nxt[steps] == melody_pc[steps])]
+    clash = clash_table()
+    for t in starts.tolist():
+        out[t // 2] = clash[:, int(melody_pc[t])]
+    return out
 
 
 def slot_scores(melody_pc: np.ndarray, table: np.ndarray) -> np.ndarray:

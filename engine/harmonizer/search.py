@@ -18,7 +18,7 @@ those keeps the DP exact while the work stays proportional to the few near-best 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 import numpy as np
@@ -59,13 +59,18 @@ class PhraseCandidates:
     parts: tuple[tuple[ChordTemplate, ...], ...]
     micro: np.ndarray
     meso: np.ndarray
-    local: np.ndarray  # β·micro + (1−β)·meso, style penalty and seed jitter included
+    local: np.ndarray  # eq. 5's local score (`local_score`), ours' terms and seed jitter in
     first_bar: np.ndarray
     last_bar: np.ndarray
     style: np.ndarray
+    rows: np.ndarray  # (candidates, slots) chord_table row of every 8th: what ours' terms read
 
     def __len__(self) -> int:
         return len(self.parts)
+
+    def plus(self, bonus: np.ndarray) -> PhraseCandidates:
+        """The same candidates with `bonus` added to their local scores (ours' terms)."""
+        return replace(self, local=self.local + bonus)
 
 
 def splits(bars: int) -> list[tuple[int, ...]]:
@@ -96,8 +101,27 @@ def tonic_balance_term(params: SearchParams, tonic_share: T) -> T:
     return params.tonic_balance * (1.0 - tonic_share)
 
 
-def _style_penalty(style_idx: np.ndarray, wanted: int) -> np.ndarray:
-    return np.where(style_idx == wanted, 0.0, STYLE_PENALTY)
+def meso_score(weakest_junction: T, chromatic: T, params: SearchParams) -> T:
+    """Eq. 3: 1 for a single template (`weakest_junction` 1), the weakest junction score of a
+    concatenation; the release takes 0.1 off a candidate with a chromatic root."""
+    if params.variant == "release":
+        return weakest_junction - RELEASE_CHROMATIC_PENALTY * chromatic
+    return weakest_junction
+
+
+def macro_score(index: ModeIndex, last_bar: np.ndarray, first_bar: np.ndarray,
+                params: SearchParams) -> np.ndarray:
+    """Eq. 4: the junction score from each candidate's last bar to each next one's first bar
+    (a matrix: rows = `last_bar`, columns = `first_bar`)."""
+    return index.junctions.matrix(params.variant)[np.ix_(np.atleast_1d(last_bar),
+                                                         np.atleast_1d(first_bar))]
+
+
+def local_score(micro: T, meso: T, params: SearchParams, off_style: T, tonic_share: T) -> T:
+    """Eq. 5's local part β·micro + (1−β)·meso, less the off-style penalty, plus ours' tonic
+    balance; ours' musical-structure terms are added per phrase (`structure.py`)."""
+    return (params.beta * micro + (1 - params.beta) * meso - STYLE_PENALTY * off_style
+            + tonic_balance_term(params, tonic_share))
 
 
 Concatenation = tuple[tuple[tuple[LengthGroup, int], ...], float, float, float]
@@ -111,7 +135,6 @@ def _concatenations(
     A beam per split: the best templates for each part by micro, joined part by part keeping
     the best partial paths; meso is the weakest junction so far (eq. 3)."""
     spb = index.slots_per_bar
-    junction = index.junctions.matrix(params.variant)
     found: list[Concatenation] = []
     for split in splits(bars):
         if any(n not in index.groups for n in split):
@@ -129,16 +152,15 @@ def _concatenations(
             # (paths × parts) matrices of the joined candidates
             joined_mic = mic_sum[:, None] + mic[top][None, :]
             if offset:
-                link = junction[last][:, group.first_bar[top]]
+                link = macro_score(index, last, group.first_bar[top], params)
                 joined_meso = np.minimum(meso[:, None], link)
             else:
                 link = np.ones((1, len(top)))
                 joined_meso = np.ones((1, len(top)))
             joined_off = off[:, None] | part_off[top][None, :]
             joined_tonic = tonic[:, None] + group.tonic_slots[top][None, :]
-            rank = (params.beta * joined_mic / bars + (1 - params.beta) * joined_meso
-                    - STYLE_PENALTY * joined_off
-                    + tonic_balance_term(params, joined_tonic / ((offset + n) * spb)))
+            rank = local_score(joined_mic / bars, meso_score(joined_meso, 0.0, params), params,
+                               joined_off, joined_tonic / ((offset + n) * spb))
             if params.variant == "release" and offset:
                 # The release keeps only strong junctions; it would fail on a phrase none can
                 # fill (7, 15 bars …), so then we fall back to the weak ones, scored as they are.
@@ -155,10 +177,10 @@ def _concatenations(
             offset += n
         for k, parts in enumerate(paths):
             micro = float(mic_sum[k]) / bars
-            local = (params.beta * micro + (1 - params.beta) * float(meso[k])
-                     - STYLE_PENALTY * bool(off[k])
-                     + tonic_balance_term(params, float(tonic[k]) / (bars * spb)))
-            found.append((parts, micro, float(meso[k]), local))
+            weakest = meso_score(float(meso[k]), 0.0, params)
+            local = local_score(micro, weakest, params, float(off[k]),
+                                float(tonic[k]) / (bars * spb))
+            found.append((parts, micro, weakest, local))
     found.sort(key=lambda f: -f[3])
     return found[:CONCAT_KEEP]
 
@@ -167,7 +189,7 @@ def phrase_candidates(
     index: ModeIndex, slot_table: np.ndarray, bars: int, style: Style, params: SearchParams,
     phrase_no: int = 0,
 ) -> PhraseCandidates:
-    """Score all candidates for one phrase (eq. 2 micro, eq. 3 meso)."""
+    """Score all candidates for one phrase (eq. 2 micro, eq. 3 meso, eq. 5's local score)."""
     wanted = STYLES.index(style)
     parts: list[tuple[ChordTemplate, ...]] = []
     micro: list[np.ndarray] = []
@@ -176,22 +198,20 @@ def phrase_candidates(
     first: list[np.ndarray] = []
     last: list[np.ndarray] = []
     styles: list[np.ndarray] = []
+    rows: list[np.ndarray] = []
     group = index.groups.get(bars)
     if group is not None:
         mic = micro_scores(slot_table, group.rows)
-        mes = np.ones(len(group.templates))
-        if params.variant == "release":
-            mes = mes - RELEASE_CHROMATIC_PENALTY * group.chromatic
+        mes = meso_score(np.ones(len(group.templates)), group.chromatic, params)
         parts.extend(group.singles)
         micro.append(mic)
         meso.append(mes)
-        local.append(
-            params.beta * mic + (1 - params.beta) * mes - _style_penalty(group.style, wanted)
-            + tonic_balance_term(params, group.tonic_slots / (bars * index.slots_per_bar))
-        )
+        local.append(local_score(mic, mes, params, group.style != wanted,
+                                 group.tonic_slots / (bars * index.slots_per_bar)))
         first.append(group.first_bar)
         last.append(group.last_bar)
         styles.append(group.style)
+        rows.append(group.rows)
     concats = _concatenations(index, slot_table, bars, wanted, params)
     if concats:
         parts.extend(tuple(g.templates[i] for g, i in c[0]) for c in concats)
@@ -203,6 +223,8 @@ def phrase_candidates(
         styles.append(np.array(
             [wanted if all(int(g.style[i]) == wanted for g, i in c[0]) else int(c[0][0][0].style[
                 c[0][0][1]]) for c in concats], dtype=np.intp))
+        rows.append(np.array([np.concatenate([g.rows[i] for g, i in c[0]]) for c in concats],
+                             dtype=np.intp))
     if not parts:
         raise LookupError(f"no {bars}-bar templates or concatenations in the {index.meter} library")
     local_all = np.concatenate(local)
@@ -217,12 +239,13 @@ def phrase_candidates(
         first_bar=np.concatenate(first),
         last_bar=np.concatenate(last),
         style=np.concatenate(styles),
+        rows=np.concatenate(rows),
     )
 
 
 def with_extra(
     cands: PhraseCandidates, micro: float, meso: float, local: float, first_bar: int,
-    last_bar: int, style: int,
+    last_bar: int, style: int, rows: np.ndarray,
 ) -> PhraseCandidates:
     """The candidates plus one more (a locked progression), appended last with no parts."""
     return PhraseCandidates(
@@ -233,6 +256,7 @@ def with_extra(
         first_bar=np.append(cands.first_bar, first_bar),
         last_bar=np.append(cands.last_bar, last_bar),
         style=np.append(cands.style, style),
+        rows=np.concatenate([cands.rows, rows[None, :]]),
     )
 
 
@@ -242,7 +266,7 @@ def only(cands: PhraseCandidates, j: int) -> PhraseCandidates:
     return PhraseCandidates(
         parts=cands.parts[keep], micro=cands.micro[keep], meso=cands.meso[keep],
         local=cands.local[keep], first_bar=cands.first_bar[keep], last_bar=cands.last_bar[keep],
-        style=cands.style[keep],
+        style=cands.style[keep], rows=cands.rows[keep],
     )
 
 
@@ -266,8 +290,8 @@ def _best_incoming(
     # the best predecessor per distinct last bar is all that matters for the junction term
     _, first_seen = np.unique(prev_last[near], return_index=True)
     near = near[np.sort(first_seen)]
-    junction = index.junctions.matrix(params.variant)
-    value = weighted[near][:, None] + params.alpha * junction[prev_last[near]][:, cur_first]
+    value = weighted[near][:, None] + params.alpha * macro_score(index, prev_last[near],
+                                                                 cur_first, params)
     best_row = np.argmax(value, axis=0)  # ties → the better-scored predecessor
     return value[best_row, np.arange(len(cur_first))], near[best_row]
 
@@ -296,16 +320,20 @@ def alternatives(
     index: ModeIndex, phrases: list[PhraseCandidates], result: SearchResult, i: int, k: int,
     params: SearchParams,
 ) -> list[tuple[int, float]]:
-    """Top-k other candidates for phrase i with the path score if swapped in (paper form)."""
+    """Top-k other candidates for phrase i with the whole-path score if swapped in."""
     cands = phrases[i]
-    junction = index.junctions.matrix(params.variant)
+    # the path score weighs phrase i's step (local + incoming junction) by decay^(n−1−i) and
+    # its outgoing junction (the next step's) by decay^(n−2−i); decay is 1 but in the release
+    n = len(phrases)
     contribution = cands.local.copy()
     if i > 0:
         before = phrases[i - 1].last_bar[result.chosen[i - 1]]
-        contribution += params.alpha * junction[before, cands.first_bar]
-    if i + 1 < len(phrases):
+        contribution += params.alpha * macro_score(index, before, cands.first_bar, params)[0]
+    contribution *= params.decay ** (n - 1 - i)
+    if i + 1 < n:
         after = phrases[i + 1].first_bar[result.chosen[i + 1]]
-        contribution += params.alpha * junction[cands.last_bar, after]
+        contribution += (params.decay ** (n - 2 - i) * params.alpha
+                         * macro_score(index, cands.last_bar, after, params)[:, 0])
     chosen = result.chosen[i]
     base = result.score - contribution[chosen]
     if k + 1 < len(contribution):  # only the best k+1 need ordering (ties: lower index first)
@@ -329,14 +357,15 @@ def path_score(
         if i:
             prev = phrases[i - 1]
             t = path[i - 1]
-            step += params.alpha * index.junctions.score(
-                int(prev.last_bar[t]), int(phrases[i].first_bar[j]), params.variant
+            step += params.alpha * float(
+                macro_score(index, prev.last_bar[t], phrases[i].first_bar[j], params)[0, 0]
             )
         total = params.decay * total + step if i else step
     return total
 
 
 __all__ = [
-    "PhraseCandidates", "SearchParams", "SearchResult", "alternatives", "only", "path_score",
-    "phrase_candidates", "run_dp", "splits", "tonic_balance_term", "with_extra",
+    "PhraseCandidates", "SearchParams", "SearchResult", "alternatives", "local_score",
+    "macro_score", "meso_score", "only", "path_score", "phrase_candidates", "run_dp", "splits",
+    "tonic_balance_term", "with_extra",
 ]

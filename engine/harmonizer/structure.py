@@ -1,0 +1,165 @@
+"""Musical structure in the search (ours, beyond the paper): cadences, openings and repeats.
+
+The paper scores each phrase by note-wise fit (eq. 2) and template statistics (eq. 3–4), so
+nothing tells it that a tune ends on I, that a phrase ends on I or V, that a tune opens on I or
+that a repeated bar is heard again with the same chords (docs/musicianship.md). These terms are
+added to each candidate's local score (eq. 5) and read only the candidate's chord rows (root
+and triad per 8th) and what the melody does at the phrase's edges:
+- tune end: when the melody ends on a tonic-chord tone, the last chord is I (i), held over the
+  last bar and approached by V or IV (authentic or plagal cadence);
+- inner phrase end: I or V holding the melody's last note (half or full close);
+- opening: I on the first downbeat when the melody opens on tonic-triad tones;
+- repeats: a bar whose melody is heard again elsewhere takes the roots that bar got the first
+  time (a second DP pass, `repeat_bonus`), so A…A and identical bars sound alike.
+Weights were set on the held-out split's ear-level checks (benchmarks/harmony_quality).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.chords import TRIADS
+from engine.harmonizer.micro import NO_CHORD_ROW
+from engine.types import Mode, Phrase
+
+TUNE_END = 0.15  # the last chord is the tonic when the melody ends on a tonic-chord tone
+TUNE_END_APPROACH = 0.05  # … and the chord before it is V or IV
+TUNE_END_HELD = 0.03  # … and it holds the whole last bar
+PHRASE_END = 0.04  # an inner phrase closes on I or V holding the melody's last note
+OPENING = 0.08  # I on the first downbeat when the melody opens on tonic-triad tones
+REPEAT = 0.4  # per share of a phrase's slots whose bar repeats and keeps its first roots
+OPENING_TONIC_SHARE = 0.6  # of the first bar's sounding 16ths on tonic-triad tones
+MIN_REPEAT_CHANGES = 2  # a bar needs this many notes to count as a repeat
+
+_MAJOR, _MINOR = TRIADS.index("maj"), TRIADS.index("min")
+NO_ROOT = 12  # root of the N.C. row
+TONIC_TRIAD: dict[Mode, frozenset[int]] = {
+    "major": frozenset({0, 4, 7}),
+    "minor": frozenset({0, 3, 7}),
+}
+DOMINANT_TRIAD = frozenset({7, 11, 2})  # V is major in minor too (harmonic minor)
+DOMINANT, SUBDOMINANT = 7, 5
+
+
+def roots_and_triads(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Root (semitones above the tonic; NO_ROOT for N.C.) and triad index of chord_table rows."""
+    chord = rows != NO_CHORD_ROW
+    return np.where(chord, rows // len(TRIADS), NO_ROOT), np.where(chord, rows % len(TRIADS), -1)
+
+
+@dataclass(frozen=True)
+class PhraseEdges:
+    """What the melody does at one phrase's edges (tonic-relative pitch classes)."""
+
+    last_pc: int | None  # the phrase's last sounding melody pitch class
+    ends_tune: bool  # the last phrase: its end is the tune's end
+    opens_on_tonic: bool  # the first phrase, opening on tonic-triad tones
+
+
+def phrase_edges(
+    relative: np.ndarray, phrases: Sequence[Phrase], bar_16th: int, mode: Mode
+) -> list[PhraseEdges]:
+    """`relative`: the melody per 16th from phrase 1's downbeat, semitones above the tonic
+    (−1 = rest), as the search sees it."""
+    edges = []
+    for i, phrase in enumerate(phrases):
+        span = relative[phrase.start_bar * bar_16th : phrase.end_bar * bar_16th]
+        sounding = span[span >= 0]
+        opens = False
+        if i == 0:
+            first_bar = span[:bar_16th]
+            heard = first_bar[first_bar >= 0]
+            opens = bool(heard.size) and (
+                np.isin(heard, list(TONIC_TRIAD[mode])).mean() >= OPENING_TONIC_SHARE
+                and int(heard[0]) in TONIC_TRIAD[mode]
+            )
+        edges.append(PhraseEdges(
+            last_pc=int(sounding[-1]) if sounding.size else None,
+            ends_tune=i == len(phrases) - 1,
+            opens_on_tonic=opens,
+        ))
+    return edges
+
+
+def _previous_chord(rows: np.ndarray) -> np.ndarray:
+    """Row of the chord before each candidate's last chord (its last row if it has one chord)."""
+    differs = rows != rows[:, -1:]
+    last_change = rows.shape[1] - 1 - np.argmax(differs[:, ::-1], axis=1)
+    return np.where(differs.any(axis=1), rows[np.arange(len(rows)), last_change], rows[:, -1])
+
+
+def _is_tonic(root: np.ndarray, triad: np.ndarray, mode: Mode) -> np.ndarray:
+    """I in major; i (or a Picardy I) in minor."""
+    wanted = (_MAJOR,) if mode == "major" else (_MINOR, _MAJOR)
+    return (root == 0) & np.isin(triad, wanted)
+
+
+def structure_bonus(
+    rows: np.ndarray, edges: PhraseEdges, mode: Mode, slots_per_bar: int
+) -> np.ndarray:
+    """Cadence and opening terms of every candidate of one phrase (module docstring)."""
+    root, triad = roots_and_triads(rows)
+    bonus = np.zeros(len(rows))
+    final_root, final_triad = root[:, -1], triad[:, -1]
+    tonic_end = _is_tonic(final_root, final_triad, mode)
+    if edges.ends_tune and edges.last_pc in TONIC_TRIAD[mode]:
+        before_root, before_triad = roots_and_triads(_previous_chord(rows))
+        approach = ((before_root == DOMINANT) & (before_triad == _MAJOR)) | (
+            before_root == SUBDOMINANT)
+        held = (rows[:, -slots_per_bar:] == rows[:, -1:]).all(axis=1)
+        bonus += tonic_end * (TUNE_END + TUNE_END_APPROACH * approach + TUNE_END_HELD * held)
+    elif not edges.ends_tune and edges.last_pc is not None:
+        dominant_end = (final_root == DOMINANT) & (final_triad == _MAJOR)
+        holds_last = np.where(tonic_end, edges.last_pc in TONIC_TRIAD[mode],
+                              dominant_end & (edges.last_pc in DOMINANT_TRIAD))
+        bonus += PHRASE_END * holds_last
+    if edges.opens_on_tonic:
+        bonus += OPENING * _is_tonic(root[:, 0], triad[:, 0], mode)
+    return bonus
+
+
+def repeated_bars(relative: np.ndarray, bar_16th: int, bars: int) -> np.ndarray:
+    """For every bar, the index of the first bar with the same melody (itself if none, or if
+    it holds fewer than MIN_REPEAT_CHANGES notes)."""
+    first: dict[bytes, int] = {}
+    out = np.arange(bars)
+    for bar in range(bars):
+        melody = relative[bar * bar_16th : (bar + 1) * bar_16th]
+        changes = int(np.count_nonzero(np.diff(melody))) + int(melody[0] >= 0)
+        if changes < MIN_REPEAT_CHANGES:
+            continue
+        out[bar] = first.setdefault(melody.tobytes(), bar)
+    return out
+
+
+def repeat_bonus(
+    rows: np.ndarray, start_bar: int, first_of: np.ndarray, chosen_roots: np.ndarray,
+    slots_per_bar: int,
+) -> np.ndarray:
+    """Share of a phrase's slots, in bars whose melody is heard more than once, whose root
+    equals the root the first such bar got in the first pass (`chosen_roots`: per slot of the
+    whole piece); times REPEAT."""
+    bars = rows.shape[1] // slots_per_bar
+    own = np.arange(start_bar, start_bar + bars)
+    counts = np.bincount(first_of, minlength=len(first_of))
+    repeated = counts[first_of[own]] > 1
+    if not repeated.any():
+        return np.zeros(len(rows))
+    root, _ = roots_and_triads(rows)
+    slots = np.concatenate([np.arange(b * slots_per_bar, (b + 1) * slots_per_bar)
+                            for b in np.flatnonzero(repeated)])
+    target = np.concatenate([
+        chosen_roots[first_of[start_bar + b] * slots_per_bar:
+                     (first_of[start_bar + b] + 1) * slots_per_bar]
+        for b in np.flatnonzero(repeated)
+    ])
+    return REPEAT * (root[:, slots] == target[None, :]).sum(axis=1) / rows.shape[1]
+
+
+__all__ = [
+    "PhraseEdges", "phrase_edges", "repeat_bonus", "repeated_bars", "roots_and_triads",
+    "structure_bonus",
+]
