@@ -1,0 +1,468 @@
+"""Training the learned chord model (`engine.models.chord_model`) on the training split of
+POP909 + Nottingham (`engine.models.chord_data`), with its provenance.
+
+Splits: held-out songs (`is_held_out`) are never trained on; a seeded 5% of the remaining songs
+of each corpus is the validation split (model selection), the rest trains.
+Sampling: every epoch draws songs with replacement, uniformly within a corpus and with the
+corpora weighted so each gives half the slots (POP909 has 2.4× Nottingham's slots; folk tunes
+are the main target).
+Augmentation (per draw):
+- register: the melody's height feature moves by −6..+5 semitones (the pitch classes are
+  key-relative already, so this is the transposition that still changes an input);
+- key: where the song's melody-only key estimate (`estimate_key`, what "auto key" gives the
+  harmonizer) differs from the human key — 16% of POP909 songs, 7% of Nottingham tunes, mostly
+  the relative major/minor or a fifth away — half the draws use the estimate, and 10% of all
+  draws use the relative, dominant or subdominant key; targets are re-read relative to the key
+  given. The model so learns to trust the melody over a wrong key, and the DP gets sensible
+  scores when the detector errs.
+
+Run: `python3 -m engine.models.train_chord_model --out engine/data/models/melody_chords.pt
+[--seed 0] [--time-budget S] [--device cpu|cuda|auto]` (builds .train/chord_songs.npz first
+when it is missing) -> the weights and a provenance JSON beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import platform
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from engine.atomic_file import atomic_output
+from engine.errors import BadInputError, LibraryError
+from engine.library.datasets import is_held_out
+from engine.models.chord_data import (
+    DATASETS,
+    NO_CHORD,
+    ChordCorpus,
+    ChordSong,
+    load_corpus,
+    read_corpus,
+    relative_rows,
+    save_corpus,
+)
+from engine.models.chord_model import (
+    HEIGHT_CHANNEL,
+    ChordModel,
+    ChordNet,
+    ChordNetConfig,
+    save_model,
+    song_features,
+)
+from engine.models.device import choose_device, seed_everything
+from engine.types import Key
+
+COMMAND = "python3 -m engine.models.train_chord_model"
+DEFAULT_CORPUS = Path(".train/chord_songs.npz")
+VALID_SHARE = 0.05
+AUTO_KEY_SHARE = 0.5  # of the draws of a song whose estimated key differs from the human one
+KEY_NOISE_SHARE = 0.1  # of all draws: the relative, dominant or subdominant key instead
+REGISTER_SHIFT = 6  # semitones, −6..+5
+LR_START, LR_END = 3e-3, 1e-4
+WEIGHT_DECAY = 1e-4
+GRAD_CLIP = 1.0
+EPOCH_SLOTS = 200_000
+BATCH_SLOTS = 6_000
+FINAL_RESERVE_S = 60.0  # wall time kept for the final scoring
+
+
+@dataclass(frozen=True)
+class Example:
+    """One song as the network sees it under one key: features and target rows."""
+
+    notes: np.ndarray
+    slots: np.ndarray
+    rows: np.ndarray
+    slots_per_bar: int
+
+
+def example(song: ChordSong, key: Key, register_shift: int = 0) -> Example:
+    notes, slots = song_features(song.pitch_16th, key.tonic_pc, key.mode,
+                                 song.sixteenths_per_bar, song.beat_16th, song.phrases)
+    if register_shift:
+        sounding = notes[:, 12] == 0
+        notes[sounding, HEIGHT_CHANNEL] += register_shift / 12.0
+    return Example(notes, slots, relative_rows(song.chords, key.tonic_pc),
+                   song.sixteenths_per_bar // 2)
+
+
+def neighbour_keys(key: Key) -> list[Key]:
+    """The keys a detector confuses most: relative major/minor, dominant, subdominant."""
+    relative = (Key((key.tonic_pc + 9) % 12, "minor") if key.mode == "major"
+                else Key((key.tonic_pc + 3) % 12, "major"))
+    return [relative, Key((key.tonic_pc + 7) % 12, key.mode),
+            Key((key.tonic_pc + 5) % 12, key.mode)]
+
+
+def training_key(song: ChordSong, rng: np.random.Generator) -> Key:
+    draw = rng.random()
+    if song.auto_key != song.key and draw < AUTO_KEY_SHARE:
+        return song.auto_key
+    if draw >= 1.0 - KEY_NOISE_SHARE:
+        options = neighbour_keys(song.key)
+        return options[int(rng.integers(len(options)))]
+    return song.key
+
+
+@dataclass(frozen=True)
+class Batch:
+    notes: torch.Tensor  # (B, 2S, F)
+    slots: torch.Tensor  # (B, S, F)
+    rows: torch.Tensor  # (B, S) long, −100 on padding
+    bars: torch.Tensor  # (B,)
+    slots_per_bar: int
+
+    def to(self, device: torch.device) -> Batch:
+        return Batch(self.notes.to(device), self.slots.to(device), self.rows.to(device),
+                     self.bars, self.slots_per_bar)
+
+
+def collate(examples: Sequence[Example]) -> Batch:
+    """Pad songs of one meter to the longest (whole bars)."""
+    spb = examples[0].slots_per_bar
+    if any(e.slots_per_bar != spb for e in examples):
+        raise ValueError("a batch must hold one meter")
+    longest = max(len(e.rows) for e in examples)
+    notes = np.zeros((len(examples), 2 * longest, examples[0].notes.shape[1]), np.float32)
+    slots = np.zeros((len(examples), longest, examples[0].slots.shape[1]), np.float32)
+    rows = np.full((len(examples), longest), -100, np.int64)
+    for i, e in enumerate(examples):
+        notes[i, : len(e.notes)] = e.notes
+        slots[i, : len(e.rows)] = e.slots
+        rows[i, : len(e.rows)] = e.rows
+    bars = torch.tensor([len(e.rows) // spb for e in examples])
+    return Batch(torch.from_numpy(notes), torch.from_numpy(slots), torch.from_numpy(rows),
+                 bars, spb)
+
+
+def batches(examples: Sequence[Example], batch_slots: int) -> Iterator[Batch]:
+    """Examples grouped by meter, sorted by length (little padding), cut at `batch_slots`."""
+    by_meter: dict[int, list[Example]] = {}
+    for e in examples:
+        by_meter.setdefault(e.slots_per_bar, []).append(e)
+    for group in by_meter.values():
+        group.sort(key=lambda e: len(e.rows))
+        chunk: list[Example] = []
+        for e in group:
+            if chunk and len(e.rows) * (len(chunk) + 1) > batch_slots:
+                yield collate(chunk)
+                chunk = []
+            chunk.append(e)
+        if chunk:
+            yield collate(chunk)
+
+
+def batch_loss(net: ChordNet, batch: Batch) -> torch.Tensor:
+    logits = net(batch.notes, batch.slots, batch.slots_per_bar, batch.bars)
+    return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
+                                       batch.rows.reshape(-1), ignore_index=-100)
+
+
+def train_step(net: ChordNet, optimizer: torch.optim.Optimizer, batch: Batch) -> float:
+    net.train()
+    loss = batch_loss(net, batch)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    nn.utils.clip_grad_norm_(net.parameters(), GRAD_CLIP)
+    optimizer.step()
+    return float(loss.detach())
+
+
+# ----------------------------------------------------------------------------------- scoring
+
+
+def _roots(rows: np.ndarray, tonic_pc: int) -> np.ndarray:
+    """Absolute root pc of relative rows (−1: no chord)."""
+    return np.where(rows == NO_CHORD, -1, (rows // 6 + tonic_pc) % 12)
+
+
+@dataclass
+class Tally:
+    songs: int = 0
+    slots: int = 0
+    slot_hits: int = 0
+    root_slots: int = 0
+    root_hits: int = 0
+    final_songs: int = 0
+    final_hits: int = 0
+    tonic_hits: int = 0  # baseline "always I": the given key's tonic on every slot
+    tonic_final_hits: int = 0
+    nll: float = 0.0
+
+    def add(self, other: Tally) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def summary(self) -> dict[str, float]:
+        def share(a: float, b: float) -> float:
+            return round(a / b, 4) if b else math.nan
+
+        return {"songs": self.songs, "slots": self.slots,
+                "slot_acc": share(self.slot_hits, self.slots),
+                "root_acc": share(self.root_hits, self.root_slots),
+                "final_root_acc": share(self.final_hits, self.final_songs),
+                "nll": share(self.nll, self.slots),
+                "always_I_root_acc": share(self.tonic_hits, self.root_slots),
+                "always_I_final_root_acc": share(self.tonic_final_hits, self.final_songs)}
+
+
+def score_song(log_probs: np.ndarray, song: ChordSong, key: Key) -> Tally:
+    """Argmax-row scores of one song's log-probabilities (given relative to `key`), judged in
+    absolute pitch classes against the human chords."""
+    truth = song.rows()
+    best = log_probs.argmax(axis=1)
+    given = relative_rows(song.chords, key.tonic_pc)
+    human_root = _roots(truth, song.key.tonic_pc)
+    root = _roots(best, key.tonic_pc)
+    judged = np.flatnonzero(human_root >= 0)
+    tally = Tally(songs=1, slots=len(truth), slot_hits=int((best == given).sum()),
+                  root_slots=len(judged), root_hits=int((root[judged] == human_root[judged]).sum()),
+                  tonic_hits=int((human_root[judged] == key.tonic_pc).sum()),
+                  nll=float(-log_probs[np.arange(len(given)), given].sum()))
+    if judged.size:
+        last = judged[-1]
+        tally.final_songs = 1
+        tally.final_hits = int(root[last] == human_root[last])
+        tally.tonic_final_hits = int(human_root[last] == key.tonic_pc)
+    return tally
+
+
+def evaluate(model: ChordModel, songs: Sequence[ChordSong], auto_key: bool = False
+             ) -> dict[str, dict[str, float]]:
+    """Scores per corpus and pooled, the key given as the human one (or the estimated one)."""
+    tallies = {d: Tally() for d in (*DATASETS, "all")}
+    for song in songs:
+        key = song.auto_key if auto_key else song.key
+        log_probs = model.slot_log_probs(song.pitch_16th, key.tonic_pc, key.mode,
+                                         song.sixteenths_per_bar, song.beat_16th, song.phrases)
+        tally = score_song(log_probs, song, key)
+        tallies[song.dataset].add(tally)
+        tallies["all"].add(tally)
+    return {d: t.summary() for d, t in tallies.items() if t.songs}
+
+
+# ---------------------------------------------------------------------------------- training
+
+
+def split_songs(corpus: ChordCorpus, seed: int) -> dict[str, list[ChordSong]]:
+    """train / valid (a seeded VALID_SHARE of each corpus's training songs) / held_out."""
+    rng = np.random.default_rng(seed)
+    split: dict[str, list[ChordSong]] = {"train": [], "valid": [], "held_out": []}
+    for dataset in DATASETS:
+        songs = [s for s in corpus.songs if s.dataset == dataset]
+        split["held_out"] += [s for s in songs if is_held_out(dataset, s.song_id)]
+        pool = [s for s in songs if not is_held_out(dataset, s.song_id)]
+        chosen = set(rng.permutation(len(pool))[: round(VALID_SHARE * len(pool))].tolist())
+        split["valid"] += [s for i, s in enumerate(pool) if i in chosen]
+        split["train"] += [s for i, s in enumerate(pool) if i not in chosen]
+    return split
+
+
+def draw_epoch(songs: Sequence[ChordSong], rng: np.random.Generator,
+               epoch_slots: int = EPOCH_SLOTS) -> list[Example]:
+    """Balanced draws (each corpus half the slots) with key and register augmentation."""
+    totals = {d: sum(s.n_slots for s in songs if s.dataset == d) for d in DATASETS}
+    present = [d for d in DATASETS if totals[d]]
+    weights = np.array([1.0 / totals[s.dataset] for s in songs])
+    weights /= weights.sum()
+    mean_slots = float(sum(totals[d] / sum(1 for s in songs if s.dataset == d)
+                           for d in present) / len(present))
+    picks = rng.choice(len(songs), size=max(1, round(epoch_slots / mean_slots)), p=weights)
+    return [example(songs[i], training_key(songs[i], rng),
+                    int(rng.integers(-REGISTER_SHIFT, REGISTER_SHIFT))) for i in picks]
+
+
+def _count(songs: Sequence[ChordSong]) -> dict[str, dict[str, int]]:
+    return {d: {"songs": sum(1 for s in songs if s.dataset == d),
+                "slots": sum(s.n_slots for s in songs if s.dataset == d)} for d in DATASETS}
+
+
+def git_commit() -> str:
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                              check=True, cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _write_json(path: Path, value: Any) -> None:
+    with atomic_output(path) as out:
+        out.write(json.dumps(value, indent=1, sort_keys=True).encode())
+
+
+def train(args: argparse.Namespace, command: str,
+          say: Callable[[str], None] = print) -> dict[str, Any]:
+    started = time.perf_counter()
+    torch.set_num_threads(args.threads)
+    device = choose_device(args.device)
+    seed_everything(args.seed)
+    rng = np.random.default_rng(args.seed)
+    if args.corpus.is_file():
+        corpus, corpus_provenance = load_corpus(args.corpus)
+    else:
+        corpus = read_corpus(args.data)
+        if not corpus.songs:
+            raise BadInputError("no songs: ../shared/data (or --data) is missing")
+        corpus_provenance = {"git_commit": git_commit()}
+        save_corpus(corpus, args.corpus, corpus_provenance)
+    split = split_songs(corpus, args.seed)
+    config = ChordNetConfig(channels=args.channels, bar_hidden=args.bar_hidden)
+    net = ChordNet(config).to(device)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=LR_START, weight_decay=WEIGHT_DECAY)
+    out: Path = args.out
+    log: dict[str, Any] = {
+        "model": "melody-conditioned chord model: per-8th chord_table row log-probabilities "
+                 "(engine/models/chord_model.py; dilated conv over slots + bi-GRU over bars)",
+        "command": command, "seed": args.seed, "git_commit": git_commit(),
+        "config": asdict(config), "parameters": sum(p.numel() for p in net.parameters()),
+        "device": f"{device} ({platform.processor() or platform.machine()})"
+                  + (f" {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""),
+        "threads": args.threads, "torch": torch.__version__, "python": platform.python_version(),
+        "data": {"corpus": str(args.corpus), "corpus_provenance": corpus_provenance,
+                 "skipped": corpus.skipped,
+                 "split": "held_out: engine.library.datasets.is_held_out; valid: a seeded "
+                          f"{VALID_SHARE:.0%} of each corpus's other songs; train: the rest",
+                 **{name: _count(songs) for name, songs in split.items()}},
+        "labels": "human chords named by engine.chord_names.name_chord (pitch classes + bass) "
+                  "at the first 16th of each 8th, reduced to their triad (engine.chords.triad_of)",
+        "sampling": {"epoch_slots": args.epoch_slots, "batch_slots": args.batch_slots,
+                     "corpus_balance": "each corpus half the drawn slots"},
+        "augmentation": {"register_shift_semitones": [-REGISTER_SHIFT, REGISTER_SHIFT - 1],
+                         "auto_key_share": AUTO_KEY_SHARE, "key_noise_share": KEY_NOISE_SHARE,
+                         "why": "inputs are key-relative, so transposition only moves the "
+                                "height feature; the melody-only key estimate (what auto key "
+                                "gives the harmonizer) is wrong for 16% of POP909 and 7% of "
+                                "Nottingham songs, so the model is shown those keys (and "
+                                "neighbour keys) to learn to read the melody over the key"},
+        "optimiser": {"name": "AdamW", "lr": [LR_START, LR_END], "schedule": "cosine over the "
+                      "time budget", "weight_decay": WEIGHT_DECAY, "grad_clip": GRAD_CLIP},
+        "time_budget_s": args.time_budget, "epochs": [],
+    }
+    say(f"chord model: {log['parameters']:,} parameters on {log['device']}, "
+        f"{args.threads} threads; train {_count(split['train'])}; "
+        f"startup {time.perf_counter() - started:.1f} s")
+    budget = max(args.time_budget - FINAL_RESERVE_S, 1.0) if args.time_budget else None
+    best: tuple[float, dict[str, torch.Tensor]] | None = None
+    epoch = 0
+    stop = False
+    while epoch < args.epochs and not stop:
+        epoch += 1
+        losses = []
+        for batch in batches(draw_epoch(split["train"], rng, args.epoch_slots),
+                             args.batch_slots):
+            elapsed = time.perf_counter() - started
+            progress = min(1.0, elapsed / budget) if budget else (epoch - 1) / args.epochs
+            if budget and elapsed >= budget:
+                stop = True
+                break
+            lr = LR_END + 0.5 * (LR_START - LR_END) * (1 + math.cos(math.pi * progress))
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            losses.append(train_step(net, optimizer, batch.to(device)))
+        if not losses:
+            break
+        model = ChordModel(_cpu_copy(net, config))
+        valid = evaluate(model, split["valid"])
+        # model selection: mean root accuracy of the corpora (−train loss without a valid split)
+        parts = [valid[d]["root_acc"] for d in DATASETS if d in valid]
+        target = float(np.mean(parts)) if parts else -float(np.mean(losses))
+        record = {"epoch": epoch, "elapsed_s": round(time.perf_counter() - started, 1),
+                  "train_loss": round(float(np.mean(losses)), 4), "valid": valid,
+                  "complete": not stop}
+        log["epochs"].append(record)
+        say(f"epoch {epoch} ({record['elapsed_s']} s): loss {record['train_loss']:.3f}; valid "
+            + "; ".join(f"{d} root {v['root_acc']:.3f} slot {v['slot_acc']:.3f} final "
+                        f"{v['final_root_acc']:.3f}" for d, v in valid.items()))
+        if best is None or target > best[0]:
+            best = (target, {k: v.detach().cpu().clone() for k, v in net.state_dict().items()})
+            log["best_epoch"] = epoch
+    if best is None:
+        raise BadInputError("no training step ran (time budget too small?)")
+    final = ChordNet(config)
+    final.load_state_dict(best[1])
+    model = ChordModel(final)
+    log["final"] = {
+        "epoch": log["best_epoch"], "epochs_run": epoch,
+        "valid": evaluate(model, split["valid"]),
+        "held_out": evaluate(model, split["held_out"]),
+        "held_out_auto_key": evaluate(model, split["held_out"], auto_key=True),
+        "held_out_micro_rule": _micro_baseline(split["held_out"]),
+    }
+    log["elapsed_s"] = round(time.perf_counter() - started, 1)
+    save_model(final, out, {k: log[k] for k in ("command", "seed", "git_commit", "config")})
+    log["weights"] = out.name
+    log["bytes"] = out.stat().st_size
+    log["sha256"] = hashlib.sha256(out.read_bytes()).hexdigest()
+    _write_json(out.with_suffix(".json"), log)
+    held = log["final"]["held_out"]
+    say(f"done in {log['elapsed_s']} s (best epoch {log['best_epoch']}/{epoch}): held-out "
+        + "; ".join(f"{d} root {v['root_acc']:.3f} (always I {v['always_I_root_acc']:.3f}) "
+                    f"final {v['final_root_acc']:.3f}" for d, v in held.items())
+        + f" -> {out} ({log['bytes']:,} bytes)")
+    return log
+
+
+def _cpu_copy(net: ChordNet, config: ChordNetConfig) -> ChordNet:
+    copy = ChordNet(config)
+    copy.load_state_dict({k: v.detach().cpu() for k, v in net.state_dict().items()})
+    return copy.eval()
+
+
+def _micro_baseline(songs: Sequence[ChordSong]) -> dict[str, float]:
+    """Root accuracy of the rule alone: the best `chord_table` row of each slot (ours)."""
+    from engine.harmonizer.micro import chord_table, slot_scores
+
+    hits = total = 0
+    for song in songs:
+        pcs = np.where(song.pitch_16th >= 0, (song.pitch_16th - song.key.tonic_pc) % 12, -1)
+        best = slot_scores(pcs, chord_table(song.key.mode)).argmax(axis=1)
+        human = song.rows()
+        judged = human != NO_CHORD
+        hits += int((best[judged] // 6 == human[judged] // 6).sum())
+        total += int(judged.sum())
+    return {"root_acc": round(hits / total, 4) if total else math.nan}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog=COMMAND, description="Train the learned chord model.")
+    parser.add_argument("--out", type=Path, required=True, help="weights file (.pt); the "
+                        "provenance JSON goes beside it")
+    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS,
+                        help="cached corpus (.npz), built from --data when missing")
+    parser.add_argument("--data", type=Path, default=None, help="shared data folder")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--time-budget", type=float, default=900.0,
+                        help="wall seconds for the whole run, final scoring included (0: none)")
+    parser.add_argument("--epochs", type=int, default=1000, help="most epochs")
+    parser.add_argument("--epoch-slots", type=int, default=EPOCH_SLOTS)
+    parser.add_argument("--batch-slots", type=int, default=BATCH_SLOTS)
+    parser.add_argument("--channels", type=int, default=ChordNetConfig.channels)
+    parser.add_argument("--bar-hidden", type=int, default=ChordNetConfig.bar_hidden)
+    parser.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    args = parser.parse_args(argv)
+    if args.time_budget and args.time_budget <= FINAL_RESERVE_S:
+        parser.error(f"--time-budget must exceed {FINAL_RESERVE_S:.0f} s")
+    given = list(sys.argv[1:] if argv is None else argv)
+    try:
+        train(args, " ".join([COMMAND, *given]), lambda m: print(m, flush=True))
+    except (BadInputError, LibraryError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
