@@ -1,7 +1,9 @@
 """The chord chart: a JSON-ready summary of a harmonization for files, the panel and the bridge.
 
 Positions are given both as 16ths from the file start and as 1-based bar/beat numbers counted
-from the first downbeat (beat = the meter's felt beat: dotted quarter in 6/8).
+from the first downbeat (beat = the meter's felt beat: dotted quarter in 6/8, 9/8, 12/8). When
+the meter changes, bars count on through the piece, each bar in its own meter (bar lines
+restart at every change), and beats are those of the meter sounding there.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ CHART_SCHEMA = 1
 
 
 def _position(analysis: MelodyAnalysis, start_16th: int) -> tuple[int, float]:
-    offset = start_16th - analysis.downbeat_16th
-    bar16 = analysis.meter.sixteenths_per_bar
-    return offset // bar16 + 1, (offset % bar16) / analysis.meter.beat_16th + 1
+    section = analysis.section_at(start_16th)
+    offset = start_16th - section.start_16th
+    bar16 = section.meter.sixteenths_per_bar
+    return section.first_bar + offset // bar16 + 1, (offset % bar16) / section.meter.beat_16th + 1
 
 
 def _event(analysis: MelodyAnalysis, ev: ChordEvent) -> dict[str, Any]:
@@ -59,6 +62,11 @@ def harmonization_chart(result: Harmonization) -> dict[str, Any]:
                 "name": a.key.name, "confidence": round(a.key_confidence, 3),
                 "source": a.key_source},
         "meter": a.meter.name,
+        # every meter of the piece from its first bar (one entry when the meter never changes)
+        "meters": [
+            {"bar": s.first_bar + 1, "meter": s.meter.name, "start_16th": s.start_16th}
+            for s in a.sections or (a.section_at(a.downbeat_16th),)
+        ],
         "pickup_16th": a.pickup_16th,
         "downbeat_16th": a.downbeat_16th,
         "phrase_string": a.phrase_string,
@@ -70,6 +78,7 @@ def harmonization_chart(result: Harmonization) -> dict[str, Any]:
                 "label": ph.phrase.label,
                 "start_bar": ph.phrase.start_bar + 1,
                 "bars": ph.phrase.bars,
+                "meter": a.section_of_bar(ph.phrase.start_bar).meter.name,
                 "style": ph.style,
                 "chosen": _choice(a, ph.chosen),
                 "alternatives": [_choice(a, alt) for alt in ph.alternatives],

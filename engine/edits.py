@@ -15,7 +15,7 @@ import numpy as np
 
 from engine.errors import BadInputError
 from engine.library.chord_templates import TemplateLibrary
-from engine.pipeline import _donors, harmonize, voice_harmonization
+from engine.pipeline import _donors, arrange_sections, harmonize, voice_harmonization
 from engine.types import (
     Arrangement,
     ArrangeOptions,
@@ -142,6 +142,8 @@ def arrange_harmonization(
     from engine.arranger.arrange import arrange_piano
 
     donors = _donors() if options.library != "default" else None
+    if harmonization.analysis.sections:  # the meter changes: arranged per meter section
+        return arrange_sections(harmonization, options, donors, locked=locked_textures)
     return arrange_piano(harmonization, options, donors, locked=locked_textures or {})
 
 
@@ -158,7 +160,8 @@ def rearrange_phrase(
     locked = {j: t for j, t in enumerate(arrangement.textures) if j != phrase_index}
     library = arrangement.textures[phrase_index].library
     donors = _donors() if library == "pop909" else None
-    return arrange_piano(
+    arranger = arrange_sections if arrangement.harmonization.analysis.sections else arrange_piano
+    return arranger(
         arrangement.harmonization, replace(options, library=library), donors, locked=locked,
         changing={phrase_index: arrangement.textures[phrase_index]},
     )

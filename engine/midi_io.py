@@ -20,6 +20,7 @@ import mido
 from engine.analysis.key import parse_key
 from engine.atomic_file import atomic_output
 from engine.errors import BadInputError, MidiFileError, UnsupportedMeterError
+from engine.meter_sections import bar_at_tick
 from engine.types import SUPPORTED_METERS, Key, Melody, Meter, Note
 
 MIN_NOTES = 4
@@ -238,24 +239,35 @@ def reduce_to_top_line(notes: Sequence[Note], ticks_per_beat: int) -> tuple[list
     return line, dropped
 
 
-def _meter(path: Path, source: _Source) -> Meter:
-    """The file's single meter; a change after the start is refused rather than misread."""
-    signatures = sorted(source.time_signatures, key=lambda s: s[0])
-    first = (4, 4)
-    for tick, numerator, denominator in signatures:
-        if tick == 0:
-            first = (numerator, denominator)
-    meter = Meter(*first)
-    ticks_per_bar = source.ticks_per_beat * 4 * first[0] // first[1]
-    for tick, numerator, denominator in signatures:
-        if tick > 0 and (numerator, denominator) != first:
-            bar = tick // ticks_per_bar + 1
-            supported = ", ".join(f"{n}/{d}" for n, d in SUPPORTED_METERS)
+MeterMap = tuple[Meter, tuple[tuple[int, Meter], ...]]  # meter at tick 0, later changes
+
+
+def _meter_map(source: _Source) -> MeterMap:
+    """The meter at tick 0 and every later change (tick, meter), in order. Of several
+    signatures at one tick the last counts; a signature repeating the meter is no change. An
+    unsupported meter is refused with the supported list, at its bar when it is a change."""
+    by_tick: dict[int, tuple[int, int]] = {0: (4, 4)}
+    for tick, numerator, denominator in sorted(source.time_signatures, key=lambda s: s[0]):
+        by_tick[tick] = (numerator, denominator)
+    first = Meter(*by_tick.pop(0))
+    changes: list[tuple[int, Meter]] = []
+    for tick, signature in sorted(by_tick.items()):
+        current = changes[-1][1] if changes else first
+        if signature == (current.numerator, current.denominator):
+            continue
+        try:
+            changes.append((tick, Meter(*signature)))
+        except UnsupportedMeterError as err:
+            bar = bar_at_tick(tick, source.ticks_per_beat, first, tuple(changes)) + 1
             raise UnsupportedMeterError(
-                f"meter changes from {first[0]}/{first[1]} to {numerator}/{denominator} at bar "
-                f"{bar} are not supported (one meter per file: {supported})"
-            )
-    return meter
+                f"time signature {signature[0]}/{signature[1]} at bar {bar} is not supported "
+                f"(supported: {supported_meter_names()})"
+            ) from err
+    return first, tuple(changes)
+
+
+def supported_meter_names() -> str:
+    return ", ".join(f"{n}/{d}" for n, d in SUPPORTED_METERS)
 
 
 def _tempo_map(source: _Source) -> tuple[tuple[int, int], ...]:
@@ -274,17 +286,18 @@ def _tempo_map(source: _Source) -> tuple[tuple[int, int], ...]:
 
 
 def _build_melody(path: Path, source: _Source, track: str | int | None) -> Melody:
-    meter = _meter(path, source)
+    meter, meter_changes = _meter_map(source)
     tempo_changes = _tempo_map(source)
     name, raw_notes = _choose_track(path, source.tracks, track)
     return melody_from_notes(
-        raw_notes, source.ticks_per_beat, meter, tempo_changes, source.key, name
+        raw_notes, source.ticks_per_beat, meter, tempo_changes, source.key, name, meter_changes
     )
 
 
 def melody_from_notes(
     raw_notes: Sequence[Note], ticks_per_beat: int, meter: Meter,
     tempo_changes: tuple[tuple[int, int], ...], key: Key | None = None, name: str = "Melody",
+    meter_changes: tuple[tuple[int, Meter], ...] = (),
 ) -> Melody:
     """A checked Melody from notes however they arrived (file, DAW clip): top line, limits."""
     for tick, tempo in tempo_changes:
@@ -310,9 +323,8 @@ def melody_from_notes(
         )
     if count > MAX_NOTES:
         raise BadInputError(f"melody has {count} notes; at most {MAX_NOTES} are supported")
-    ticks_per_bar = ticks_per_beat * 4 * meter.numerator / meter.denominator
     end_tick = max(n.end_tick for n in notes)
-    bars = int(-(-end_tick // ticks_per_bar))
+    bars = bar_at_tick(end_tick - 1, ticks_per_beat, meter, meter_changes) + 1
     if bars > MAX_BARS:
         raise BadInputError(f"melody is {bars} bars long; at most {MAX_BARS} are supported")
     bpm = mido.tempo2bpm(tempo_changes[0][1]) if tempo_changes else 120.0
@@ -324,6 +336,7 @@ def melody_from_notes(
         tempo_changes=tempo_changes,
         key_signature=key,
         track_name=name,
+        meter_changes=meter_changes,
     )
 
 
@@ -481,8 +494,9 @@ def build_song(
     """The type-1 file `write_song` saves: Melody track (with the tempo map) then `tracks`."""
     song = mido.MidiFile(type=1, ticks_per_beat=melody.ticks_per_beat)
     meta: list[tuple[int, int, mido.Message | mido.MetaMessage]] = [
-        (0, 0, mido.MetaMessage("time_signature", numerator=melody.meter.numerator,
-                                denominator=melody.meter.denominator)),
+        (tick, 0, mido.MetaMessage("time_signature", numerator=meter.numerator,
+                                   denominator=meter.denominator))
+        for tick, meter in ((0, melody.meter), *melody.meter_changes)
     ]
     if melody.key_signature is not None:
         meta.append((0, 0, mido.MetaMessage(

@@ -124,6 +124,9 @@ class Melody:
     tempo_changes: tuple[tuple[int, int], ...] = ()
     key_signature: Key | None = None
     track_name: str = "Melody"
+    # (tick, meter) of every time-signature change after the start, in order; `meter` is the
+    # one at tick 0. Empty for a melody in one meter (engine/meter_sections.py splits the rest).
+    meter_changes: tuple[tuple[int, Meter], ...] = ()
 
     @property
     def ticks_per_16th(self) -> float:
@@ -148,6 +151,18 @@ class Phrase:
 
 
 @dataclass(frozen=True)
+class MeterSection:
+    """One meter's stretch of a melody whose meter changes: its bar lines fall at
+    `start_16th + k * bar` (bar lines restart at every change) and its first bar is bar
+    `first_bar` of the piece (0-based, counted from the first downbeat, each bar in its own
+    meter)."""
+
+    meter: Meter
+    start_16th: int
+    first_bar: int
+
+
+@dataclass(frozen=True)
 class MelodyAnalysis:
     key: Key
     key_confidence: float  # 0..1; 1.0 when the user gave the key
@@ -161,13 +176,32 @@ class MelodyAnalysis:
     phrases: tuple[Phrase, ...]
     key_source: Literal["user", "detected"] = "detected"
     phrase_source: Literal["user", "detected"] = "detected"
+    # A melody whose meter changes: every meter's stretch, the first one starting at
+    # `downbeat_16th` in `meter`; phrases then count bars of the whole piece (Phrase.start_bar)
+    # and never cross a change. Empty for one meter.
+    sections: tuple[MeterSection, ...] = ()
 
     @property
     def total_bars(self) -> int:
         return sum(p.bars for p in self.phrases)
 
     def bar_start_16th(self, bar: int) -> int:
-        return self.downbeat_16th + bar * self.meter.sixteenths_per_bar
+        if not self.sections:
+            return self.downbeat_16th + bar * self.meter.sixteenths_per_bar
+        section = self.section_of_bar(bar)
+        return section.start_16th + (bar - section.first_bar) * section.meter.sixteenths_per_bar
+
+    def section_of_bar(self, bar: int) -> MeterSection:
+        """The meter section holding `bar` (0-based from the first downbeat)."""
+        return next((s for s in reversed(self.sections) if s.first_bar <= bar),
+                    self.sections[0] if self.sections else
+                    MeterSection(self.meter, self.downbeat_16th, 0))
+
+    def section_at(self, position_16th: int) -> MeterSection:
+        """The meter section sounding at a 16th (the first one before its start)."""
+        return next((s for s in reversed(self.sections) if s.start_16th <= position_16th),
+                    self.sections[0] if self.sections else
+                    MeterSection(self.meter, self.downbeat_16th, 0))
 
     @property
     def phrase_string(self) -> str:

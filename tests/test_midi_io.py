@@ -14,7 +14,7 @@ import pytest
 
 from engine.errors import BadInputError, MidiFileError, UnsupportedMeterError
 from engine.midi_io import MelodyWarning, read_melody, write_song
-from engine.types import Key, Note
+from engine.types import Key, Meter, Note
 
 TPB = 480
 SCALE = (60, 62, 64, 65, 67, 69, 71, 72)
@@ -227,11 +227,28 @@ def test_unsupported_meters_list_the_supported_ones(tmp_path: Path, meter: tuple
                for name in ("4/4", "2/4", "2/2", "3/4", "6/8", "9/8", "12/8"))
 
 
-def test_meter_change_is_rejected_with_its_bar(tmp_path: Path) -> None:
-    metas = [time_signature(4, 4), time_signature(3, 4, tick=8 * 4 * TPB)]
+def test_meter_changes_are_read_as_a_meter_map(tmp_path: Path) -> None:
+    change = 8 * 4 * TPB
+    metas = [time_signature(4, 4), time_signature(3, 4, tick=change),
+             time_signature(3, 4, tick=change + 3 * TPB)]  # a repeat is no change
     path = save(tmp_path / "m.mid", [("Melody", line(SCALE * 6))], metas)
-    with pytest.raises(UnsupportedMeterError, match="from 4/4 to 3/4 at bar 9"):
+    melody = read_melody(path)
+    assert melody.meter == Meter(4, 4)
+    assert melody.meter_changes == ((change, Meter(3, 4)),)
+
+
+@pytest.mark.parametrize("meter", [(5, 4), (7, 8)])
+def test_unsupported_meter_change_names_its_bar_and_the_supported_ones(
+    tmp_path: Path, meter: tuple[int, int]
+) -> None:
+    metas = [time_signature(4, 4), time_signature(6, 8, tick=8 * 4 * TPB),
+             time_signature(*meter, tick=8 * 4 * TPB + 2 * 3 * TPB)]  # 2 bars of 6/8
+    path = save(tmp_path / "m.mid", [("Melody", line(SCALE * 6))], metas)
+    with pytest.raises(UnsupportedMeterError,
+                       match=f"time signature {meter[0]}/{meter[1]} at bar 11 ") as info:
         read_melody(path)
+    assert all(name in str(info.value)
+               for name in ("4/4", "2/4", "2/2", "3/4", "6/8", "9/8", "12/8"))
 
 
 def test_tempo_map_and_key_signature_are_kept(tmp_path: Path) -> None:

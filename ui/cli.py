@@ -15,7 +15,10 @@ import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    from engine.types import MelodyAnalysis
 
 EXIT_USAGE = 2
 STYLE_CHOICES = ("pop_standard", "pop_complex", "dark", "rnb")
@@ -181,9 +184,15 @@ def _harmonize_and_write(melody: Any, options: Any, output: Path, chart: Path | 
         _write_json_atomic(chart, harmonization_chart(result))
     a = result.analysis
     print(
-        f"{output}: {a.key.name} (confidence {a.key_confidence:.2f}), {a.meter.name}, "
+        f"{output}: {a.key.name} (confidence {a.key_confidence:.2f}), {_meters(a)}, "
         f"phrases {a.phrase_string}, {len(result.chords)} chords"
     )
+
+
+def _meters(analysis: MelodyAnalysis) -> str:
+    """'4/4', or the meter map of a melody whose meter changes: '4/4, 6/8 from bar 9'."""
+    return ", ".join([analysis.meter.name] + [
+        f"{s.meter.name} from bar {s.first_bar + 1}" for s in analysis.sections[1:]])
 
 
 def _cmd_arrange(args: argparse.Namespace) -> None:
@@ -222,7 +231,7 @@ def _arrange_and_write(melody: Any, options: Any, chords: Any, output: Path,
     a = harmonization.analysis
     textures = ", ".join(dict.fromkeys(t.name for t in result.textures))
     print(
-        f"{output}: {a.key.name} (confidence {a.key_confidence:.2f}), {a.meter.name}, "
+        f"{output}: {a.key.name} (confidence {a.key_confidence:.2f}), {_meters(a)}, "
         f"phrases {a.phrase_string}, {len(harmonization.chords)} chords, "
         f"{len(result.piano_notes)} piano notes ({textures})"
     )
@@ -277,10 +286,12 @@ def _cmd_send(args: argparse.Namespace) -> None:
     from bridge.client import send_clip_and_wait
     from bridge.types import Clip, ClipNote
     from engine.midi_io import read_melody, write_song
+    from engine.pipeline import require_one_meter
     from engine.types import Note
 
     options = _options(args)  # validates the shared options before anything is sent
     melody = read_melody(args.input, track=args.track)
+    require_one_meter(melody, "the bridge")
     tpb = melody.ticks_per_beat
     clip = Clip(
         source=f"cli:{args.input.name}", name=args.input.stem,

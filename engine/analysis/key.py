@@ -6,6 +6,7 @@ AccoMontage2 needs the key typed in (algorithms.md §3); this module estimates i
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -102,13 +103,16 @@ def pitch_class_weights(melody: Melody, pickup_16th: int = 0) -> np.ndarray:
 
 def key_scores(melody: Melody, pickup_16th: int = 0) -> np.ndarray:
     """Correlation of the melody's histogram with each of the 24 keys, plus the signature prior."""
-    histogram = pitch_class_weights(melody, pickup_16th)
+    return _scores(pitch_class_weights(melody, pickup_16th), melody.key_signature)
+
+
+def _scores(histogram: np.ndarray, signature: Key | None) -> np.ndarray:
     centred = histogram - histogram.mean()
     norm = np.linalg.norm(centred)
     scores = _KEY_MATRIX @ (centred / norm) if norm > 0 else np.zeros(24)
-    if melody.key_signature is not None:
-        scores[_key_index(melody.key_signature)] += SIGNATURE_BONUS
-        scores[_key_index(relative_key(melody.key_signature))] += RELATIVE_BONUS
+    if signature is not None:
+        scores[_key_index(signature)] += SIGNATURE_BONUS
+        scores[_key_index(relative_key(signature))] += RELATIVE_BONUS
     return scores
 
 
@@ -118,7 +122,20 @@ def estimate_key(melody: Melody, pickup_16th: int = 0) -> tuple[Key, float]:
     Confidence = (best − second-best score) / CONFIDENT_MARGIN, clipped to 0..1: it is low when
     two keys (typically relative major/minor) explain the notes almost equally well.
     """
-    scores = key_scores(melody, pickup_16th)
+    return _best(key_scores(melody, pickup_16th))
+
+
+def estimate_key_of_sections(sections: Sequence[tuple[Melody, int]]) -> tuple[Key, float]:
+    """`estimate_key` for a melody whose meter changes, given as one-meter sections (each with
+    its pickup): each section's histogram is weighted on its own metric grid, and the
+    histograms are averaged by note count, so every note counts once whatever its meter."""
+    counts = np.array([len(melody.notes) for melody, _ in sections], dtype=float)
+    histograms = np.stack([pitch_class_weights(m, pickup) for m, pickup in sections])
+    histogram = counts @ histograms / counts.sum()
+    return _best(_scores(histogram, sections[0][0].key_signature))
+
+
+def _best(scores: np.ndarray) -> tuple[Key, float]:
     order = np.argsort(scores)[::-1]
     margin = float(scores[order[0]] - scores[order[1]])
     confidence = min(1.0, max(0.0, margin / CONFIDENT_MARGIN))

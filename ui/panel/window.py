@@ -374,8 +374,11 @@ class PanelWindow(QMainWindow):
         """Read a melody file on a background thread, then generate for it."""
         def read() -> Melody:
             from engine.midi_io import read_melody  # mido's import, too, off the GUI thread
+            from engine.pipeline import require_one_meter
 
-            return read_melody(path)
+            melody = read_melody(path)
+            require_one_meter(melody, "the panel")  # its clip and roll carry one meter
+            return melody
 
         self.status_label.setText(f"Reading {path.name}…")
         self.background.run(read,
