@@ -12,7 +12,9 @@ class sounds under the chord. Between equally consonant colours the one that mak
 melody a chord tone wins (D over C: sus2, not sus4); after that the style's own colour, so a
 chord with no melody over it, or one the palette cannot improve, keeps the style rule's colour.
 
-Sus chords follow the rule musicians hear first (docs/musicianship.md): a sus colour is only
+A major or minor chord takes the third the melody sings over it (`_sung_third`: E, not Em,
+under a sung G♯ in A minor). Sus chords follow the rule musicians hear first
+(docs/musicianship.md): a sus colour is only
 picked where the melody sings its suspended tone and not the chord's third; a template's own
 sus chord under a sung third becomes that third's triad; and the last chord of a phrase (a
 cadence) is never left suspended — it takes the degree's diatonic triad (V major in minor).
@@ -179,13 +181,27 @@ def _unsuspended(quality: str, mode: Mode, degree: int, heard: np.ndarray, style
     return style_quality(triad, degree, style)
 
 
+def _sung_third(quality: str, mode: Mode, degree: int, heard: np.ndarray, style: Style) -> str:
+    """A major or minor chord takes the third the melody sings over it when the melody sings
+    only the other one: E minor under a sung G♯ becomes E (the harmonic-minor V), D minor under
+    an F♯ D major (V/V). Major turns minor only for a third of the key, so a blue ♭3 over I
+    stays a colour of the major chord."""
+    triad = triad_of(quality)
+    if triad == "min" and heard[MAJOR_THIRD] and not heard[MINOR_THIRD]:
+        return style_quality("maj", degree, style)
+    key_minor_third = (degree + MINOR_THIRD) % 12 in SCALES[mode]
+    if triad == "maj" and heard[MINOR_THIRD] and not heard[MAJOR_THIRD] and key_minor_third:
+        return style_quality("min", degree, style)
+    return quality
+
+
 @lru_cache(maxsize=8192)
 def _colour(quality: str, mode: Mode, degree: int, style: Style,
             relative: tuple[float, ...], cadence: bool = False) -> str:
     """The palette's best colour for one chord; `relative` counts melody 16ths above its root.
     Cached: songs repeat their chords under the same melody notes."""
     heard = np.array(relative)
-    styled = style_quality(quality, degree, style)
+    styled = _sung_third(style_quality(quality, degree, style), mode, degree, heard, style)
     if cadence or not _sus_fits(styled, heard):
         styled = _unsuspended(styled, mode, degree, heard, style)
     palette = PALETTES.get(style, {}).get(triad_of(styled), ())
