@@ -19,7 +19,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import mido
@@ -28,6 +28,7 @@ from engine.analysis.key import parse_key
 from engine.analysis.meter_grid import first_downbeat
 from engine.errors import BadInputError
 from engine.library.datasets import is_held_out, shared_data_dir
+from engine.meter_sections import phrase_spans
 from engine.types import SUPPORTED_METERS, HarmonizeOptions, Key, Melody, Meter, Note, Variant
 
 TICKS_PER_BEAT = 480
@@ -340,11 +341,15 @@ def load_nottingham_tune(folder: Path, name: str) -> EvalItem:
 
     The key signature gives the tonic of a major key (these files never mark minor); when the
     final chord is the minor triad on its relative minor, the tune is taken as minor.
+
+    A tune whose meter changes (2/4 -> 6/8, 6/8 <-> 9/8 …) gets its 8-bar phrases per meter
+    section, from the section's first bar line, as the harmonizer splits it
+    (engine.meter_sections); `meter` is then the first meter, `melody.meter_changes` the rest.
     """
     melody_file = _read_midi(folder / "melody" / f"{name}.mid")
     chord_file = _read_midi(folder / "chords" / f"{name}.mid")
-    meter = _nottingham_meter(melody_file)
     scale = TICKS_PER_BEAT / melody_file.ticks_per_beat
+    meter, meter_changes = _nottingham_meters(melody_file, scale)
     melody_notes = [_rescaled(n, scale) for n in _midi_notes(melody_file)]
     chord_scale = TICKS_PER_BEAT / chord_file.ticks_per_beat
     chords = _block_chords(_rescaled(n, chord_scale) for n in _midi_notes(chord_file))
@@ -352,6 +357,8 @@ def load_nottingham_tune(folder: Path, name: str) -> EvalItem:
         raise CorpusSkip("no melody or no chords")
     melody = _melody(melody_notes, meter, tempo_bpm=_midi_tempo(melody_file))
     key = _nottingham_key(melody_file, chords[-1][1])
+    if meter_changes:
+        return _sectioned_tune(name, replace(melody, meter_changes=meter_changes), chords, key)
     bar = meter.sixteenths_per_bar
     downbeat = first_downbeat(melody, 0)
     melody_end = math.ceil(melody.end_tick / TICKS_PER_16TH)
@@ -373,6 +380,36 @@ def load_nottingham_tune(folder: Path, name: str) -> EvalItem:
         pickup_16th=0,
         downbeat_16th=downbeat,
         end_16th=downbeat + bars * bar,
+    )
+
+
+def _sectioned_tune(
+    name: str, melody: Melody, chords: Sequence[tuple[int, frozenset[int], int, int]], key: Key
+) -> EvalItem:
+    """A Nottingham tune whose meter changes: regular 8-bar phrases in every meter section."""
+    spans = phrase_spans(melody, 0)
+    if not any(bars for _, bars in spans):
+        raise CorpusSkip("no full bar of melody after the first downbeat")
+    phrases = "".join(
+        f"A{NOTTINGHAM_PHRASE_BARS}" * (bars // NOTTINGHAM_PHRASE_BARS)
+        + (f"A{bars % NOTTINGHAM_PHRASE_BARS}" if bars % NOTTINGHAM_PHRASE_BARS else "")
+        for _, bars in spans
+    )
+    last_start, last_bars = spans[-1]
+    last_meter = melody.meter_changes[-1][1]
+    return EvalItem(
+        dataset=NOTTINGHAM,
+        song_id=name,
+        melody=melody,
+        human_chords=tuple(
+            n for start, pcs, length, bass in chords
+            for n in close_voicing(pcs, start, length, bass)
+        ),
+        key=key,
+        phrases=phrases,
+        pickup_16th=0,
+        downbeat_16th=spans[0][0],
+        end_16th=last_start + last_bars * last_meter.sixteenths_per_bar,
     )
 
 
@@ -405,14 +442,25 @@ def _meta(midi: mido.MidiFile, kind: str) -> list[mido.MetaMessage]:
     return [m for m in mido.merge_tracks(midi.tracks) if m.type == kind]
 
 
-def _nottingham_meter(midi: mido.MidiFile) -> Meter:
-    signatures = {(m.numerator, m.denominator) for m in _meta(midi, "time_signature")}
-    if len(signatures) != 1:
-        raise CorpusSkip("changes meter" if signatures else "no time signature")
-    signature = signatures.pop()
-    if signature not in SUPPORTED_METERS:
-        raise CorpusSkip(f"unsupported meter {signature[0]}/{signature[1]}")
-    return Meter(*signature)
+def _nottingham_meters(
+    midi: mido.MidiFile, scale: float
+) -> tuple[Meter, tuple[tuple[int, Meter], ...]]:
+    """The meter at tick 0 and every later change (tick rescaled to TICKS_PER_BEAT)."""
+    by_tick: dict[int, tuple[int, int]] = {}
+    tick = 0
+    for message in mido.merge_tracks(midi.tracks):
+        tick += message.time
+        if message.type == "time_signature":
+            by_tick[round(tick * scale)] = (message.numerator, message.denominator)
+    if not by_tick:
+        raise CorpusSkip("no time signature")
+    meters: list[tuple[int, Meter]] = []
+    for at, signature in sorted(by_tick.items()):
+        if signature not in SUPPORTED_METERS:
+            raise CorpusSkip(f"unsupported meter {signature[0]}/{signature[1]}")
+        if not meters or meters[-1][1] != Meter(*signature):
+            meters.append((at, Meter(*signature)))
+    return meters[0][1], tuple(meters[1:])
 
 
 def _nottingham_key(midi: mido.MidiFile, final_chord: frozenset[int]) -> Key:

@@ -122,6 +122,16 @@ def _grids(pieces: Sequence[MeterPiece], pickup_16th: int) -> list[_Grid]:
     return grids
 
 
+def phrase_spans(melody: Melody, pickup_16th: int | None = None) -> tuple[tuple[int, int], ...]:
+    """(first bar line in 16ths of the piece, bars) that each meter section's phrases must fill,
+    as a given phrase string is checked (a partial bar before a change gets no phrase); the
+    pickup as `analyze_sections` takes it."""
+    pieces = split_melody(melody)
+    grids = _grids(pieces, _pickup(pieces, pickup_16th))
+    return tuple((piece.offset_16th + grid.downbeat_16th, grid.phrase_bars)
+                 for piece, grid in zip(pieces, grids, strict=True))
+
+
 def analyze_sections(
     melody: Melody, key: Key | None = None, phrases: str | None = None,
     pickup_16th: int | None = None,

@@ -26,6 +26,7 @@ from benchmarks.eval_corpus import (
 from engine.analysis.meter_grid import first_downbeat
 from engine.grid import melody_end_16th
 from engine.library.datasets import is_held_out, shared_data_dir
+from engine.pipeline import harmonize
 from engine.types import Key, Melody, Meter, Note
 
 ITEMS_PER_CORPUS = 3
@@ -131,19 +132,29 @@ def test_pop909_late_entry_into_the_first_phrase_is_skipped(tmp_path: Path) -> N
 # --------------------------------------------------------------- synthetic Nottingham tune
 
 
-def write_midi(path: Path, notes: list[tuple[int, int, int]], key: str) -> None:
-    """One-track 6/8 file at 1024 ticks per beat, as the Nottingham conversions are."""
+def write_midi(
+    path: Path, notes: list[tuple[int, int, int]], key: str,
+    meters: tuple[tuple[int, int, int], ...] = ((0, 6, 8),),
+) -> None:
+    """One-track file (6/8 unless `meters` gives (tick, n, d) signatures) at 1024 ticks per
+    beat, as the Nottingham conversions are."""
     track = mido.MidiTrack()
     track.append(mido.MetaMessage("key_signature", key=key, time=0))
-    track.append(mido.MetaMessage("time_signature", numerator=6, denominator=8, time=0))
     events = sorted(
         [(start, 1, pitch) for start, _, pitch in notes]
         + [(start + length, 0, pitch) for start, length, pitch in notes]
+        + [(tick, -1, (n, d)) for tick, n, d in meters]  # -1: a time signature first
     )
     now = 0
     for tick, on, pitch in events:
-        kind = "note_on" if on else "note_off"
-        track.append(mido.Message(kind, note=pitch, velocity=90 if on else 0, time=tick - now))
+        if on == -1:
+            n, d = pitch
+            track.append(mido.MetaMessage("time_signature", numerator=n, denominator=d,
+                                          time=tick - now))
+        else:
+            kind = "note_on" if on else "note_off"
+            track.append(mido.Message(kind, note=pitch, velocity=90 if on else 0,
+                                      time=tick - now))
         now = tick
     path.parent.mkdir(parents=True, exist_ok=True)
     mido.MidiFile(ticks_per_beat=1024, tracks=[track]).save(path)
@@ -163,6 +174,25 @@ def test_nottingham_pickup_and_regular_phrases(tmp_path: Path) -> None:
     assert item.key == Key(9, "minor")  # C signature, ends on A minor → relative minor
     assert item.melody.notes[0] == Note(69, 1200, 240, 90)
     assert_phrases_cover_melody(item)
+
+
+def test_nottingham_meter_change_gets_phrases_per_section(tmp_path: Path) -> None:
+    # 10 bars of 2/4 (two quarters a bar), then 9 bars of 6/8 (two dotted quarters a bar)
+    change = 10 * 2048
+    melody = ([(i * 1024, 1024, 69 + i % 3) for i in range(20)]
+              + [(change + i * 1536, 1536, 69 + i % 3) for i in range(18)])
+    chords = [(b * 2048, 2048, p) for b in range(10) for p in (45, 48, 52)]
+    chords += [(change + b * 3072, 3072, p) for b in range(9) for p in (45, 48, 52)]
+    meters = ((0, 2, 4), (change, 6, 8))
+    write_midi(tmp_path / "melody" / "ashover0.mid", melody, "C", meters)
+    write_midi(tmp_path / "chords" / "ashover0.mid", chords, "C", meters)
+    item = load_nottingham_tune(tmp_path, "ashover0")
+    assert item.meter == Meter(2, 4)
+    assert item.melody.meter_changes == ((change * 480 // 1024, Meter(6, 8)),)
+    assert item.phrases == "A8A2A8A1"
+    assert (item.downbeat_16th, item.end_16th) == (0, 10 * 8 + 9 * 12)
+    harmonized = harmonize(item.melody, item.given_options())
+    assert [p.phrase.bars for p in harmonized.phrases] == [8, 2, 8, 1]
 
 
 # ------------------------------------------------------------------------------- baseline
