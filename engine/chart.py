@@ -49,7 +49,7 @@ def _choice(analysis: MelodyAnalysis, choice: ProgressionChoice) -> dict[str, An
         "template_ids": list(choice.template_ids),
         "scores": {
             "micro": round(choice.micro, 4), "meso": round(choice.meso, 4),
-            "total": round(choice.total, 4),
+            "prefix": round(choice.prefix_score, 4), "path": round(choice.path_score, 4),
         },
     }
 

@@ -1,8 +1,8 @@
 """Per-phrase edits of a harmonized or arranged song: choose an alternative progression,
 re-generate with some phrases locked, re-generate or re-arrange one phrase.
 
-Frozen values in, new ones out. Scores: an alternative's `total` is the whole-path score with
-it swapped in (engine.harmonizer.search.alternatives), so after an edit the edited phrase's
+Frozen values in, new ones out. Scores: an alternative's `path_score` is the whole-path score
+with it swapped in (engine.harmonizer.search.alternatives), so after an edit the edited phrase's
 chosen progression carries the same measure and `Harmonization.score` is that path's score.
 """
 
@@ -52,7 +52,7 @@ def _chord_sequence(choice: ProgressionChoice) -> tuple[Chord, ...]:
 
 
 def _by_score(choices: list[ProgressionChoice]) -> tuple[ProgressionChoice, ...]:
-    return tuple(sorted(choices, key=lambda c: -c.total))
+    return tuple(sorted(choices, key=lambda c: -c.path_score))
 
 
 def _with_phrase(
@@ -79,10 +79,10 @@ def choose_alternative(
             f"not {alternative_index + 1}"
         )
     picked = harmony.alternatives[alternative_index]
-    previous = replace(harmony.chosen, total=harmonization.score)  # its whole-path score
+    previous = replace(harmony.chosen, path_score=harmonization.score)
     others = [a for k, a in enumerate(harmony.alternatives) if k != alternative_index]
     new = replace(harmony, chosen=picked, alternatives=_by_score([*others, previous]))
-    return _with_phrase(harmonization, phrase_index, new, picked.total)
+    return _with_phrase(harmonization, phrase_index, new, picked.path_score)
 
 
 def regenerate(
@@ -111,25 +111,26 @@ def regenerate_phrase(
         library, harmonization.analysis, locked=locked,
     )
     harmony = searched.phrases[phrase_index]
-    pool = [replace(harmony.chosen, total=searched.score), *harmony.alternatives]
+    pool = [replace(harmony.chosen, path_score=searched.score), *harmony.alternatives]
     # prefer other chords over the same chords re-timed, which reads as no change
     sequence = _chord_sequence(current.chosen)
     fresh = ([c for c in pool if _chord_sequence(c) != sequence]
              or [c for c in pool if c.chords != current.chosen.chords])
     if not fresh:
         return harmonization
-    near = [c for c in fresh if c.total >= fresh[0].total - NEAR_BEST]
+    near = [c for c in fresh if c.path_score >= fresh[0].path_score - NEAR_BEST]
     pick = near[0]
     if options.seed:
         rng = np.random.default_rng([options.seed, phrase_index])
         pick = near[int(rng.integers(len(near)))]
     # the current progression, scored like the pool where the search found it too
-    same = [c.total for c in pool if c.chords == current.chosen.chords]
-    previous = replace(current.chosen, total=same[0] if same else harmonization.score)
+    same = [c.path_score for c in pool if c.chords == current.chosen.chords]
+    previous = replace(current.chosen,
+                       path_score=same[0] if same else harmonization.score)
     rest = [c for c in pool if c is not pick and c.chords != current.chosen.chords]
     alternatives = _by_score([previous, *rest])[: max(options.top_k, 1)]
     new = PhraseHarmony(current.phrase, harmony.style, pick, alternatives)
-    return _with_phrase(harmonization, phrase_index, new, pick.total)
+    return _with_phrase(harmonization, phrase_index, new, pick.path_score)
 
 
 def arrange_harmonization(

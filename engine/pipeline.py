@@ -162,7 +162,8 @@ def given_chords(
             for ev in chords
             if ev.start_16th < hi and ev.end_16th > lo
         )
-        choice = ProgressionChoice((), style, inside, micro=0.0, meso=0.0, total=0.0)
+        choice = ProgressionChoice((), style, inside, micro=0.0, meso=0.0,
+                                   prefix_score=0.0, path_score=0.0)
         harmonies.append(PhraseHarmony(phrase, style, choice, ()))
     chord_notes = voice_harmonization(melody, analysis, harmonies, options.voicing)
     return Harmonization(melody, analysis, tuple(harmonies), chord_notes, score=0.0,

@@ -254,7 +254,11 @@ class ProgressionChoice:
     chords: tuple[ChordEvent, ...]
     micro: float
     meso: float
-    total: float  # DP path score up to and including this phrase
+    # eq. 5's best score of a path up to and including this phrase with this progression in it
+    prefix_score: float
+    # the score of the whole path (every phrase) with this progression in this phrase: what
+    # alternatives are ranked by and what `Harmonization.score` is after choosing one
+    path_score: float
 
 
 @dataclass(frozen=True)
@@ -329,6 +333,9 @@ class HarmonizeOptions:
     # ours: cadence, opening and repeat terms in the search (engine/harmonizer/structure.py);
     # False only for ablations
     musical_structure: bool = True
+    # "learned": the melody-conditioned chord model (engine/models/chord_model.py) adds its
+    # log-probabilities to the slot scores (engine/harmonizer/learned.py); "rules": micro alone
+    scorer: ModelChoice = "rules"
     voicing: Voicing = Voicing()  # how chord_notes are voiced (not part of the search)
 
 

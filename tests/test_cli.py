@@ -67,7 +67,7 @@ def test_output_contract(demo_mid, tmp_path, capsys):
     first = doc["phrases"][0]
     assert first["chosen"]["chords"][0]["bar"] == 1 and first["chosen"]["chords"][0]["beat"] == 1
     assert 1 <= len(first["alternatives"]) <= 5
-    assert {"micro", "meso", "total"} <= set(first["chosen"]["scores"])
+    assert {"micro", "meso", "prefix", "path"} <= set(first["chosen"]["scores"])
 
 
 def test_given_key_and_phrases_win(demo_mid, tmp_path, capsys):

@@ -88,7 +88,8 @@ def _macro_library():
 def _lock(root, start, bars=2):
     return ProgressionChoice((), "pop_standard",
                              (ChordEvent(Chord(root, "maj", root), start, 16 * bars),),
-                             micro=0.0, meso=0.0, total=0.0)
+                             micro=0.0, meso=0.0, prefix_score=0.0,
+                             path_score=0.0)
 
 
 @pytest.mark.parametrize(("locked_root", "expected_first"), [(V, TONIC), (TONIC, IV), (IV, V)])
@@ -115,10 +116,10 @@ def test_choose_alternative_plays_exactly_that_alternative(song):
     alt = song.phrases[1].alternatives[2]
     out = edits.choose_alternative(song, 1, 2)
     assert out.phrases[1].chosen.chords == alt.chords
-    assert out.score == alt.total
+    assert out.score == alt.path_score
     # the previous choice joins the alternatives, which stay best first
     assert song.phrases[1].chosen.chords in [a.chords for a in out.phrases[1].alternatives]
-    totals = [a.total for a in out.phrases[1].alternatives]
+    totals = [a.path_score for a in out.phrases[1].alternatives]
     assert totals == sorted(totals, reverse=True)
     assert alt not in out.phrases[1].alternatives
     for i in (0, 2, 3):

@@ -172,7 +172,7 @@ def test_melody_decides_between_progressions_and_alternatives_are_ranked():
     (ph,), score = harmonize_phrases(pitch, _analysis([Phrase("A", 0, 4)]),
                                      HarmonizeOptions(top_k=5, variant="paper"), lib)
     assert [e.chord.root_pc for e in ph.chosen.chords] == [0, 9, 2, 7]
-    totals = [a.total for a in ph.alternatives]
+    totals = [a.path_score for a in ph.alternatives]
     assert totals == sorted(totals, reverse=True)
     assert all(t <= score for t in totals)
     assert ph.chosen.template_ids not in [a.template_ids for a in ph.alternatives]
@@ -202,3 +202,20 @@ def test_alternatives_swap_score_matches_recomputed_path():
         path = list(result.chosen)
         path[1] = j
         assert total == pytest.approx(path_score(index, cands, tuple(path), params))
+
+
+def test_prefix_and_path_scores_are_kept_apart():
+    lib = _random_library(13, n=20)
+    analysis = _analysis([Phrase("A", 0, 4), Phrase("B", 4, 4), Phrase("A", 8, 4)])
+    pitch = np.tile(np.array([60, 64, 67, 65, 62, 71, 72, 67]).repeat(2), 12)
+    phrases, score = harmonize_phrases(pitch, analysis, HarmonizeOptions(top_k=3), lib)
+    # every chosen progression carries the whole path's score; its prefix grows to it
+    assert all(ph.chosen.path_score == pytest.approx(score) for ph in phrases)
+    assert phrases[-1].chosen.prefix_score == pytest.approx(score)
+    prefixes = [ph.chosen.prefix_score for ph in phrases]
+    assert prefixes[0] < prefixes[1] < prefixes[2]
+    # an alternative of the last phrase: its path keeps the other phrases' choices, its prefix
+    # is the best way into it, so never lower
+    for alt in phrases[-1].alternatives:
+        assert alt.prefix_score >= alt.path_score - 1e-12
+        assert alt.path_score <= score + 1e-12

@@ -28,6 +28,7 @@ from engine.harmonizer.search import (
     local_score,
     only,
     phrase_candidates,
+    prefix_scores,
     run_dp,
     with_extra,
 )
@@ -222,6 +223,10 @@ def harmonize_phrases(
     slots = slot_scores(relative, table)
     if options.variant == "ours":
         slots = slots - STRONG_BEAT_CLASH * strong_beat_clashes(relative, meter.beat_16th)
+    if options.scorer == "learned":
+        from engine.harmonizer.learned import LEARNED_WEIGHT, learned_slot_scores
+
+        slots = slots + LEARNED_WEIGHT * learned_slot_scores(span, key, meter, analysis.phrases)
     spb = index.slots_per_bar
     styles = phrase_styles(options, len(analysis.phrases))
     phrase_slots = [slots[p.start_bar * spb : p.end_bar * spb] for p in analysis.phrases]
@@ -269,16 +274,16 @@ def harmonize_phrases(
     result = SearchResult(
         chosen=tuple(len(candidates[i]) - 1 if i in locked else j
                      for i, j in enumerate(searched.chosen)),
-        totals=searched.totals, score=searched.score,
+        totals=searched.totals, score=searched.score, prefixes=searched.prefixes,
     )
 
     # the melody picks each chord's colour (ours); the paper's variants keep the style rule
     colour_pitch = (MelodyPitchClasses(melody_pitch, key.tonic_pc)
                     if options.melody_colours and options.variant == "ours" else None)
 
-    def choice(i: int, j: int, total: float) -> ProgressionChoice:
+    def choice(i: int, j: int, prefix: np.ndarray, path: float) -> ProgressionChoice:
         if i in locked and j == len(candidates[i]) - 1:
-            return replace(locked[i], total=total)
+            return replace(locked[i], prefix_score=float(prefix[j]), path_score=path)
         cands = candidates[i]
         parts = cands.parts[j]
         return ProgressionChoice(
@@ -287,14 +292,16 @@ def harmonize_phrases(
             chords=progression_events(parts, key, starts[i], styles[i], colour_pitch),
             micro=float(cands.micro[j]),
             meso=float(cands.meso[j]),
-            total=total,
+            prefix_score=float(prefix[j]),
+            path_score=path,
         )
 
     harmonies = []
     for i, phrase in enumerate(analysis.phrases):
-        chosen = choice(i, result.chosen[i], result.totals[i])
+        prefix = prefix_scores(index, candidates, result, i, params)
+        chosen = choice(i, result.chosen[i], prefix, result.score)
         # a locked phrase's own template may also be among its candidates: list it once
-        alts = [choice(i, j, total) for j, total in
+        alts = [choice(i, j, prefix, path) for j, path in
                 alternatives(index, candidates, result, i, options.top_k + 1, params)]
         alts = [a for a in alts if a.chords != chosen.chords][: options.top_k]
         harmonies.append(PhraseHarmony(

@@ -275,6 +275,8 @@ class SearchResult:
     chosen: tuple[int, ...]  # candidate index per phrase
     totals: tuple[float, ...]  # DP score of the chosen path up to each phrase
     score: float
+    # per phrase, every candidate's best prefix score L(i, ·) (eq. 5)
+    prefixes: tuple[np.ndarray, ...] = ()
 
 
 def _best_incoming(
@@ -313,7 +315,25 @@ def run_dp(index: ModeIndex, phrases: list[PhraseCandidates], params: SearchPara
         path.append(j)
     path.reverse()
     totals = tuple(float(h[c]) for h, c in zip(history, path, strict=True))
-    return SearchResult(chosen=tuple(path), totals=totals, score=totals[-1])
+    return SearchResult(chosen=tuple(path), totals=totals, score=totals[-1],
+                        prefixes=tuple(history))
+
+
+def prefix_scores(
+    index: ModeIndex, phrases: list[PhraseCandidates], result: SearchResult, i: int,
+    params: SearchParams,
+) -> np.ndarray:
+    """Every candidate's best prefix score L(i, ·) (eq. 5) for phrase i, also where the DP saw
+    only one (a locked phrase): its local score plus the best way in from the DP's phrase i−1.
+    A phrase the DP saw as one candidate has its lock last in `phrases`."""
+    cands = phrases[i]
+    if i == 0:
+        return cands.local.copy()
+    before = phrases[i - 1]
+    prev = result.prefixes[i - 1]
+    prev_last = before.last_bar if len(prev) == len(before) else before.last_bar[-1:]
+    incoming, _ = _best_incoming(index, prev, prev_last, cands.first_bar, params)
+    return cands.local + incoming
 
 
 def alternatives(
@@ -366,6 +386,7 @@ def path_score(
 
 __all__ = [
     "PhraseCandidates", "SearchParams", "SearchResult", "alternatives", "local_score",
-    "macro_score", "meso_score", "only", "path_score", "phrase_candidates", "run_dp", "splits",
+    "macro_score", "meso_score", "only", "path_score", "phrase_candidates", "prefix_scores",
+    "run_dp", "splits",
     "tonic_balance_term", "with_extra",
 ]

@@ -310,7 +310,7 @@ class PhraseCard(QFrame):
             self.style_box.setCurrentIndex(index)
         rows = [(f"● {_progression(harmony.chosen.chords, key)}   {path_score:.3f}",
                  "the chosen progression (whole-path score)")]
-        rows += [(f"{i + 1}. {_progression(alt.chords, key)}   {alt.total:.3f}",
+        rows += [(f"{i + 1}. {_progression(alt.chords, key)}   {alt.path_score:.3f}",
                   f"{STYLE_NAMES.get(alt.style, alt.style)}; whole-path score with this "
                   "progression; click to use it") for i, alt in enumerate(harmony.alternatives)]
         if self.alternatives.count() != len(rows):  # else relabel: no items made or deleted
