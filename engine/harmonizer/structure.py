@@ -6,9 +6,10 @@ that a repeated bar is heard again with the same chords (docs/musicianship.md). 
 added to each candidate's local score (eq. 5) and read only the candidate's chord rows (root
 and triad per 8th) and what the melody does at the phrase's edges:
 - tune end: when the melody ends on a tonic-chord tone, the last chord is I (i), held over the
-  last bar and approached by V or IV (authentic or plagal cadence);
+  last bar and approached by V or IV (authentic or plagal cadence); a tune stopping open on a
+  dominant-chord tone (re, ti) ends on V;
 - inner phrase end: I or V holding the melody's last note (half or full close);
-- opening: I on the first downbeat when the melody opens on tonic-triad tones;
+- opening: I on the first downbeat when the melody's note there is a tonic-triad tone;
 - repeats: a bar whose melody is heard again elsewhere takes the roots that bar got the first
   time (a second DP pass, `repeat_bonus`), so A…A and identical bars sound alike.
 Weights were set on the held-out split's ear-level checks (benchmarks/harmony_quality).
@@ -31,7 +32,6 @@ TUNE_END_HELD = 0.03  # … and it holds the whole last bar
 PHRASE_END = 0.04  # an inner phrase closes on I or V holding the melody's last note
 OPENING = 0.08  # I on the first downbeat when the melody opens on tonic-triad tones
 REPEAT = 0.4  # per share of a phrase's slots whose bar repeats and keeps its first roots
-OPENING_TONIC_SHARE = 0.6  # of the first bar's sounding 16ths on tonic-triad tones
 MIN_REPEAT_CHANGES = 2  # a bar needs this many notes to count as a repeat
 
 _MAJOR, _MINOR = TRIADS.index("maj"), TRIADS.index("min")
@@ -72,10 +72,8 @@ def phrase_edges(
         if i == 0:
             first_bar = span[:bar_16th]
             heard = first_bar[first_bar >= 0]
-            opens = bool(heard.size) and (
-                np.isin(heard, list(TONIC_TRIAD[mode])).mean() >= OPENING_TONIC_SHARE
-                and int(heard[0]) in TONIC_TRIAD[mode]
-            )
+            # the note on the first downbeat (else the bar's first) is heard as the tonic chord
+            opens = bool(heard.size) and int(heard[0]) in TONIC_TRIAD[mode]
         edges.append(PhraseEdges(
             last_pc=int(sounding[-1]) if sounding.size else None,
             ends_tune=i == len(phrases) - 1,
@@ -105,14 +103,17 @@ def structure_bonus(
     bonus = np.zeros(len(rows))
     final_root, final_triad = root[:, -1], triad[:, -1]
     tonic_end = _is_tonic(final_root, final_triad, mode)
+    dominant_end = (final_root == DOMINANT) & (final_triad == _MAJOR)
     if edges.ends_tune and edges.last_pc in TONIC_TRIAD[mode]:
         before_root, before_triad = roots_and_triads(_previous_chord(rows))
         approach = ((before_root == DOMINANT) & (before_triad == _MAJOR)) | (
             before_root == SUBDOMINANT)
         held = (rows[:, -slots_per_bar:] == rows[:, -1:]).all(axis=1)
         bonus += tonic_end * (TUNE_END + TUNE_END_APPROACH * approach + TUNE_END_HELD * held)
+    elif edges.ends_tune and edges.last_pc in DOMINANT_TRIAD:
+        # a tune that stops open on re or ti (a set's first tune, a da capo) ends on V
+        bonus += TUNE_END * dominant_end
     elif not edges.ends_tune and edges.last_pc is not None:
-        dominant_end = (final_root == DOMINANT) & (final_triad == _MAJOR)
         holds_last = np.where(tonic_end, edges.last_pc in TONIC_TRIAD[mode],
                               dominant_end & (edges.last_pc in DOMINANT_TRIAD))
         bonus += PHRASE_END * holds_last
