@@ -380,8 +380,9 @@ def train(args: argparse.Namespace, command: str,
         parts = [valid[d]["root_acc"] for d in DATASETS if d in valid]
         target = float(np.mean(parts)) if parts else -float(np.mean(losses))
         record = {"epoch": epoch, "elapsed_s": round(time.perf_counter() - started, 1),
-                  "train_loss": round(float(np.mean(losses)), 4), "valid": valid,
-                  "complete": not stop}
+                  "train_loss": round(float(np.mean(losses)), 4),
+                  "valid_root_acc": {d: v["root_acc"] for d, v in valid.items()},
+                  "valid_nll": valid.get("all", {}).get("nll"), "complete": not stop}
         log["epochs"].append(record)
         say(f"epoch {epoch} ({record['elapsed_s']} s): loss {record['train_loss']:.3f}; valid "
             + "; ".join(f"{d} root {v['root_acc']:.3f} slot {v['slot_acc']:.3f} final "
