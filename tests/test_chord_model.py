@@ -248,7 +248,8 @@ def test_training_command_writes_weights_and_provenance(tmp_path: Path) -> None:
     out = tmp_path / "model.pt"
     args = argparse.Namespace(out=out, corpus=corpus, data=None, seed=0, time_budget=0.0,
                               epochs=2, epoch_slots=200, batch_slots=1000, channels=8,
-                              bar_hidden=4, device="cpu", threads=1)
+                              bar_hidden=4, device="cpu", threads=1, dropout=0.1,
+                              weight_decay=0.0, nottingham_share=0.5)
     log = train(args, "test", lambda message: None)
     provenance = json.loads(out.with_suffix(".json").read_text())
     assert provenance["sha256"] == log["sha256"] and provenance["bytes"] == out.stat().st_size

@@ -4,8 +4,10 @@ POP909 + Nottingham (`engine.models.chord_data`), with its provenance.
 Splits: held-out songs (`is_held_out`) are never trained on; a seeded 5% of the remaining songs
 of each corpus is the validation split (model selection), the rest trains.
 Sampling: every epoch draws songs with replacement, uniformly within a corpus and with the
-corpora weighted so each gives half the slots (POP909 has 2.4× Nottingham's slots; folk tunes
-are the main target).
+corpora weighted so each gives a set share of the slots (`--nottingham-share`, default half;
+POP909 has 2.4× Nottingham's slots, folk tunes are the main target).
+Weights: an exponential moving average of the trained weights (decay EMA_DECAY per step) is what
+is scored each epoch and shipped (the best epoch by mean validation root accuracy).
 Augmentation (per draw):
 - register: the melody's height feature moves by −6..+5 semitones (the pitch classes are
   key-relative already, so this is the transposition that still changes an input);
@@ -45,6 +47,8 @@ from engine.library.datasets import is_held_out
 from engine.models.chord_data import (
     DATASETS,
     NO_CHORD,
+    NOTTINGHAM,
+    POP909,
     ChordCorpus,
     ChordSong,
     load_corpus,
@@ -70,7 +74,9 @@ AUTO_KEY_SHARE = 0.5  # of the draws of a song whose estimated key differs from 
 KEY_NOISE_SHARE = 0.1  # of all draws: the relative, dominant or subdominant key instead
 REGISTER_SHIFT = 6  # semitones, −6..+5
 LR_START, LR_END = 3e-3, 1e-4
-WEIGHT_DECAY = 1e-4
+WEIGHT_DECAY = 1e-2
+EMA_DECAY = 0.995  # per step: a half-life of ~140 steps, about 4 epochs
+NOTTINGHAM_SHARE = 0.5
 GRAD_CLIP = 1.0
 EPOCH_SLOTS = 200_000
 BATCH_SLOTS = 6_000
@@ -270,14 +276,17 @@ def split_songs(corpus: ChordCorpus, seed: int) -> dict[str, list[ChordSong]]:
 
 
 def draw_epoch(songs: Sequence[ChordSong], rng: np.random.Generator,
-               epoch_slots: int = EPOCH_SLOTS) -> list[Example]:
-    """Balanced draws (each corpus half the slots) with key and register augmentation."""
+               epoch_slots: int = EPOCH_SLOTS,
+               nottingham_share: float = NOTTINGHAM_SHARE) -> list[Example]:
+    """Balanced draws (Nottingham `nottingham_share` of the slots, POP909 the rest) with key
+    and register augmentation."""
     totals = {d: sum(s.n_slots for s in songs if s.dataset == d) for d in DATASETS}
+    share = {NOTTINGHAM: nottingham_share, POP909: 1.0 - nottingham_share}
     present = [d for d in DATASETS if totals[d]]
-    weights = np.array([1.0 / totals[s.dataset] for s in songs])
+    weights = np.array([share[s.dataset] / totals[s.dataset] for s in songs])
     weights /= weights.sum()
-    mean_slots = float(sum(totals[d] / sum(1 for s in songs if s.dataset == d)
-                           for d in present) / len(present))
+    mean_slots = float(sum(share[d] * totals[d] / sum(1 for s in songs if s.dataset == d)
+                           for d in present) / sum(share[d] for d in present))
     picks = rng.choice(len(songs), size=max(1, round(epoch_slots / mean_slots)), p=weights)
     return [example(songs[i], training_key(songs[i], rng),
                     int(rng.integers(-REGISTER_SHIFT, REGISTER_SHIFT))) for i in picks]
@@ -319,9 +328,11 @@ def train(args: argparse.Namespace, command: str,
         corpus_provenance = {"git_commit": git_commit()}
         save_corpus(corpus, args.corpus, corpus_provenance)
     split = split_songs(corpus, args.seed)
-    config = ChordNetConfig(channels=args.channels, bar_hidden=args.bar_hidden)
+    config = ChordNetConfig(channels=args.channels, bar_hidden=args.bar_hidden,
+                            dropout=args.dropout)
     net = ChordNet(config).to(device)
-    optimizer = torch.optim.AdamW(net.parameters(), lr=LR_START, weight_decay=WEIGHT_DECAY)
+    ema = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    optimizer = torch.optim.AdamW(net.parameters(), lr=LR_START, weight_decay=args.weight_decay)
     out: Path = args.out
     log: dict[str, Any] = {
         "model": "melody-conditioned chord model: per-8th chord_table row log-probabilities "
@@ -339,7 +350,7 @@ def train(args: argparse.Namespace, command: str,
         "labels": "human chords named by engine.chord_names.name_chord (pitch classes + bass) "
                   "at the first 16th of each 8th, reduced to their triad (engine.chords.triad_of)",
         "sampling": {"epoch_slots": args.epoch_slots, "batch_slots": args.batch_slots,
-                     "corpus_balance": "each corpus half the drawn slots"},
+                     "nottingham_share_of_slots": args.nottingham_share},
         "augmentation": {"register_shift_semitones": [-REGISTER_SHIFT, REGISTER_SHIFT - 1],
                          "auto_key_share": AUTO_KEY_SHARE, "key_noise_share": KEY_NOISE_SHARE,
                          "why": "inputs are key-relative, so transposition only moves the "
@@ -348,7 +359,8 @@ def train(args: argparse.Namespace, command: str,
                                 "Nottingham songs, so the model is shown those keys (and "
                                 "neighbour keys) to learn to read the melody over the key"},
         "optimiser": {"name": "AdamW", "lr": [LR_START, LR_END], "schedule": "cosine over the "
-                      "time budget", "weight_decay": WEIGHT_DECAY, "grad_clip": GRAD_CLIP},
+                      "time budget", "weight_decay": args.weight_decay, "grad_clip": GRAD_CLIP,
+                      "ema_decay": EMA_DECAY, "shipped": "EMA weights of the best epoch"},
         "time_budget_s": args.time_budget, "epochs": [],
     }
     say(f"chord model: {log['parameters']:,} parameters on {log['device']}, "
@@ -361,8 +373,8 @@ def train(args: argparse.Namespace, command: str,
     while epoch < args.epochs and not stop:
         epoch += 1
         losses = []
-        for batch in batches(draw_epoch(split["train"], rng, args.epoch_slots),
-                             args.batch_slots):
+        drawn = draw_epoch(split["train"], rng, args.epoch_slots, args.nottingham_share)
+        for batch in batches(drawn, args.batch_slots):
             elapsed = time.perf_counter() - started
             progress = min(1.0, elapsed / budget) if budget else (epoch - 1) / args.epochs
             if budget and elapsed >= budget:
@@ -372,9 +384,13 @@ def train(args: argparse.Namespace, command: str,
             for group in optimizer.param_groups:
                 group["lr"] = lr
             losses.append(train_step(net, optimizer, batch.to(device)))
+            with torch.no_grad():
+                for name, value in net.state_dict().items():
+                    if value.dtype.is_floating_point:
+                        ema[name].mul_(EMA_DECAY).add_(value, alpha=1.0 - EMA_DECAY)
         if not losses:
             break
-        model = ChordModel(_cpu_copy(net, config))
+        model = ChordModel(_cpu_copy(ema, config))
         valid = evaluate(model, split["valid"])
         # model selection: mean root accuracy of the corpora (−train loss without a valid split)
         parts = [valid[d]["root_acc"] for d in DATASETS if d in valid]
@@ -388,7 +404,7 @@ def train(args: argparse.Namespace, command: str,
             + "; ".join(f"{d} root {v['root_acc']:.3f} slot {v['slot_acc']:.3f} final "
                         f"{v['final_root_acc']:.3f}" for d, v in valid.items()))
         if best is None or target > best[0]:
-            best = (target, {k: v.detach().cpu().clone() for k, v in net.state_dict().items()})
+            best = (target, {k: v.detach().cpu().clone() for k, v in ema.items()})
             log["best_epoch"] = epoch
     if best is None:
         raise BadInputError("no training step ran (time budget too small?)")
@@ -416,9 +432,9 @@ def train(args: argparse.Namespace, command: str,
     return log
 
 
-def _cpu_copy(net: ChordNet, config: ChordNetConfig) -> ChordNet:
+def _cpu_copy(state: dict[str, torch.Tensor], config: ChordNetConfig) -> ChordNet:
     copy = ChordNet(config)
-    copy.load_state_dict({k: v.detach().cpu() for k, v in net.state_dict().items()})
+    copy.load_state_dict({k: v.detach().cpu() for k, v in state.items()})
     return copy.eval()
 
 
@@ -452,6 +468,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--batch-slots", type=int, default=BATCH_SLOTS)
     parser.add_argument("--channels", type=int, default=ChordNetConfig.channels)
     parser.add_argument("--bar-hidden", type=int, default=ChordNetConfig.bar_hidden)
+    parser.add_argument("--dropout", type=float, default=0.2)
+    parser.add_argument("--weight-decay", type=float, default=WEIGHT_DECAY)
+    parser.add_argument("--nottingham-share", type=float, default=NOTTINGHAM_SHARE,
+                        help="share of the drawn slots from Nottingham (the rest: POP909)")
     parser.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     args = parser.parse_args(argv)
