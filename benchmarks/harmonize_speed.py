@@ -1,7 +1,8 @@
 """Harmonizer speed: warm-process latency for 32- and 128-bar melodies, whole-CLI wall time,
-and peak memory. Prints figures and the ratio to each goal (issue: ≤ 20 ms / ≤ 80 ms median
-warm, ≤ 1.5 s for the whole `accobridge harmonize` process), plus the parts a cold process
-pays once: loading the shipped template library (target 0.3 s) and melody analysis alone.
+and peak memory, for the rules path and the learned scorer. Prints figures and the ratio to
+each goal (≤ 20 ms / ≤ 80 ms median warm, ≤ 1.5 s for the whole `accobridge harmonize` process
+on the rules path; the learned scorer is held to the same warm goals), plus the parts a cold
+process pays once: loading the shipped template library (target 0.3 s) and melody analysis.
 
     python -m benchmarks.harmonize_speed [--runs 50]
 """
@@ -22,7 +23,7 @@ from engine.demo import DEMO_TUNE, melody_from_steps
 from engine.library.chord_templates import DEFAULT_LIBRARY_PATH, load_library
 from engine.midi_io import write_song
 from engine.pipeline import analyze_melody, harmonize
-from engine.types import HarmonizeOptions, Key, Melody
+from engine.types import HarmonizeOptions, Key, Melody, ModelChoice
 
 GOALS_MS = {32: 20.0, 128: 80.0}
 LIBRARY_LOAD_GOAL_S = 0.3
@@ -39,16 +40,17 @@ def long_melody(bars: int) -> Melody:
     return melody_from_steps(steps, key=Key(5, "major"))
 
 
-def warm_latency(bars: int, runs: int, given: bool) -> tuple[float, float]:
+def warm_latency(bars: int, runs: int, given: bool, scorer: ModelChoice) -> tuple[float, float]:
     melody = long_melody(bars)
-    options = HarmonizeOptions()
+    options = HarmonizeOptions(scorer=scorer)
     if given:
         analysis = analyze_melody(melody)
-        options = HarmonizeOptions(key=analysis.key, phrases=analysis.phrase_string, pickup_16th=0)
+        options = HarmonizeOptions(key=analysis.key, phrases=analysis.phrase_string, pickup_16th=0,
+                                   scorer=scorer)
     return warm_timings_ms(lambda: harmonize(melody, options), runs)
 
 
-def cli_wall_time(runs: int) -> tuple[float, float]:
+def cli_wall_time(runs: int, scorer: ModelChoice) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "in.mid"
         melody = long_melody(32)
@@ -57,8 +59,8 @@ def cli_wall_time(runs: int) -> tuple[float, float]:
         for _ in range(runs):
             start = time.perf_counter()
             out = str(Path(tmp) / "o.mid")
-            subprocess.run([sys.executable, "-m", "ui.cli", "harmonize", str(src), "-o", out],
-                           check=True, capture_output=True)
+            subprocess.run([sys.executable, "-m", "ui.cli", "harmonize", str(src), "-o", out,
+                            "--scorer", scorer], check=True, capture_output=True)
             times.append(time.perf_counter() - start)
     return median_p95(times)
 
@@ -83,12 +85,15 @@ def main(argv: list[str] | None = None) -> None:
     med, p95 = warm_timings_ms(lambda: analyze_melody(melody32), args.runs)
     print(f"{'analyze 32 bars':<34}{med:>10.1f}{p95:>10.1f}{ANALYSIS_GOAL_MS:>9.0f}"
           f"{med / ANALYSIS_GOAL_MS:>7.2f}")
-    for bars in (32, 128):
-        for given in (False, True):
-            med, p95 = warm_latency(bars, args.runs, given)
-            label = f"harmonize {bars} bars ({'given key/phrases' if given else 'auto analysis'})"
-            goal = GOALS_MS[bars]
-            print(f"{label:<34}{med:>10.1f}{p95:>10.1f}{goal:>9.0f}{med / goal:>7.2f}")
+    scorers: tuple[ModelChoice, ...] = ("rules", "learned")
+    for scorer in scorers:
+        for bars in (32, 128):
+            for given in (False, True):
+                med, p95 = warm_latency(bars, args.runs, given, scorer)
+                label = (f"{scorer}: {bars} bars, "
+                         f"{'given key/phrases' if given else 'auto analysis'}")
+                goal = GOALS_MS[bars]
+                print(f"{label:<34}{med:>10.1f}{p95:>10.1f}{goal:>9.0f}{med / goal:>7.2f}")
     tracemalloc.start()  # separately: tracing slows the timed runs down
     harmonize(long_melody(128))
     _, peak = tracemalloc.get_traced_memory()
@@ -96,9 +101,10 @@ def main(argv: list[str] | None = None) -> None:
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak traced memory of one 128-bar harmonize {peak / 2**20:.1f} MB; "
           f"process peak RSS {rss_mb:.0f} MB")
-    med, p95 = cli_wall_time(args.cli_runs)
-    print(f"{'accobridge harmonize (process)':<34}{med * 1000:>10.0f}{p95 * 1000:>10.0f}"
-          f"{CLI_GOAL_S * 1000:>9.0f}{med / CLI_GOAL_S:>7.2f}")
+    for scorer in scorers:
+        med, p95 = cli_wall_time(args.cli_runs, scorer)
+        print(f"{'accobridge harmonize, ' + scorer:<34}{med * 1000:>10.0f}{p95 * 1000:>10.0f}"
+              f"{CLI_GOAL_S * 1000:>9.0f}{med / CLI_GOAL_S:>7.2f}")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from dataclasses import replace
 import numpy as np
 
 from engine.errors import BadInputError
+from engine.harmonizer import score_scale
 from engine.library.chord_templates import TemplateLibrary
 from engine.pipeline import _donors, arrange_sections, harmonize, voice_harmonization
 from engine.types import (
@@ -32,7 +33,8 @@ from engine.types import (
 # regenerate_phrase: how many candidates to rank, and how close to the best one a candidate
 # must score for a non-zero seed to take it (a tenth of the α-weighted macro range, eq. 5)
 REGENERATE_POOL = 12
-NEAR_BEST = 0.01
+NEAR_BEST = 0.01  # on the rules' score scale (`score_scale`)
+NEAR_BEST_AT_LEAST = 3  # a seed chooses among at least this many, where the search found them
 
 __all__ = [
     "arrange_harmonization", "choose_alternative", "rearrange_phrase", "regenerate",
@@ -102,8 +104,8 @@ def regenerate_phrase(
     """A new progression for that phrase only, searched against its (fixed) neighbours.
 
     The new one differs from the current whenever any other candidate exists; seed 0 takes
-    the best, another seed a random one of those within NEAR_BEST of the best (vary the seed
-    per click for variety)."""
+    the best, another seed a random one of those within NEAR_BEST of the best, or of the best
+    NEAR_BEST_AT_LEAST when fewer are that close (vary the seed per click for variety)."""
     current = _phrase(harmonization, phrase_index)
     locked = {j: ph.chosen for j, ph in enumerate(harmonization.phrases) if j != phrase_index}
     searched = harmonize(
@@ -118,7 +120,9 @@ def regenerate_phrase(
              or [c for c in pool if c.chords != current.chosen.chords])
     if not fresh:
         return harmonization
-    near = [c for c in fresh if c.path_score >= fresh[0].path_score - NEAR_BEST]
+    near = [c for c in fresh
+            if c.path_score >= fresh[0].path_score - NEAR_BEST * score_scale(options)]
+    near = near if len(near) >= NEAR_BEST_AT_LEAST else fresh[:NEAR_BEST_AT_LEAST]
     pick = near[0]
     if options.seed:
         rng = np.random.default_rng([options.seed, phrase_index])

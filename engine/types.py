@@ -333,9 +333,10 @@ class HarmonizeOptions:
     # ours: cadence, opening and repeat terms in the search (engine/harmonizer/structure.py);
     # False only for ablations
     musical_structure: bool = True
-    # "learned": the melody-conditioned chord model (engine/models/chord_model.py) adds its
-    # log-probabilities to the slot scores (engine/harmonizer/learned.py); "rules": micro alone
-    scorer: ModelChoice = "rules"
+    # "learned" (default: it wins every ear-level check, benchmarks/harmony_quality): the
+    # melody-conditioned chord model (engine/models/chord_model.py) adds its log-probabilities
+    # to the slot scores (engine/harmonizer/learned.py); "rules": the rules alone, no torch
+    scorer: ModelChoice = "learned"
     voicing: Voicing = Voicing()  # how chord_notes are voiced (not part of the search)
 
 

@@ -154,3 +154,18 @@ def test_structure_terms_belong_to_ours_and_can_be_switched_off(structure: bool)
     other = pipeline.harmonize(melody, HarmonizeOptions(key=Key(0, "major"), variant="paper",
                                                         musical_structure=not structure))
     assert paper.chords == other.chords
+
+
+def test_the_learned_scorer_keeps_the_cadence_and_is_deterministic() -> None:
+    from engine.models.chord_model import WEIGHTS_PATH
+
+    if not WEIGHTS_PATH.is_file():
+        pytest.skip(f"learned chord model weights not shipped ({WEIGHTS_PATH.name})")
+    options = HarmonizeOptions(key=Key(0, "major"), scorer="learned")
+    first = pipeline.harmonize(tune(C_TUNE), options)
+    again = pipeline.harmonize(tune(C_TUNE), options)
+    assert first.chords == again.chords and first.score == again.score
+    assert first.chords[-1].chord.root_pc == 0
+    rules = pipeline.harmonize(tune(C_TUNE), HarmonizeOptions(key=Key(0, "major"),
+                                                              scorer="rules"))
+    assert first.score != rules.score  # the learned term is really in the score

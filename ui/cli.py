@@ -49,6 +49,9 @@ def _add_harmonize_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tonic-balance", type=float, default=0.0, metavar="G",
                    help="ours: weight (0..1) against progressions parked on the tonic "
                         "(default 0 = off)")
+    p.add_argument("--scorer", choices=("rules", "learned"), default="learned",
+                   help="ours: the learned melody-to-chords model added to the micro score "
+                        "(default), or the rules alone (no torch: a faster start)")
     p.add_argument("--colours", choices=("melody", "style"), default="melody",
                    help="ours: the melody picks each chord's colour from the style's palette "
                         "(default), or style: the style's fixed colour")
@@ -163,6 +166,7 @@ def _options(args: argparse.Namespace) -> Any:
         top_k=args.top_k,
         melody_colours=args.colours == "melody",
         tonic_balance=args.tonic_balance,
+        scorer=args.scorer,
     )
 
 
@@ -302,7 +306,8 @@ def _cmd_send(args: argparse.Namespace) -> None:
     )
     wire: dict[str, Any] = {"style": args.style, "seed": args.seed, "variant": args.variant,
                             "alpha": args.alpha, "beta": args.beta,
-                            "tonic_balance": args.tonic_balance, "colours": args.colours}
+                            "tonic_balance": args.tonic_balance, "colours": args.colours,
+                            "scorer": args.scorer}
     if options.key is not None:
         wire["key"], wire["mode"] = args.key, args.mode
     for name in ("phrases", "pickup", "density", "polyphony", "library", "reharmonizer",

@@ -27,7 +27,7 @@ TICKS_PER_BEAT = 480
 OPTION_KEYS = frozenset({
     "style", "phrase_styles", "density", "polyphony", "key", "mode", "phrases", "pickup",
     "seed", "library", "parts", "variant", "alpha", "beta", "reharmonizer", "transition",
-    "tonic_balance", "colours",
+    "tonic_balance", "colours", "scorer",
 })
 COLOUR_CHOICES = ("melody", "style")
 MODEL_CHOICES = ("rules", "learned")
@@ -54,6 +54,7 @@ def harmonize_options(options: Mapping[str, Any]) -> HarmonizeOptions:
             variant=options.get("variant", "ours"),
             tonic_balance=_unit(options, "tonic_balance", 0.0),
             melody_colours=_colours(options.get("colours", "melody")),
+            scorer=_model_choice(options, "scorer", "learned"),
         )
     except (TypeError, ValueError) as err:
         if isinstance(err, OptionError):
@@ -101,9 +102,9 @@ def _clip_notes(notes: tuple[Note, ...], channel: int) -> tuple[ClipNote, ...]:
     )
 
 
-def _model_choice(options: Mapping[str, Any], name: str) -> Any:
-    """'rules' or 'learned' (engine/models) for one learned arranger part; default 'rules'."""
-    value = options.get(name, "rules")
+def _model_choice(options: Mapping[str, Any], name: str, default: str = "rules") -> Any:
+    """'rules' or 'learned' (engine/models) for the chord scorer or a learned arranger part."""
+    value = options.get(name, default)
     if value not in MODEL_CHOICES:
         raise OptionError(f"{name} must be one of {', '.join(MODEL_CHOICES)}, not {value!r}")
     return value

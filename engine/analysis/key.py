@@ -120,9 +120,11 @@ def estimate_key(melody: Melody, pickup_16th: int = 0) -> tuple[Key, float]:
     """Best of the 24 keys and a confidence in 0..1.
 
     Confidence = (best − second-best score) / CONFIDENT_MARGIN, clipped to 0..1: it is low when
-    two keys (typically relative major/minor) explain the notes almost equally well.
+    two keys (typically relative major/minor) explain the notes almost equally well; then the
+    one whose tonic the melody ends on wins (`_best`).
     """
-    return _best(key_scores(melody, pickup_16th))
+    final = _final_pc(melody) if melody.key_signature is None else None
+    return _best(key_scores(melody, pickup_16th), final)
 
 
 def estimate_key_of_sections(sections: Sequence[tuple[Melody, int]]) -> tuple[Key, float]:
@@ -132,14 +134,32 @@ def estimate_key_of_sections(sections: Sequence[tuple[Melody, int]]) -> tuple[Ke
     counts = np.array([len(melody.notes) for melody, _ in sections], dtype=float)
     histograms = np.stack([pitch_class_weights(m, pickup) for m, pickup in sections])
     histogram = counts @ histograms / counts.sum()
-    return _best(_scores(histogram, sections[0][0].key_signature))
+    signature = sections[0][0].key_signature
+    final = _final_pc(sections[-1][0]) if signature is None else None
+    return _best(_scores(histogram, signature), final)
 
 
-def _best(scores: np.ndarray) -> tuple[Key, float]:
+def _final_pc(melody: Melody) -> int | None:
+    """Pitch class of the melody's last note (the latest start; the highest of a final chord)."""
+    if not melody.notes:
+        return None
+    return max(melody.notes, key=lambda n: (n.start_tick, n.pitch)).pitch % 12
+
+
+def _best(scores: np.ndarray, final_pc: int | None = None) -> tuple[Key, float]:
+    """The best-scoring key, except that between relative keys closer than CONFIDENT_MARGIN
+    the melody's last note decides (`final_pc`; None where a key signature already weighed
+    in): tunes end on their tonic (docs/musicianship.md). Measured
+    with key signatures removed: Nottingham 92.9% → 93.2% exact (744 tunes), POP909 83.0% →
+    84.6% (241 songs, every third)."""
     order = np.argsort(scores)[::-1]
     margin = float(scores[order[0]] - scores[order[1]])
     confidence = min(1.0, max(0.0, margin / CONFIDENT_MARGIN))
-    return _KEYS[int(order[0])], confidence
+    best, second = _KEYS[int(order[0])], _KEYS[int(order[1])]
+    if (margin < CONFIDENT_MARGIN and relative_key(best) == second
+            and second.tonic_pc == final_pc != best.tonic_pc):
+        return second, confidence
+    return best, confidence
 
 
 _LETTER_PC = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}

@@ -11,6 +11,7 @@ from engine.chords import triad_of
 from engine.errors import BadInputError, OptionError
 from engine.harmonizer.colour import MelodyPitchClasses, colours_for_melody
 from engine.harmonizer.index import ModeIndex, mode_index
+from engine.harmonizer.learned import LEARNED_WEIGHT, learned_slot_scores
 from engine.harmonizer.micro import (
     NO_CHORD_ROW,
     STRONG_BEAT_CLASH,
@@ -54,7 +55,15 @@ from engine.types import (
 )
 from engine.voicing import style_quality
 
-__all__ = ["harmonize_phrases", "phrase_styles", "progression_events"]
+__all__ = ["harmonize_phrases", "phrase_styles", "progression_events", "score_scale"]
+
+
+def score_scale(options: HarmonizeOptions) -> float:
+    """How many times wider than the rules' 0..1 the slot scores are: 1 + the learned
+    scorer's weight when it is on (`--scorer learned`, variant ours), else 1. Score gaps that
+    mean "near-equal" (seed jitter, the panel's near-best pool) scale with it."""
+    return 1.0 + (LEARNED_WEIGHT if options.scorer == "learned" and options.variant == "ours"
+                  else 0.0)
 
 
 def phrase_styles(options: HarmonizeOptions, n_phrases: int) -> tuple[Style, ...]:
@@ -206,8 +215,13 @@ def harmonize_phrases(
         _check_lock(locked[i], i, analysis)
     key, meter = analysis.key, analysis.meter
     release = options.variant == "release"
+    learned = options.scorer == "learned" and options.variant == "ours"
+    # the style penalty, the seed jitter and the repeat term grow with the slot scores' range
+    # to keep their say (the cadence and opening terms do not: the model has learnt where
+    # tunes close, and scaling them up lost cadences it had right)
+    slot_scale = score_scale(options)
     params = SearchParams(options.alpha, options.beta, options.variant, options.seed,
-                          options.tonic_balance)
+                          options.tonic_balance, slot_scale)
     index = mode_index(library, meter.library_key, key.mode)
     table = chord_table(
         key.mode,
@@ -223,9 +237,7 @@ def harmonize_phrases(
     slots = slot_scores(relative, table)
     if options.variant == "ours":
         slots = slots - STRONG_BEAT_CLASH * strong_beat_clashes(relative, meter.beat_16th)
-    if options.scorer == "learned":
-        from engine.harmonizer.learned import LEARNED_WEIGHT, learned_slot_scores
-
+    if learned:
         slots = slots + LEARNED_WEIGHT * learned_slot_scores(span, key, meter, analysis.phrases)
     spb = index.slots_per_bar
     styles = phrase_styles(options, len(analysis.phrases))
@@ -265,8 +277,8 @@ def harmonize_phrases(
             for i, j in enumerate(searched.chosen)
         ]))[0]
         candidates = [
-            c if i in locked else c.plus(repeat_bonus(c.rows, p.start_bar, first_of,
-                                                      chosen_roots, spb))
+            c if i in locked else c.plus(slot_scale * repeat_bonus(
+                c.rows, p.start_bar, first_of, chosen_roots, spb))
             for i, (c, p) in enumerate(zip(candidates, analysis.phrases, strict=True))
         ]
         searched = search()

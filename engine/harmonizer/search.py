@@ -46,6 +46,9 @@ class SearchParams:
     variant: Variant = "ours"
     seed: int = 0
     tonic_balance: float = 0.0  # γ of the tonic-balance term (ours only)
+    # How many times wider than 0..1 the slot scores are (1 + the learned scorer's weight):
+    # the style penalty and the seed jitter grow with it, or they would stop steering
+    slot_scale: float = 1.0
 
     @property
     def decay(self) -> float:
@@ -120,7 +123,8 @@ def macro_score(index: ModeIndex, last_bar: np.ndarray, first_bar: np.ndarray,
 def local_score(micro: T, meso: T, params: SearchParams, off_style: T, tonic_share: T) -> T:
     """Eq. 5's local part β·micro + (1−β)·meso, less the off-style penalty, plus ours' tonic
     balance; ours' musical-structure terms are added per phrase (`structure.py`)."""
-    return (params.beta * micro + (1 - params.beta) * meso - STYLE_PENALTY * off_style
+    return (params.beta * micro + (1 - params.beta) * meso
+            - STYLE_PENALTY * params.slot_scale * off_style
             + tonic_balance_term(params, tonic_share))
 
 
@@ -147,7 +151,8 @@ def _concatenations(
             group = index.groups[n]
             mic = micro_scores(slot_table[offset * spb : (offset + n) * spb], group.rows) * n
             part_off = group.style != wanted
-            top = np.argsort(-(mic - STYLE_PENALTY * n * part_off), kind="stable")
+            top = np.argsort(-(mic - STYLE_PENALTY * params.slot_scale * n * part_off),
+                             kind="stable")
             top = top[:CONCAT_TOP_PER_PART]
             # (paths × parts) matrices of the joined candidates
             joined_mic = mic_sum[:, None] + mic[top][None, :]
@@ -230,7 +235,7 @@ def phrase_candidates(
     local_all = np.concatenate(local)
     if params.seed:
         rng = np.random.default_rng([params.seed, phrase_no])
-        local_all = local_all + rng.uniform(0.0, JITTER, len(local_all))
+        local_all = local_all + rng.uniform(0.0, JITTER * params.slot_scale, len(local_all))
     return PhraseCandidates(
         parts=tuple(parts),
         micro=np.concatenate(micro),
