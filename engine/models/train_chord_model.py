@@ -473,7 +473,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--nottingham-share", type=float, default=NOTTINGHAM_SHARE,
                         help="share of the drawn slots from Nottingham (the rest: POP909)")
     parser.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: on a shared "
+                        "2-core machine, 2 threads ran 6x slower than 1 under load)")
     args = parser.parse_args(argv)
     if args.time_budget and args.time_budget <= FINAL_RESERVE_S:
         parser.error(f"--time-budget must exceed {FINAL_RESERVE_S:.0f} s")
