@@ -9,6 +9,7 @@ from engine.chords import INTERVALS, triad_of
 from engine.harmonizer import harmonize_phrases
 from engine.harmonizer.colour import (
     PALETTES,
+    SUNG_ONLY,
     MelodyPitchClasses,
     colour_for_melody,
     colours_for_melody,
@@ -68,8 +69,10 @@ def test_colour_for_melody(style, key, degree, held, expected):
 
 
 def test_palettes_keep_each_styles_character():
-    for triad_name, palette in PALETTES["pop_standard"].items():  # Pop-standard: triads only
-        assert all(len({i % 12 for i in INTERVALS[q]}) == 3 for q in palette), triad_name
+    for triad_name, palette in PALETTES["pop_standard"].items():  # Pop-standard: triads …
+        sung = SUNG_ONLY["pop_standard"]  # … and a seventh only where the melody sings it
+        assert all(len({i % 12 for i in INTERVALS[q]}) == 3 for q in palette if q not in sung)
+        assert all(sung[q] in INTERVALS[q] for q in palette if q in sung), triad_name
     for triad_name, palette in PALETTES["dark"].items():  # Dark: minors stay minor
         if triad_name == "min":
             assert all(triad_of(q) == "min" for q in palette)
@@ -105,3 +108,12 @@ def test_the_melody_colours_searched_chords_in_ours_only():
     assert found["ours", True] == [(0, "sus4"), (5, "maj"), (7, "sus4"), (0, "maj")]
     plain = [(0, "maj"), (5, "maj"), (7, "maj"), (0, "maj")]
     assert found["ours", False] == found["paper", True] == found["paper", False] == plain
+
+
+def test_pop_standard_takes_a_seventh_only_where_the_melody_sings_it():
+    fa = np.zeros(12)
+    fa[5] = 4  # F over G (degree 7) in C major: the dominant seventh the melody sings
+    assert colour_for_melody("maj", "major", 7, "pop_standard", fa) == "7"
+    mi = np.zeros(12)
+    mi[11] = 4  # B over G: its third, no seventh sung → stays a triad
+    assert colour_for_melody("maj", "major", 7, "pop_standard", mi) == "maj"

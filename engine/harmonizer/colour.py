@@ -57,11 +57,13 @@ CHORD_TONE_TIEBREAK = 1e-3  # weight of the melody's chord-tone share: only sepa
 # split (Pop-standard): 0 → sus chords on 14% of chord time (POP909's human chords: 6.7%),
 # CHE 1.70; 0.1 → 7.7%, CHE 1.62, PCS −.004. We keep the plain best fit.
 COLOUR_MARGIN = 1e-9
+# Pop-standard is a triad style: a seventh only where the melody sings it (V7 under a sung fa).
+SUNG_ONLY: dict[Style, dict[str, int]] = {"pop_standard": {"7": 10, "min7": 10}}
 # Candidate colours per (style, triad of the styled chord), tried after the style's own colour.
 PALETTES: dict[Style, dict[str, tuple[str, ...]]] = {
     "pop_standard": {
-        "maj": ("maj", "sus4", "sus2"),
-        "min": ("min", "sus4", "sus2"),
+        "maj": ("maj", "7", "sus4", "sus2"),
+        "min": ("min", "min7", "sus4", "sus2"),
     },
     "pop_complex": {
         "maj": ("maj7", "add9", "6", "7", "sus4", "7sus4"),
@@ -215,6 +217,9 @@ def _colour(quality: str, mode: Mode, degree: int, style: Style,
             continue
         if triad_of(candidate) in SUS_TONE and (cadence or not _sus_fits(candidate, heard)):
             continue
+        sung = SUNG_ONLY.get(style, {}).get(candidate)
+        if sung is not None and not heard[sung]:
+            continue
         value = melody_fit(candidate, heard)
         if value > best_fit + COLOUR_MARGIN:
             best, best_fit = candidate, value
@@ -222,7 +227,6 @@ def _colour(quality: str, mode: Mode, degree: int, style: Style,
 
 
 __all__ = [
-    "PALETTES", "MelodyPitchClasses", "chord_tones", "colour_for_melody", "colours_for_melody",
-    "melody_fit",
-    "melody_histogram",
+    "PALETTES", "SUNG_ONLY", "MelodyPitchClasses", "chord_tones", "colour_for_melody",
+    "colours_for_melody", "melody_fit", "melody_histogram",
 ]
