@@ -41,6 +41,7 @@ from engine.models.chord_model import (
 from engine.models.train_chord_model import (
     batch_loss,
     batches,
+    build_ensemble,
     example,
     score_song,
     train,
@@ -246,7 +247,8 @@ def test_training_command_writes_weights_and_provenance(tmp_path: Path) -> None:
     corpus = tmp_path / "songs.npz"
     save_corpus(ChordCorpus(tuple(songs), {}), corpus, {})
     out = tmp_path / "model.pt"
-    args = argparse.Namespace(out=out, corpus=corpus, data=None, seed=0, time_budget=0.0,
+    args = argparse.Namespace(out=out, corpus=corpus, data=None, seed=0, split_seed=0,
+                              time_budget=0.0,
                               epochs=2, epoch_slots=200, batch_slots=1000, channels=8,
                               bar_hidden=4, device="cpu", threads=1, dropout=0.1,
                               weight_decay=0.0, nottingham_share=0.5)
@@ -256,8 +258,25 @@ def test_training_command_writes_weights_and_provenance(tmp_path: Path) -> None:
     assert {"valid", "held_out", "held_out_auto_key"} <= set(provenance["final"])
     assert provenance["data"]["train"]["pop909"]["songs"] + provenance["data"]["held_out"][
         "pop909"]["songs"] + provenance["data"]["valid"]["pop909"]["songs"] == 3
-    assert read_model(out).slot_log_probs(songs[0].pitch_16th, 0, "major", 16, 4,
-                                          songs[0].phrases).shape == (64, CHORD_ROWS)
+    single = read_model(out).slot_log_probs(songs[0].pitch_16th, 0, "major", 16, 4,
+                                            songs[0].phrases)
+    assert single.shape == (64, CHORD_ROWS)
+    # the same run twice as an ensemble scores like the run alone
+    both = tmp_path / "both.pt"
+    build_ensemble([out, out], argparse.Namespace(**{**vars(args), "out": both}), "test",
+                   lambda message: None)
+    pair = read_model(both)
+    assert len(pair.nets) == 2 and len(pair.provenance["members"]) == 2
+    assert np.allclose(pair.slot_log_probs(songs[0].pitch_16th, 0, "major", 16, 4,
+                                           songs[0].phrases), single, atol=1e-6)
+
+
+def test_an_ensemble_averages_its_members_probabilities() -> None:
+    a, b = tiny_model(0), tiny_model(1)
+    pitch = grid([(C, 8), (E, 8), (G, 16)] * 2)
+    call = (pitch, 0, "major", 16, 4, [(0, 4)])
+    mean = np.log((np.exp(a.slot_log_probs(*call)) + np.exp(b.slot_log_probs(*call))) / 2)
+    assert np.allclose(ChordModel([a.net, b.net]).slot_log_probs(*call), mean, atol=1e-5)
 
 
 # ------------------------------------------------------------------ the shipped weights

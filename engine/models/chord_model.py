@@ -20,6 +20,7 @@ torch is imported here, so only code that asks for the learned scorer imports th
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -192,11 +193,20 @@ class ChordNet(nn.Module):
 
 
 class ChordModel:
-    """A trained `ChordNet` in eval mode with its provenance; see `slot_log_probs`."""
+    """Trained `ChordNet`s in eval mode with their provenance; see `slot_log_probs`. Several
+    nets (independently trained members) are an ensemble: their probabilities are averaged."""
 
-    def __init__(self, net: ChordNet, provenance: dict[str, Any] | None = None) -> None:
-        self.net = net.eval()
+    def __init__(self, net: ChordNet | Sequence[ChordNet],
+                 provenance: dict[str, Any] | None = None) -> None:
+        self.nets = tuple(n.eval() for n in ([net] if isinstance(net, ChordNet) else net))
+        if not self.nets:
+            raise ValueError("a chord model needs at least one net")
         self.provenance = provenance or {}
+
+    @property
+    def net(self) -> ChordNet:
+        """The first (or only) member."""
+        return self.nets[0]
 
     def slot_log_probs(
         self, melody_pitch_16th: np.ndarray, tonic_pc: int, mode: str,
@@ -220,22 +230,30 @@ class ChordModel:
         notes, slots = song_features(padded, tonic_pc % 12, mode, sixteenths_per_bar, beat_16th,
                                      phrases)
         with torch.inference_mode():
-            logits = self.net(torch.from_numpy(notes)[None], torch.from_numpy(slots)[None],
-                              sixteenths_per_bar // 2)
-            log_probs = torch.log_softmax(logits[0, :n_slots], dim=1)
+            notes_t, slots_t = torch.from_numpy(notes)[None], torch.from_numpy(slots)[None]
+            members = torch.stack([
+                torch.log_softmax(net(notes_t, slots_t, sixteenths_per_bar // 2)[0, :n_slots],
+                                  dim=1) for net in self.nets])
+            # mean of the members' probabilities, in the log domain
+            log_probs = torch.logsumexp(members, dim=0) - math.log(len(self.nets))
         result: np.ndarray = log_probs.numpy().astype(np.float32, copy=False)
         return result
 
 
-def save_model(net: ChordNet, path: Path, meta: dict[str, Any]) -> None:
-    """fp32 weights + config + a short meta record, written atomically."""
+def save_model(net: ChordNet | Sequence[ChordNet], path: Path, meta: dict[str, Any]) -> None:
+    """fp32 weights + config of each member + a short meta record, written atomically."""
     import io
 
     from engine.atomic_file import atomic_output
 
     buffer = io.BytesIO()
-    state = {k: v.detach().cpu().float().contiguous() for k, v in net.state_dict().items()}
-    torch.save({"config": asdict(net.config), "state_dict": state, "meta": meta}, buffer)
+    members = [
+        {"config": asdict(n.config),
+         "state_dict": {k: v.detach().cpu().float().contiguous()
+                        for k, v in n.state_dict().items()}}
+        for n in ([net] if isinstance(net, ChordNet) else net)
+    ]
+    torch.save({"members": members, "meta": meta}, buffer)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_output(path) as out:
         out.write(buffer.getvalue())
@@ -245,14 +263,17 @@ def read_model(path: Path) -> ChordModel:
     """A `ChordModel` from `path` (and its provenance JSON beside it, when present)."""
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
-        net = ChordNet(ChordNetConfig.from_dict(saved["config"]))
-        net.load_state_dict(saved["state_dict"])
+        nets = []
+        for member in saved.get("members", [saved]):  # a single-net file has no "members"
+            net = ChordNet(ChordNetConfig.from_dict(member["config"]))
+            net.load_state_dict(member["state_dict"])
+            nets.append(net)
     except (OSError, KeyError, RuntimeError) as err:
         raise LibraryError(f"cannot load the chord model {path}: {err}") from err
     provenance_path = path.with_suffix(".json")
     provenance = (json.loads(provenance_path.read_text()) if provenance_path.is_file()
                   else dict(saved.get("meta", {})))
-    return ChordModel(net, provenance)
+    return ChordModel(nets, provenance)
 
 
 @lru_cache(maxsize=4)

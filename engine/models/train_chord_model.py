@@ -319,15 +319,8 @@ def train(args: argparse.Namespace, command: str,
     device = choose_device(args.device)
     seed_everything(args.seed)
     rng = np.random.default_rng(args.seed)
-    if args.corpus.is_file():
-        corpus, corpus_provenance = load_corpus(args.corpus)
-    else:
-        corpus = read_corpus(args.data)
-        if not corpus.songs:
-            raise BadInputError("no songs: ../shared/data (or --data) is missing")
-        corpus_provenance = {"git_commit": git_commit()}
-        save_corpus(corpus, args.corpus, corpus_provenance)
-    split = split_songs(corpus, args.seed)
+    corpus, corpus_provenance = _corpus(args.corpus, args.data)
+    split = split_songs(corpus, args.split_seed)
     config = ChordNetConfig(channels=args.channels, bar_hidden=args.bar_hidden,
                             dropout=args.dropout)
     net = ChordNet(config).to(device)
@@ -337,7 +330,8 @@ def train(args: argparse.Namespace, command: str,
     log: dict[str, Any] = {
         "model": "melody-conditioned chord model: per-8th chord_table row log-probabilities "
                  "(engine/models/chord_model.py; dilated conv over slots + bi-GRU over bars)",
-        "command": command, "seed": args.seed, "git_commit": git_commit(),
+        "command": command, "seed": args.seed, "split_seed": args.split_seed,
+        "git_commit": git_commit(),
         "config": asdict(config), "parameters": sum(p.numel() for p in net.parameters()),
         "device": f"{device} ({platform.processor() or platform.machine()})"
                   + (f" {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""),
@@ -419,17 +413,79 @@ def train(args: argparse.Namespace, command: str,
         "held_out_micro_rule": _micro_baseline(split["held_out"]),
     }
     log["elapsed_s"] = round(time.perf_counter() - started, 1)
-    save_model(final, out, {k: log[k] for k in ("command", "seed", "git_commit", "config")})
-    log["weights"] = out.name
-    log["bytes"] = out.stat().st_size
-    log["sha256"] = hashlib.sha256(out.read_bytes()).hexdigest()
-    _write_json(out.with_suffix(".json"), log)
+    _save(final, out, log)
     held = log["final"]["held_out"]
     say(f"done in {log['elapsed_s']} s (best epoch {log['best_epoch']}/{epoch}): held-out "
         + "; ".join(f"{d} root {v['root_acc']:.3f} (always I {v['always_I_root_acc']:.3f}) "
                     f"final {v['final_root_acc']:.3f}" for d, v in held.items())
         + f" -> {out} ({log['bytes']:,} bytes)")
     return log
+
+
+def _corpus(path: Path, data: Path | None) -> tuple[ChordCorpus, dict[str, Any]]:
+    """The cached corpus, built from the shared data first when the cache is missing."""
+    if path.is_file():
+        return load_corpus(path)
+    corpus = read_corpus(data)
+    if not corpus.songs:
+        raise BadInputError("no songs: ../shared/data (or --data) is missing")
+    provenance = {"git_commit": git_commit()}
+    save_corpus(corpus, path, provenance)
+    return corpus, provenance
+
+
+def build_ensemble(members: Sequence[Path], args: argparse.Namespace, command: str,
+                   say: Callable[[str], None] = print) -> dict[str, Any]:
+    """One weights file holding several trained runs (their probabilities are averaged), scored
+    on the members' common validation split and the held-out split, with every member's
+    provenance (minus its per-epoch records)."""
+    from engine.models.chord_model import read_model
+
+    started = time.perf_counter()
+    torch.set_num_threads(args.threads)
+    runs = [read_model(path) for path in members]
+    logs = [run.provenance for run in runs]
+    # runs from before --split-seed existed split by their --seed
+    split_seeds = {int(log.get("split_seed", log.get("seed", -1))) for log in logs}
+    if len(split_seeds) != 1 or -1 in split_seeds:
+        raise BadInputError(f"members must share one validation split, got {split_seeds}")
+    split_seed = split_seeds.pop()
+    corpus, corpus_provenance = _corpus(args.corpus, args.data)
+    split = split_songs(corpus, split_seed)
+    nets = [net for run in runs for net in run.nets]
+    model = ChordModel(nets)
+    log: dict[str, Any] = {
+        "model": f"ensemble of {len(nets)} melody-conditioned chord models (mean probability)",
+        "command": command, "git_commit": git_commit(), "split_seed": split_seed,
+        "parameters": sum(p.numel() for net in nets for p in net.parameters()),
+        "members": [{k: v for k, v in member.items() if k != "epochs"} | {"file": str(path)}
+                    for member, path in zip(logs, members, strict=True)],
+        "data": {"corpus": str(args.corpus), "corpus_provenance": corpus_provenance,
+                 **{name: _count(songs) for name, songs in split.items()}},
+    }
+    log["final"] = {
+        "valid": evaluate(model, split["valid"]),
+        "held_out": evaluate(model, split["held_out"]),
+        "held_out_auto_key": evaluate(model, split["held_out"], auto_key=True),
+        "held_out_micro_rule": _micro_baseline(split["held_out"]),
+    }
+    log["elapsed_s"] = round(time.perf_counter() - started, 1)
+    _save(nets, args.out, log)
+    held = log["final"]["held_out"]
+    say(f"ensemble of {len(nets)}: held-out "
+        + "; ".join(f"{d} root {v['root_acc']:.3f} final {v['final_root_acc']:.3f} nll "
+                    f"{v['nll']:.3f}" for d, v in held.items())
+        + f" -> {args.out} ({log['bytes']:,} bytes)")
+    return log
+
+
+def _save(nets: ChordNet | Sequence[ChordNet], out: Path, log: dict[str, Any]) -> None:
+    """The weights, then their provenance JSON beside them (size and hash included)."""
+    save_model(nets, out, {k: log[k] for k in ("command", "git_commit") if k in log})
+    log["weights"] = out.name
+    log["bytes"] = out.stat().st_size
+    log["sha256"] = hashlib.sha256(out.read_bytes()).hexdigest()
+    _write_json(out.with_suffix(".json"), log)
 
 
 def _cpu_copy(state: dict[str, torch.Tensor], config: ChordNetConfig) -> ChordNet:
@@ -460,7 +516,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS,
                         help="cached corpus (.npz), built from --data when missing")
     parser.add_argument("--data", type=Path, default=None, help="shared data folder")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="initialisation and draws")
+    parser.add_argument("--split-seed", type=int, default=0,
+                        help="picks the validation songs (keep it when training ensemble members)")
     parser.add_argument("--time-budget", type=float, default=900.0,
                         help="wall seconds for the whole run, final scoring included (0: none)")
     parser.add_argument("--epochs", type=int, default=1000, help="most epochs")
@@ -473,14 +531,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--nottingham-share", type=float, default=NOTTINGHAM_SHARE,
                         help="share of the drawn slots from Nottingham (the rest: POP909)")
     parser.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu")
+    parser.add_argument("--ensemble", type=Path, nargs="+", metavar="RUN_PT",
+                        help="instead of training: put these trained runs (same validation "
+                        "split) into one weights file at --out and score the ensemble")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: on a shared "
                         "2-core machine, 2 threads ran 6x slower than 1 under load)")
     args = parser.parse_args(argv)
     if args.time_budget and args.time_budget <= FINAL_RESERVE_S:
         parser.error(f"--time-budget must exceed {FINAL_RESERVE_S:.0f} s")
     given = list(sys.argv[1:] if argv is None else argv)
+    say = lambda message: print(message, flush=True)  # noqa: E731
     try:
-        train(args, " ".join([COMMAND, *given]), lambda m: print(m, flush=True))
+        if args.ensemble:
+            build_ensemble(args.ensemble, args, " ".join([COMMAND, *given]), say)
+        else:
+            train(args, " ".join([COMMAND, *given]), say)
     except (BadInputError, LibraryError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
