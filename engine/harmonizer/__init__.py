@@ -216,9 +216,10 @@ def harmonize_phrases(
     key, meter = analysis.key, analysis.meter
     release = options.variant == "release"
     learned = options.scorer == "learned" and options.variant == "ours"
-    # the style penalty, the seed jitter and the repeat term grow with the slot scores' range
-    # to keep their say (the cadence and opening terms do not: the model has learnt where
-    # tunes close, and scaling them up lost cadences it had right)
+    # the style penalty, the seed jitter, the repeat term and the tonic close of a tune ending
+    # on do/mi grow with the slot scores' range to keep their say (the other cadence terms and
+    # the opening do not: the model has learnt where tunes close, and scaling them up lost
+    # cadences it had right)
     slot_scale = score_scale(options)
     params = SearchParams(options.alpha, options.beta, options.variant, options.seed,
                           options.tonic_balance, slot_scale)
@@ -255,7 +256,7 @@ def harmonize_phrases(
     structured = options.variant == "ours" and options.musical_structure
     if structured:
         edges = phrase_edges(relative, analysis.phrases, bar16, key.mode)
-        candidates = [c.plus(structure_bonus(c.rows, e, key.mode, spb))
+        candidates = [c.plus(structure_bonus(c.rows, e, key.mode, spb, slot_scale))
                       for c, e in zip(candidates, edges, strict=True)]
     starts = [analysis.bar_start_16th(p.start_bar) for p in analysis.phrases]
     for i, lock in locked.items():
@@ -278,7 +279,8 @@ def harmonize_phrases(
         ]))[0]
         candidates = [
             c if i in locked else c.plus(slot_scale * repeat_bonus(
-                c.rows, p.start_bar, first_of, chosen_roots, spb))
+                c.rows, p.start_bar, first_of, chosen_roots, spb,
+                ends_tune=i == len(analysis.phrases) - 1))
             for i, (c, p) in enumerate(zip(candidates, analysis.phrases, strict=True))
         ]
         searched = search()

@@ -31,7 +31,7 @@ TUNE_END_APPROACH = 0.05  # … and the chord before it is V or IV
 TUNE_END_HELD = 0.03  # … and it holds the whole last bar
 PHRASE_END = 0.04  # an inner phrase closes on I or V holding the melody's last note
 OPENING = 0.08  # I on the first downbeat when the melody opens on tonic-triad tones
-REPEAT = 0.4  # per share of a phrase's slots whose bar repeats and keeps its first roots
+REPEAT = 0.7  # per share of a phrase's slots whose bar repeats and keeps its first roots
 MIN_REPEAT_CHANGES = 2  # a bar needs this many notes to count as a repeat
 
 _MAJOR, _MINOR = TRIADS.index("maj"), TRIADS.index("min")
@@ -96,9 +96,14 @@ def _is_tonic(root: np.ndarray, triad: np.ndarray, mode: Mode) -> np.ndarray:
 
 
 def structure_bonus(
-    rows: np.ndarray, edges: PhraseEdges, mode: Mode, slots_per_bar: int
+    rows: np.ndarray, edges: PhraseEdges, mode: Mode, slots_per_bar: int, scale: float = 1.0
 ) -> np.ndarray:
-    """Cadence and opening terms of every candidate of one phrase (module docstring)."""
+    """Cadence and opening terms of every candidate of one phrase (module docstring).
+
+    `scale`: how much wider than 0..1 the slot scores are (the learned scorer's range). A tune
+    ending on do or mi (la or do in minor) must close on I whatever else scores high, so its
+    tune-end terms grow with it; sol belongs to I and V alike (tunes that stop on a half close
+    end there), so there the terms stay small and the melody's fit decides."""
     root, triad = roots_and_triads(rows)
     bonus = np.zeros(len(rows))
     final_root, final_triad = root[:, -1], triad[:, -1]
@@ -109,7 +114,9 @@ def structure_bonus(
         approach = ((before_root == DOMINANT) & (before_triad == _MAJOR)) | (
             before_root == SUBDOMINANT)
         held = (rows[:, -slots_per_bar:] == rows[:, -1:]).all(axis=1)
-        bonus += tonic_end * (TUNE_END + TUNE_END_APPROACH * approach + TUNE_END_HELD * held)
+        weight = scale if edges.last_pc != DOMINANT else 1.0
+        bonus += weight * tonic_end * (TUNE_END + TUNE_END_APPROACH * approach
+                                       + TUNE_END_HELD * held)
     elif edges.ends_tune and edges.last_pc in DOMINANT_TRIAD:
         # a tune that stops open on re or ti (a set's first tune, a da capo) ends on V
         bonus += TUNE_END * dominant_end
@@ -138,15 +145,18 @@ def repeated_bars(relative: np.ndarray, bar_16th: int, bars: int) -> np.ndarray:
 
 def repeat_bonus(
     rows: np.ndarray, start_bar: int, first_of: np.ndarray, chosen_roots: np.ndarray,
-    slots_per_bar: int,
+    slots_per_bar: int, ends_tune: bool = False,
 ) -> np.ndarray:
     """Share of a phrase's slots, in bars whose melody is heard more than once, whose root
     equals the root the first such bar got in the first pass (`chosen_roots`: per slot of the
-    whole piece); times REPEAT."""
+    whole piece); times REPEAT. The tune's last bar is left to the cadence (`ends_tune`): a
+    final bar that repeats a half close must still be free to close on I."""
     bars = rows.shape[1] // slots_per_bar
     own = np.arange(start_bar, start_bar + bars)
     counts = np.bincount(first_of, minlength=len(first_of))
     repeated = counts[first_of[own]] > 1
+    if ends_tune:
+        repeated[-1] = False
     if not repeated.any():
         return np.zeros(len(rows))
     root, _ = roots_and_triads(rows)
