@@ -367,6 +367,14 @@ def load_nottingham_tune(folder: Path, name: str) -> EvalItem:
         raise CorpusSkip("no full bar of melody after the first downbeat")
     full, rest = divmod(bars, NOTTINGHAM_PHRASE_BARS)
     phrases = f"A{NOTTINGHAM_PHRASE_BARS}" * full + (f"A{rest}" if rest else "")
+    return _nottingham_item(name, melody, chords, key, phrases, downbeat, downbeat + bars * bar)
+
+
+def _nottingham_item(
+    name: str, melody: Melody, chords: Sequence[tuple[int, frozenset[int], int, int]], key: Key,
+    phrases: str, downbeat_16th: int, end_16th: int,
+) -> EvalItem:
+    """The evaluation item of one Nottingham tune, its chords voiced over their bass."""
     return EvalItem(
         dataset=NOTTINGHAM,
         song_id=name,
@@ -378,8 +386,8 @@ def load_nottingham_tune(folder: Path, name: str) -> EvalItem:
         key=key,
         phrases=phrases,
         pickup_16th=0,
-        downbeat_16th=downbeat,
-        end_16th=downbeat + bars * bar,
+        downbeat_16th=downbeat_16th,
+        end_16th=end_16th,
     )
 
 
@@ -397,20 +405,8 @@ def _sectioned_tune(
     )
     last_start, last_bars = spans[-1]
     last_meter = melody.meter_changes[-1][1]
-    return EvalItem(
-        dataset=NOTTINGHAM,
-        song_id=name,
-        melody=melody,
-        human_chords=tuple(
-            n for start, pcs, length, bass in chords
-            for n in close_voicing(pcs, start, length, bass)
-        ),
-        key=key,
-        phrases=phrases,
-        pickup_16th=0,
-        downbeat_16th=spans[0][0],
-        end_16th=last_start + last_bars * last_meter.sixteenths_per_bar,
-    )
+    return _nottingham_item(name, melody, chords, key, phrases, spans[0][0],
+                            last_start + last_bars * last_meter.sixteenths_per_bar)
 
 
 def _read_midi(path: Path) -> mido.MidiFile:
