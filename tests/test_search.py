@@ -192,18 +192,20 @@ def test_seed_is_deterministic():
     assert runs[2][1] <= runs[0][1] <= runs[2][1] + 2 * jitter + 1e-9
 
 
-def test_alternatives_swap_score_matches_recomputed_path():
+@pytest.mark.parametrize("variant", ["ours", "release"])  # the release decays older phrases
+def test_alternatives_swap_score_matches_recomputed_path(variant):
     lib = _random_library(11, n=20)
     index = build_index(lib.for_meter("4/4"), "major")
-    params = SearchParams(alpha=0.2)
+    params = SearchParams(alpha=0.2, variant=variant)
     slots = _random_melody_slots(3, 12)
     cands = [phrase_candidates(index, slots[i * 32:(i + 1) * 32], 4, "pop_standard", params)
              for i in range(3)]
     result = run_dp(index, cands, params)
-    for j, total in alternatives(index, cands, result, 1, 3, params):
-        path = list(result.chosen)
-        path[1] = j
-        assert total == pytest.approx(path_score(index, cands, tuple(path), params))
+    for i in range(3):
+        for j, total in alternatives(index, cands, result, i, 3, params):
+            path = list(result.chosen)
+            path[i] = j
+            assert total == pytest.approx(path_score(index, cands, tuple(path), params))
 
 
 def test_prefix_and_path_scores_are_kept_apart():
