@@ -45,6 +45,16 @@ def analyze_melody(
     )
 
 
+def prepare(options: HarmonizeOptions = HarmonizeOptions()) -> None:
+    """Load what harmonizing with `options` needs — the template library and, for the learned
+    scorer, torch and its model — so a resident app pays before its first request."""
+    load_library()
+    if options.scorer == "learned" and options.variant == "ours":
+        from engine.harmonizer.learned import load_scorer
+
+        load_scorer()
+
+
 def harmonize(
     melody: Melody,
     options: HarmonizeOptions = HarmonizeOptions(),
@@ -252,6 +262,6 @@ def _donors() -> object | None:
 
 
 __all__ = [
-    "analyze_melody", "arrange", "arrange_sections", "given_chords", "harmonize",
+    "analyze_melody", "arrange", "arrange_sections", "given_chords", "harmonize", "prepare",
     "require_one_meter", "voice_harmonization",
 ]

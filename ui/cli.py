@@ -279,11 +279,26 @@ def _cmd_serve(args: argparse.Namespace) -> None:
             services.start(strict=True)
         except MidiEndError as err:
             _fail(f"--midi-end: {err}")
+        threading.Thread(target=_prepare_engine, args=(log,), name="engine-warm-up",
+                         daemon=True).start()
         stop.wait()
     finally:
         services.close()
         session.close(5.0)
     print("accobridge: stopped", flush=True)
+
+
+def _prepare_engine(log: Any) -> None:
+    """Load the template library and the learned chord scorer (torch) while the server waits
+    for its first clip, so that clip does not pay for them; a failure shows up again, clearly,
+    on the first request."""
+    from engine.pipeline import prepare
+
+    try:
+        prepare()
+        log.info("engine loaded")
+    except Exception as err:  # reported here and again by the first job that needs it
+        log.warning("engine warm-up failed: %s: %s", type(err).__name__, err)
 
 
 def _cmd_send(args: argparse.Namespace) -> None:

@@ -43,4 +43,12 @@ def learned_slot_scores(
     return 1.0 + np.maximum(log_p.astype(float), LOG_FLOOR) / -LOG_FLOOR
 
 
-__all__ = ["LEARNED_WEIGHT", "learned_slot_scores"]
+def load_scorer() -> None:
+    """Import torch and load the model now, so a resident app's first harmonization does not
+    pay for it (≈ 1.5 s)."""
+    from engine.models.chord_model import load_chord_model
+
+    load_chord_model()
+
+
+__all__ = ["LEARNED_WEIGHT", "learned_slot_scores", "load_scorer"]

@@ -78,12 +78,11 @@ def warm_up() -> None:
     """The heavy imports and loads, done once after the window shows (on a background thread)
     so the first generation does not pay for them."""
     import engine.edits  # noqa: F401
-    import engine.pipeline  # noqa: F401
     from engine.arranger import arrange  # noqa: F401
-    from engine.library.chord_templates import load_library
     from engine.midi_io import read_melody  # noqa: F401
+    from engine.pipeline import prepare
 
-    load_library()
+    prepare()  # the template library, and torch with the learned chord scorer (≈ 1.5 s)
     # Everything loaded so far lives as long as the panel: move it out of the collector's
     # reach, so that a full (generation 2) collection no longer scans the template library
     # and the Qt wrappers. Measured: full collections stopped every thread for 60-140 ms
