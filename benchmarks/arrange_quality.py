@@ -47,6 +47,7 @@ from engine.metrics import (
     note_rows,
     roots_per_beat,
 )
+from engine.piano_checks import PianoChecks, piano_checks
 from engine.types import LEVELS, Arrangement, ArrangeOptions, ChordEvent, Melody
 
 if TYPE_CHECKING:
@@ -85,9 +86,22 @@ HEADERS = {
     "groove_within": "grv in", "groove_across": "grv x", "groove_ratio": "ratio",
     "chord_recognizability": "recog↑",
 }
+# Ear-level piano checks (engine/piano_checks.py; issue 11), pooled per group.
+EARS = ("stacked", "velocity_gap", "loud", "thirdless", "parallel_octaves", "ending_held",
+        "top_texture")
+EAR_HEADERS = {"stacked": "stack↓", "velocity_gap": "velgap", "loud": "loud↓",
+               "thirdless": "3rdless↓", "parallel_octaves": "//8ve↓", "ending_held": "end↑",
+               "top_texture": "toptex↓"}
 DONOR_METER = "4/4"  # POP909 donors are 4/4 phrases: other pieces skip the pop909 rows
 MIN_CHORD_TONE_RATIO = 0.95  # AccoMontage2's released outputs: ~0.956
 MAX_CLASH_RATE = 0.02
+MAX_ABOVE = 0.05
+# issue 11's ear-level targets for every library
+MIN_VELOCITY_GAP = 8.0
+MAX_THIRDLESS = 0.02
+MAX_PARALLEL_OCTAVES = 3.0
+MIN_HELD_ENDING = 0.90
+MAX_TOP_TEXTURE = 0.40
 GROUPS = (POP909, NOTTINGHAM, "all")
 MAX_FAILURES_SHOWN = 12  # the rest are in the --json output
 
@@ -120,6 +134,8 @@ class PieceResult:
     dataset: str
     meter: str
     metrics: dict[str, AccompanimentMetrics] = field(default_factory=dict)
+    ears: dict[str, PianoChecks] = field(default_factory=dict)  # engine/piano_checks.py
+    textures: dict[str, tuple[str, ...]] = field(default_factory=dict)  # names used, per system
     levels: dict[str, LevelHits] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
     seconds_by_system: dict[str, float] = field(default_factory=dict)  # making the piano only
@@ -235,6 +251,25 @@ def judge(
     )
 
 
+def judge_ears(item: EvalItem, rows: np.ndarray, tones: np.ndarray,
+               roots: np.ndarray) -> PianoChecks:
+    """Ear-level piano checks (`engine.piano_checks`) on the same span and grid as `judge`."""
+    start, end = item.downbeat_16th, item.end_16th
+    pitch, onset = melody_grid(item.melody, end)
+    shifted = np.array(rows, dtype=np.int64) if len(rows) else np.zeros((0, 4), dtype=np.int64)
+    shifted[:, 0] -= start
+    shifted = shifted[(shifted[:, 0] >= 0) & (shifted[:, 0] < end - start)]
+    ticks = item.melody.ticks_per_16th
+    velocities = np.array([n.velocity for n in item.melody.notes
+                           if start <= round(n.start_tick / ticks) < end])
+    return piano_checks(
+        shifted, pitch[start:end], onset[start:end], velocities,
+        _fitted(np.asarray(tones, dtype=bool), end, 0)[start:end],
+        _fitted(np.asarray(roots, dtype=np.int64), end, NO_CHORD)[start:end],
+        item.meter.beat_16th,
+    )
+
+
 def level_hits(metrics: AccompanimentMetrics, density: Sequence[int],
                polyphony: Sequence[int]) -> LevelHits:
     measured_d, measured_p = np.array(metrics.density_levels), np.array(metrics.polyphony_levels)
@@ -281,6 +316,8 @@ def evaluate_piece(job: tuple[int, EvalItem]) -> PieceResult:
             tones, roots = arranger_targets(arrangement.harmonization.chords, item.end_16th)
             metrics = judge(item, rows, tones, roots, donors if system in DONOR_SYSTEMS else None)
             result.metrics[system] = metrics
+            result.ears[system] = judge_ears(item, rows, tones, roots)
+            result.textures[system] = tuple(dict.fromkeys(t.name for t in arrangement.textures))
             phrases = len(metrics.density_levels)
             if system in REQUESTING_SYSTEMS:
                 wanted = ([density] * phrases, [polyphony] * phrases)
@@ -295,6 +332,7 @@ def evaluate_piece(job: tuple[int, EvalItem]) -> PieceResult:
         try:
             rows, tones, roots, result.alignment = human_piano(item)
             result.metrics[HUMAN_PIANO] = judge(item, rows, tones, roots)
+            result.ears[HUMAN_PIANO] = judge_ears(item, rows, tones, roots)
         except Exception as err:  # same: count, log, go on
             log.warning("POP909 piano failed on %s: %s: %s", item.name, type(err).__name__, err)
             result.failures[HUMAN_PIANO] = f"{type(err).__name__}: {err}"
@@ -318,6 +356,7 @@ class Summary:
     phrases: int
     means: dict[str, float]
     seconds: float  # mean time to arrange one piece (NaN for the human piano)
+    ears: dict[str, float] = field(default_factory=dict)  # pooled piano checks (EARS)
 
 
 def summarise(results: Sequence[PieceResult]) -> dict[str, dict[str, Summary]]:
@@ -340,8 +379,35 @@ def summarise(results: Sequence[PieceResult]) -> dict[str, dict[str, Summary]]:
                 phrases=phrases,
                 means=means,
                 seconds=_nanmean(took),
+                ears=pool_ears([r.ears[system] for r in members if system in r.ears],
+                               [r.textures[system] for r in members if system in r.textures]),
             )
     return table
+
+
+def pool_ears(checks: Sequence[PianoChecks],
+              textures: Sequence[Sequence[str]]) -> dict[str, float]:
+    """The piano checks of several pieces pooled (note-ons, notes, chords, bass moves; the
+    velocities by note-on), the held-ending share of pieces, and the top texture share: the
+    largest share of pieces that use one and the same texture or donor phrase."""
+    def total(name: str) -> int:
+        return sum(int(getattr(c, name)) for c in checks)
+
+    ons = total("note_ons")
+    piano = sum(c.piano_velocity * c.note_ons for c in checks if c.note_ons)
+    melody = _nanmean([c.melody_velocity for c in checks])
+    used = Counter(name for names in textures for name in set(names))
+    return {
+        "stacked": total("stacked") / ons if ons else math.nan,
+        "velocity_gap": melody - piano / ons if ons else math.nan,
+        "loud": total("loud") / ons if ons else math.nan,
+        "thirdless": (total("thirdless") / total("chords_judged")
+                      if total("chords_judged") else math.nan),
+        "parallel_octaves": (100 * total("parallel_octaves") / total("bass_moves")
+                             if total("bass_moves") else math.nan),
+        "ending_held": _nanmean([c.ending_held for c in checks]),
+        "top_texture": max(used.values()) / len(textures) if textures and used else math.nan,
+    }
 
 
 def goals(summary: dict[str, Summary]) -> dict[str, dict[str, bool]]:
@@ -352,11 +418,21 @@ def goals(summary: dict[str, Summary]) -> dict[str, dict[str, bool]]:
         if row.pieces == 0:
             continue
         m = row.means
+        e = row.ears
         verdicts[system] = {
             f"chord-tone ratio >= {MIN_CHORD_TONE_RATIO}":
                 m["chord_tone_ratio"] >= MIN_CHORD_TONE_RATIO,
             f"clash rate <= {MAX_CLASH_RATE:.0%}": m["melody_clash_rate"] <= MAX_CLASH_RATE,
+            f"above melody <= {MAX_ABOVE:.0%}": m["above_melody_share"] <= MAX_ABOVE,
             "groove within > across": m["groove_ratio"] > 1.0,
+            # issue 11's ear-level targets
+            "no stacked note-ons": e.get("stacked") == 0.0,
+            f"velocity gap >= {MIN_VELOCITY_GAP}": e.get("velocity_gap", 0.0) >= MIN_VELOCITY_GAP,
+            f"thirdless <= {MAX_THIRDLESS:.0%}": e.get("thirdless", 1.0) <= MAX_THIRDLESS,
+            f"parallel octaves <= {MAX_PARALLEL_OCTAVES:g}/100":
+                e.get("parallel_octaves", 100.0) <= MAX_PARALLEL_OCTAVES,
+            f"held ending >= {MIN_HELD_ENDING:.0%}": e.get("ending_held", 0.0) >= MIN_HELD_ENDING,
+            f"top texture <= {MAX_TOP_TEXTURE:.0%}": e.get("top_texture", 1.0) <= MAX_TOP_TEXTURE,
         }
     return verdicts
 
@@ -387,7 +463,24 @@ def format_report(
                 continue
             cells = "".join(f"{_cell(row.means[m]):>8}" for m in COLUMNS)
             lines.append(f"{TITLES[system]:<{name_width}}{row.pieces:>4}{row.failures:>5}{cells}")
+    ear_header = f"{'':<{name_width}}{'n':>4}{'':>5}" + "".join(
+        f"{EAR_HEADERS[e]:>9}" for e in EARS)
+    for group in GROUPS:
+        lines += ["", f"== {group}: ear-level piano checks", ear_header]
+        for system in SYSTEMS:
+            row = table[group][system]
+            if row.pieces == 0:
+                continue
+            cells = "".join(f"{_ear_cell(row.ears.get(e, math.nan), e):>9}" for e in EARS)
+            lines.append(f"{TITLES[system]:<{name_width}}{row.pieces:>4}{'':>5}{cells}")
     lines += [
+        "",
+        "stack: share of note-ons on a pitch already sounding; vel gap: melody mean − piano mean",
+        "velocity; loud: share of piano notes at velocity ≥ 110; 3rdless: major/minor chords of",
+        "≥ a beat whose third sounds nowhere; //8ve: parallel octaves with the melody per 100",
+        "bass moves; end: last piano onset within a beat of the melody's, held ≥ a beat (share of",
+        "pieces); top tex: largest share of pieces using one texture or donor phrase. POP909",
+        "melodies come from melody.txt at velocity 90, so its human piano's gap is against 90.",
         "",
         "CT chord-tone ratio, clash: share of piano duration under the melody at a m2/TT/M7,",
         "above: share of piano notes starting above the melody; RD/VN hit: share of phrases at the",
@@ -437,6 +530,12 @@ def _cell(value: float) -> str:
     return "—" if math.isnan(value) else f"{value:.3f}"
 
 
+def _ear_cell(value: float, ear: str) -> str:
+    if math.isnan(value):
+        return "—"
+    return f"{value:.1f}" if ear in ("velocity_gap", "parallel_octaves") else f"{value:.3f}"
+
+
 def report_json(
     table: dict[str, dict[str, Summary]], results: Sequence[PieceResult], notes: Sequence[str],
     seconds: float,
@@ -455,7 +554,8 @@ def report_json(
             group: {
                 system: {"pieces": row.pieces, "failures": row.failures, "phrases": row.phrases,
                          "seconds_per_piece": clean(row.seconds),
-                         **{m: clean(v) for m, v in row.means.items()}}
+                         **{m: clean(v) for m, v in row.means.items()},
+                         **{e: clean(v) for e, v in row.ears.items()}}
                 for system, row in rows.items()
             }
             for group, rows in table.items()
@@ -470,6 +570,9 @@ def report_json(
                     s: {k: clean(v) for k, v in asdict(m).items()} for s, m in r.metrics.items()
                 },
                 "levels": {s: asdict(h) for s, h in r.levels.items()},
+                "ears": {s: {k: clean(v) for k, v in asdict(e).items()}
+                         for s, e in r.ears.items()},
+                "textures": {s: list(t) for s, t in r.textures.items()},
                 "failures": r.failures,
                 "alignment": clean(r.alignment),
             }
