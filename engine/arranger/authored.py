@@ -2,8 +2,13 @@
 
 Authored textures carry no donor melody, so the paper's melody-rhythm fitness becomes a fit
 to the phrase: the requested density/polyphony levels (prefilter, every phrase), the phrase's
-chord style, and — with nothing requested — a level that answers the melody (a busy melody
-gets a lighter texture, long notes a busier one). Transitions reward continuity of the groove
+chord style, and — with nothing requested — levels that answer the melody: the song's density
+level from how many notes the melody sings per second (a slow, sparse line gets a moving
+accompaniment, a fast busy one a lighter texture), each phrase one level busier or lighter
+than the song where its melody is sparser or busier than the song's; the polyphony level from
+the melody's register (a high line leaves room for fuller chords under it). Before this every
+song's typical phrase asked for the same middle levels, so one texture served 60% of the
+held-out pieces (issue 11). Transitions reward continuity of the groove
 (neighbouring levels), and a new section (a new phrase label) answers with a new texture of a
 neighbouring level, so the groove is consistent within phrases and contrasts across them;
 phrases with the same label reuse one texture.
@@ -34,6 +39,11 @@ SECTION_CHANGE = 0.15  # at a new label: a different texture …
 SECTION_STEP = 1  # … up to this many levels away on each axis costs nothing
 LEVEL_STEP = 0.1  # transition cost per level of change
 DEFAULT_LEVEL = 2
+# Song density level by melody notes per second: below 1.3 → 3, below 2.2 → 2, else 1 (the
+# held-out POP909 songs sing 1.1–2.3 a second, the Nottingham tunes 2.5–3.8 at 120 BPM).
+NOTES_PER_SECOND_CUTS = (1.3, 2.2)
+# Song polyphony level by the melody's median pitch: below G4 → 1, below C♯5 → 2, else 3.
+REGISTER_CUTS = (67, 73)
 
 
 def textures_for(meter: Meter) -> tuple[Texture, ...]:
@@ -44,8 +54,10 @@ def textures_for(meter: Meter) -> tuple[Texture, ...]:
 
 def melody_targets(
     melody_onset: np.ndarray, phrases: Sequence[Phrase], downbeat_16th: int, bar_16th: int,
+    tempo_bpm: float = 120.0,
 ) -> list[int]:
-    """Density level answering each phrase's melody: onsets per 16th against the song's mean."""
+    """Density level answering each phrase's melody: the song's level from the melody's notes
+    per second, each phrase moved by its onsets per 16th against the song's mean."""
     rates = []
     for p in phrases:
         lo = downbeat_16th + p.start_bar * bar_16th
@@ -53,13 +65,24 @@ def melody_targets(
         rates.append(float(span.mean()) if len(span) else 0.0)
     mean = float(np.mean(rates)) if rates else 0.0
     spread = float(np.std(rates)) or 1.0
-    return [int(np.clip(round(DEFAULT_LEVEL - (r - mean) / spread), 0, 4)) for r in rates]
+    per_second = mean * tempo_bpm / 15.0  # 16ths per second = BPM · 4 / 60
+    song = 3 - int(np.searchsorted(NOTES_PER_SECOND_CUTS, per_second, side="right"))
+    return [int(np.clip(round(song - (r - mean) / spread), 0, 4)) for r in rates]
+
+
+def register_target(melody_pitch: np.ndarray) -> int:
+    """Polyphony level answering the melody's register (its median sounding pitch)."""
+    sung = melody_pitch[melody_pitch >= 0]
+    if not sung.size:
+        return DEFAULT_LEVEL
+    return 1 + int(np.searchsorted(REGISTER_CUTS, float(np.median(sung)), side="right"))
 
 
 def select_textures(
     textures: Sequence[Texture], phrases: Sequence[Phrase], styles: Sequence[Style],
     targets: Sequence[int], density: int | None, polyphony: int | None,
     locked: Mapping[int, int] | None = None, changing: Mapping[int, int] | None = None,
+    polyphony_target: int = DEFAULT_LEVEL,
 ) -> list[Texture]:
     """One texture per phrase; `locked` phrases keep the given texture index and `changing`
     ones must leave theirs, the transitions to their neighbours counted as usual."""
@@ -73,7 +96,7 @@ def select_textures(
         if density is None:
             fit = fit - LEVEL_DISTANCE * np.abs(density_levels - target)
         if polyphony is None:
-            fit = fit - LEVEL_DISTANCE * np.abs(polyphony_levels - DEFAULT_LEVEL)
+            fit = fit - LEVEL_DISTANCE * np.abs(polyphony_levels - polyphony_target)
         fitness.append(fit)
     for i in range(len(fitness)):
         fitness[i] = pin(fitness[i], keep=locked.get(i), drop=changing.get(i))
@@ -107,7 +130,8 @@ def arrange_with_textures(
     if not textures:
         raise LibraryError(f"no authored textures for {meter.name}")
     phrases = analysis.phrases
-    targets = melody_targets(onset, phrases, analysis.downbeat_16th, bar16)
+    targets = melody_targets(onset, phrases, analysis.downbeat_16th, bar16,
+                             harmonization.melody.tempo_bpm)
     styles = [ph.style for ph in harmonization.phrases]
     by_name = {t.name: j for j, t in enumerate(textures)}
     what = f"{meter.name} texture library"
@@ -115,6 +139,7 @@ def arrange_with_textures(
         textures, phrases, styles, targets, options.density, options.polyphony,
         lock_indices({i: c.name for i, c in locked.items()}, by_name, what),
         lock_indices({i: c.name for i, c in changing.items()}, by_name, what),
+        polyphony_target=register_target(pitch[analysis.downbeat_16th:]),
     )
     floor = melody_floor(pitch)
     rendered: list[list[RenderedNote]] = []
