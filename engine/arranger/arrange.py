@@ -9,10 +9,17 @@ from engine.arranger.authored import arrange_with_textures
 from engine.arranger.donors import DONOR_BAR_16TH
 from engine.arranger.placement import (
     RenderedNote,
+    chord_at,
+    end_on_final_chord,
+    from_first_downbeat,
+    held_pedal,
     keep_clear_of_melody,
+    one_key_one_note,
     pedal_events,
+    piano_velocity,
     shape_velocities,
     to_notes,
+    under_the_melody,
 )
 from engine.errors import BadInputError, LibraryError, OptionError
 from engine.grid import melody_end_16th, melody_grid
@@ -21,6 +28,7 @@ from engine.types import (
     Arrangement,
     ArrangeOptions,
     Harmonization,
+    MelodyAnalysis,
     Meter,
     TextureChoice,
     TextureLibraryName,
@@ -98,16 +106,43 @@ def arrange_piano(
         )
     piano: list[RenderedNote] = []
     spans = []
+    velocities = [n.velocity for n in melody.notes]
     for phrase, notes, wants_pedal in zip(phrases, rendered, pedalled, strict=True):
         start = analysis.bar_start_16th(phrase.start_bar)
         clear = keep_clear_of_melody(notes, pitch, chords)
-        piano.extend(shape_velocities(clear, start, phrase.bars * bar16))
+        # scaled phrase by phrase, so a locked phrase keeps its notes when others change
+        piano.extend(under_the_melody(shape_velocities(clear, start, phrase.bars * bar16),
+                                      velocities))
         if wants_pedal:
             spans.append((start, start + phrase.bars * bar16))
     ticks = melody.ticks_per_16th
+    # Beginnings and endings (docs/musicianship.md): nothing before phrase 1's first bar line;
+    # the figure and its pedal stop at the melody's last onset, where the final chord is held.
+    piano = from_first_downbeat(piano, analysis.bar_start_16th(0))
+    last = int(onset.nonzero()[0][-1]) if onset.any() else length
+    pedal = pedal_events(chords, [(s, min(e, last)) for s, e in spans if s < last], ticks)
+    if last < length:
+        hold = _final_hold_16th(analysis, last)
+        at = chord_at(chords, length)[last]
+        final = chords[at].chord if at >= 0 else None
+        piano = end_on_final_chord(
+            piano, last, hold, final, int(pitch[last]), piano_velocity(velocities)
+        )
+        if final is not None:
+            pedal += held_pedal(last, hold, ticks)
+    piano = one_key_one_note(piano)
     return Arrangement(
         harmonization=harmonization,
         textures=tuple(choices),
         piano_notes=tuple(sorted(to_notes(piano, ticks), key=lambda n: (n.start_tick, n.pitch))),
-        pedal=tuple(pedal_events(chords, spans, ticks)),
+        pedal=tuple(pedal),
     )
+
+
+def _final_hold_16th(analysis: MelodyAnalysis, last_onset_16th: int) -> int:
+    """Where the final chord, struck at the melody's last onset, is let go: the end of that bar,
+    and at least a beat later."""
+    section = analysis.section_at(last_onset_16th)
+    bar = section.meter.sixteenths_per_bar
+    bar_end = section.start_16th + ((last_onset_16th - section.start_16th) // bar + 1) * bar
+    return max(bar_end, last_onset_16th + section.meter.beat_16th)

@@ -4,7 +4,9 @@ Applies to every texture source (authored or POP909 donor): piano notes stay bel
 (moved down by octaves; crossings only where a texture marks them, which none does yet), no
 minor-2nd / major-7th / tritone against a sustained melody note (the note moves to the nearest
 chord tone that does not clash, or is dropped), velocities follow a per-phrase arc, and the
-sustain pedal is re-taken at every chord change in textures that want it.
+sustain pedal is re-taken at every chord change in textures that want it. Then, on the whole
+piano part: nothing before the first downbeat, the figure stops at the melody's last note on a
+held final chord, one key sounds one note at a time, and velocities sit under the melody's.
 """
 
 from __future__ import annotations
@@ -14,14 +16,19 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from engine.chords import chord_pitch_classes
-from engine.types import ChordEvent, Note, PedalEvent
+from engine.chords import INTERVALS, chord_pitch_classes
+from engine.types import Chord, ChordEvent, Note, PedalEvent
 
 RenderedNote = tuple[int, int, int, int]  # start_16th, duration_16th, pitch, velocity
 CLASH_INTERVALS = frozenset({1, 6, 11})
 LOWEST_PIANO = 28
 SUSTAINED_16TH = 2  # a melody note counts as sustained over a piano note from an 8th on
 ARC_DEPTH = 0.18  # velocity rises by up to 18% towards the middle of a phrase
+# The piano's mean velocity this far under the melody's (docs/musicianship.md: 10–20; POP909's
+# human piano +17), and no note this loud unless the melody has one.
+UNDER_MELODY = 13
+LOUD = 110
+FINAL_BASS_LOWEST = 36  # the final chord's root sits in C2..B2 (lower when the voicing is low)
 
 
 FLOOR_REACH_16TH = 4  # over a rest the piano keeps under the melody notes a beat around it
@@ -134,3 +141,92 @@ def pedal_events(
         if inside:
             events.append(PedalEvent(round(min(inside[-1].end_16th, end) * ticks_per_16th), False))
     return events
+
+
+def one_key_one_note(notes: Sequence[RenderedNote]) -> list[RenderedNote]:
+    """Never strike a pitch that is still sounding: an earlier note is cut at the new onset;
+    of two notes on the same pitch and 16th only the longer (then louder) one is kept."""
+    out: list[RenderedNote] = []
+    sounding: dict[int, int] = {}  # pitch -> index in `out` of its latest note
+    for note in sorted(notes, key=lambda n: (n[0], n[2], -n[1], -n[3])):
+        start, _, pitch, _ = note
+        last = sounding.get(pitch)
+        if last is not None:
+            held = out[last]
+            if held[0] == start:
+                continue
+            if held[0] + held[1] > start:
+                out[last] = (held[0], start - held[0], pitch, held[3])
+        sounding[pitch] = len(out)
+        out.append(note)
+    return out
+
+
+def piano_velocity(melody_velocities: Sequence[int]) -> int:
+    """The piano's mean velocity for this melody: UNDER_MELODY under the melody's mean."""
+    return max(1, round(float(np.mean(melody_velocities))) - UNDER_MELODY)
+
+
+def under_the_melody(
+    notes: Sequence[RenderedNote], melody_velocities: Sequence[int]
+) -> list[RenderedNote]:
+    """Scale velocities so their mean is `piano_velocity`; accents keep their relative shape
+    but stay under LOUD (or the melody's loudest note, when the melody is that loud)."""
+    if not notes or not melody_velocities:
+        return list(notes)
+    loudest = max(melody_velocities)
+    cap = loudest if loudest >= LOUD else LOUD - 1
+    gain = piano_velocity(melody_velocities) / float(np.mean([n[3] for n in notes]))
+    return [(s, d, p, max(1, min(cap, round(v * gain)))) for s, d, p, v in notes]
+
+
+def held_pedal(start_16th: int, end_16th: int, ticks_per_16th: float) -> list[PedalEvent]:
+    """Pedal down just after `start` (legato, as at a chord change) and up at `end`."""
+    lift = max(1, round(ticks_per_16th / 4))
+    return [PedalEvent(round(start_16th * ticks_per_16th) + lift, True),
+            PedalEvent(round(end_16th * ticks_per_16th), False)]
+
+
+def from_first_downbeat(
+    notes: Sequence[RenderedNote], downbeat_16th: int
+) -> list[RenderedNote]:
+    """No accompaniment under a pickup: notes starting before phrase 1's first bar line go."""
+    return [n for n in notes if n[0] >= downbeat_16th]
+
+
+def third_pc(chord: Chord) -> int | None:
+    """The chord's third (None for sus, power and 11th chords, which have none)."""
+    thirds = [i for i in INTERVALS.get(chord.quality, INTERVALS["maj"]) if i in (3, 4)]
+    return (chord.root_pc + thirds[0]) % 12 if thirds else None
+
+
+def final_voicing(chord: Chord, melody_pitch: int) -> list[int]:
+    """Root in the bass and a close voicing in the octave under the melody's last note: every
+    chord tone that does not clash with it, the melody's own pitch class left to the melody
+    unless it is the third (the piano always sounds the third)."""
+    third = third_pc(chord)
+    tones = chord_pitch_classes(chord.root_pc, chord.quality)
+    upper = [
+        p for p in range(melody_pitch - 12, melody_pitch)
+        if p % 12 in tones and (p - melody_pitch) % 12 not in CLASH_INTERVALS
+        and (p % 12 != melody_pitch % 12 or p % 12 == third)
+    ]
+    bass = FINAL_BASS_LOWEST + (chord.root_pc - FINAL_BASS_LOWEST) % 12
+    while bass >= min(upper, default=melody_pitch) and bass - 12 >= LOWEST_PIANO:
+        bass -= 12
+    return [bass] + [p for p in upper if p > bass]
+
+
+def end_on_final_chord(
+    notes: Sequence[RenderedNote], last_onset_16th: int, hold_until_16th: int,
+    chord: Chord | None, melody_pitch: int, velocity: int,
+) -> list[RenderedNote]:
+    """Stop the figure at the melody's last onset: later notes go, notes sounding over it are
+    cut there, and the final chord (final_voicing) is struck there and held to `hold_until`."""
+    out = [
+        (s, min(d, last_onset_16th - s), p, v) for s, d, p, v in notes if s < last_onset_16th
+    ]
+    if chord is not None:
+        held = hold_until_16th - last_onset_16th
+        out += [(last_onset_16th, held, p, velocity) for p in final_voicing(chord, melody_pitch)]
+    return out
