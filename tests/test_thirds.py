@@ -49,3 +49,9 @@ def test_a_third_that_would_clash_with_the_melody_is_not_forced() -> None:
     notes = [(0, 16, 36, 70), (0, 16, 55, 60)]
     # the melody sits on F over C major: an E under it is a major 7th below → leave it
     assert sound_thirds(notes, [event(0, "maj", 0, 16)], melody(65), 4) == notes
+
+
+def test_a_bass_alone_gets_a_third_of_its_own_under_the_melody() -> None:
+    out = sound_thirds([(0, 16, 36, 70)], [event(0, "maj", 0, 16)], melody(72), 4)
+    assert out == [(0, 16, 36, 70), (0, 16, 64, 70)]  # E4, under the sung C5
+    assert sound_thirds([], [event(0, "maj", 0, 16)], melody(72), 4) == []  # a rest stays

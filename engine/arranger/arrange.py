@@ -21,6 +21,7 @@ from engine.arranger.placement import (
     to_notes,
     under_the_melody,
 )
+from engine.arranger.thirds import sound_thirds
 from engine.errors import BadInputError, LibraryError, OptionError
 from engine.grid import melody_end_16th, melody_grid
 from engine.types import (
@@ -130,7 +131,7 @@ def arrange_piano(
         )
         if final is not None:
             pedal += held_pedal(last, hold, ticks)
-    piano = one_key_one_note(piano)
+    piano = one_key_one_note(sound_thirds(piano, chords, pitch, analysis.meter.beat_16th))
     return Arrangement(
         harmonization=harmonization,
         textures=tuple(choices),

@@ -5,7 +5,8 @@ third, that is an open fifth, neither major nor minor. For every major/minor cho
 least a beat whose third sounds in neither the piano nor the melody, one upper piano note on
 the chord's fifth (else a doubled root) moves to the nearest third below it — down, so it stays
 under the melody — unless that pitch already sounds there (one key, one note) or would clash
-with the melody. The bass (the lowest note struck at an onset) is never moved.
+with the melody; where no note can move, the third is added under the melody at the chord's
+first piano onset. The bass (the lowest note struck at an onset) is never moved.
 """
 
 from __future__ import annotations
@@ -70,20 +71,47 @@ def sound_thirds(
             continue
         root, fifth = event.chord.root_pc, (event.chord.root_pc + 7) % 12
         inside = [k for k, (s, _, _, _) in enumerate(out) if lo <= s < hi and not _is_bass(out, k)]
-        # the highest fifth first, then the highest doubled root
-        for wanted in (fifth, root):
-            moved = False
-            for k in sorted((k for k in inside if out[k][2] % 12 == wanted),
-                            key=lambda k: -out[k][2]):
-                start, duration, pitch, velocity = out[k]
-                target = pitch - ((pitch - third) % 12)
-                if _fits(out, k, target, melody_pitch):
-                    out[k] = (start, duration, target, velocity)
-                    moved = True
-                    break
-            if moved:
-                break
+        # the highest fifth first, then the highest doubled root; else a third of its own
+        if not (_move_to_third(out, inside, fifth, third, melody_pitch)
+                or _move_to_third(out, inside, root, third, melody_pitch)):
+            _add_third(out, lo, hi, third, melody_pitch)
     return out
+
+
+def _move_to_third(out: list[RenderedNote], inside: list[int], wanted: int, third: int,
+                   melody_pitch: np.ndarray) -> bool:
+    for k in sorted((k for k in inside if out[k][2] % 12 == wanted), key=lambda k: -out[k][2]):
+        start, duration, pitch, velocity = out[k]
+        target = pitch - ((pitch - third) % 12)
+        if _fits(out, k, target, melody_pitch):
+            out[k] = (start, duration, target, velocity)
+            return True
+    return False
+
+
+def _add_third(out: list[RenderedNote], lo: int, hi: int, third: int,
+               melody_pitch: np.ndarray) -> None:
+    """Where no note can move (a bass alone, a single line), the third joins the piano's first
+    onset in the chord, held as long as that onset's longest note, as soft as its softest:
+    the highest such pitch under the melody and above the bass that fits."""
+    onsets = [s for s, _, _, _ in out if lo <= s < hi]
+    if not onsets:
+        return  # the texture rests here on purpose
+    start = min(onsets)
+    struck = [(d, p, v) for s, d, p, v in out if s == start]
+    duration = min(max(d for d, _, _ in struck), hi - start)
+    velocity = min(v for _, _, v in struck)
+    sung = melody_pitch[start : start + duration]
+    ceiling = int(sung[sung >= 0].min()) if (sung >= 0).any() else max(p for _, p, _ in struck) + 12
+    out.append((start, duration, -1, velocity))
+    k = len(out) - 1
+    target = ceiling - 1 - ((ceiling - 1 - third) % 12)
+    while target > min(p for _, p, _ in struck):
+        if _fits(out, k, target, melody_pitch):
+            out[k] = (start, duration, target, velocity)
+            return
+        target -= 12
+    out.pop()
 
 
 __all__ = ["sound_thirds"]
