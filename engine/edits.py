@@ -163,10 +163,16 @@ def rearrange_phrase(
     if not 0 <= phrase_index < n:
         raise BadInputError(f"there is no phrase {phrase_index + 1}: the song has {n} phrases")
     locked = {j: t for j, t in enumerate(arrangement.textures) if j != phrase_index}
+    changing = {phrase_index: arrangement.textures[phrase_index]}
     library = arrangement.textures[phrase_index].library
+    if arrangement.harmonization.analysis.sections:
+        # meter sections may use different libraries (POP909 donors serve the 4/4 ones only):
+        # each section keeps the library its textures came from
+        libraries = {t.library for t in arrangement.textures}
+        donors = _donors() if "pop909" in libraries else None
+        section_options = options if len(libraries) > 1 else replace(options, library=library)
+        return arrange_sections(arrangement.harmonization, section_options, donors,
+                                locked=locked, changing=changing)
     donors = _donors() if library == "pop909" else None
-    arranger = arrange_sections if arrangement.harmonization.analysis.sections else arrange_piano
-    return arranger(
-        arrangement.harmonization, replace(options, library=library), donors, locked=locked,
-        changing={phrase_index: arrangement.textures[phrase_index]},
-    )
+    return arrange_piano(arrangement.harmonization, replace(options, library=library), donors,
+                         locked=locked, changing=changing)
