@@ -247,10 +247,13 @@ _DONORS: dict[tuple[str, float], object] = {}
 
 
 def _donors() -> object | None:
-    """The imported POP909 donor library, loaded once per file version (it is ~12 MB)."""
-    from engine.library.pop909_textures import default_library_path, load_donor_library
+    """The POP909 donor library (the user's import, else the shipped one), loaded once per file
+    version (it is ~12 MB)."""
+    from engine.library.pop909_textures import donor_library_path, load_donor_library
 
-    path = default_library_path()
+    path = donor_library_path()
+    if path is None:
+        return None
     try:
         key = (str(path), path.stat().st_mtime)
     except OSError:

@@ -183,8 +183,8 @@ def test_outputs_are_readable_by_other_programs(demo_mid, tmp_path, capsys):
 
 
 def test_demo_harmonizes_and_arranges_the_shipped_melody(tmp_path, capsys, monkeypatch):
-    """The README's first command: the demo writes all three tracks from the embedded data
-    alone (the authored textures, even where a POP909 donor library was imported)."""
+    """The README's first command: the demo writes all three tracks from the shipped data
+    alone, its piano from the shipped POP909 donor phrases (issue 11)."""
     monkeypatch.setenv("ACCOBRIDGE_DATA_DIR", str(tmp_path / "no-user-data"))
     out, chart = tmp_path / "demo.mid", tmp_path / "demo.json"
     printed = _ok(["demo", "-o", out, "--json", chart], capsys)
@@ -194,4 +194,4 @@ def test_demo_harmonizes_and_arranges_the_shipped_melody(tmp_path, capsys, monke
     piano = _notes(song.tracks[2])
     assert piano and {c for _, _, c in piano} == {2}
     doc = json.loads(chart.read_text())
-    assert {p["texture"]["library"] for p in doc["phrases"]} == {"default"}
+    assert {p["texture"]["library"] for p in doc["phrases"]} == {"pop909"}

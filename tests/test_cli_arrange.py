@@ -49,7 +49,8 @@ def test_arrange_output_contract(demo_mid, tmp_path, capsys):
         above = [m for s, e, m, _ in melody if s <= start < e]
         assert all(pitch < m for m in above)
     doc = json.loads(chart.read_text())
-    assert all(p["texture"]["library"] == "default" for p in doc["phrases"])
+    # a fresh install arranges 4/4 with the shipped POP909 donors (issue 11)
+    assert all(p["texture"]["library"] == "pop909" for p in doc["phrases"])
     assert "piano notes" in capsys.readouterr().out
 
 
@@ -88,7 +89,6 @@ def test_arrange_other_meters(meter, tmp_path):
 @pytest.mark.parametrize(("args", "needle"), [
     (["--density", "7"], "density"),
     (["--polyphony", "-1"], "polyphony"),
-    (["--library", "pop909"], "import-pop909"),
 ])
 def test_arrange_errors(args, needle, demo_mid, tmp_path, capsys):
     out = tmp_path / "o.mid"
@@ -96,4 +96,18 @@ def test_arrange_errors(args, needle, demo_mid, tmp_path, capsys):
         main(["arrange", str(demo_mid), "-o", str(out), *args])
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and err.count("\n") == 1 and needle in err
+    assert not out.exists()
+
+
+def test_library_pop909_without_any_library_says_how_to_import(demo_mid, tmp_path, capsys,
+                                                                monkeypatch):
+    from engine.library import pop909_textures
+
+    monkeypatch.setenv("ACCOBRIDGE_DATA_DIR", str(tmp_path / "no-user-data"))
+    monkeypatch.setattr(pop909_textures, "SHIPPED_LIBRARY_PATH", tmp_path / "trimmed.npz")
+    out = tmp_path / "o.mid"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["arrange", str(demo_mid), "-o", str(out), "--library", "pop909"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1 and "import-pop909" in err
     assert not out.exists()

@@ -351,8 +351,9 @@ def _cmd_demo(args: argparse.Namespace) -> None:
 
     if args.style not in STYLE_CHOICES:
         _fail(f"unknown style {args.style!r} (choose from {', '.join(STYLE_CHOICES)})")
-    # The embedded data only (authored textures), so the demo is the same on every machine.
-    options = ArrangeOptions(HarmonizeOptions(style=args.style), library="default")
+    # The shipped data only: the POP909 donors that come with the package (a library the user
+    # imported takes their place), so a fresh install hears human-played phrases.
+    options = ArrangeOptions(HarmonizeOptions(style=args.style))
     _arrange_and_write(demo_melody(), options, None, args.output, args.json)
 
 

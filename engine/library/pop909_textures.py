@@ -1,6 +1,10 @@
 """The POP909 donor-phrase library (AccoMontage §3.3, algorithms.md §2.1): importing it from a
 user-supplied POP909 folder into the user data directory, and loading it for the arranger.
 
+The package ships one built by this importer (`engine/data/pop909_donors.npz`, POP909's MIT
+licence and a provenance file with the command, the songs used and its SHA-256 beside it), so
+a fresh install arranges with human-played phrases; a library the user imports wins over it.
+
 What a donor is: the accompaniment (PIANO + BRIDGE, `pop909_midi`) of one phrase of
 `pop909-structure/NNN/human_label1.txt`, cut at the phrase's bar lines, onsets relative to the
 phrase start and durations clipped at its end. Kept as in the paper: 4/4 songs only (the arranger
@@ -160,15 +164,30 @@ class DonorLibrary:
         return self.groups.get(bars)
 
 
+SHIPPED_LIBRARY_PATH = Path(__file__).resolve().parents[1] / "data" / LIBRARY_FILE
+
+
 def default_library_path() -> Path:
+    """Where `library import-pop909` writes the user's own library."""
     return user_data_dir() / LIBRARY_FILE
 
 
+def donor_library_path() -> Path | None:
+    """The library the arranger uses: the user's import if there is one, else the shipped one
+    (None if neither exists, e.g. a trimmed install)."""
+    for path in (default_library_path(), SHIPPED_LIBRARY_PATH):
+        if path.exists():
+            return path
+    return None
+
+
 def load_donor_library(path: Path | None = None) -> DonorLibrary | None:
-    """The imported library, or None when none was imported; LibraryError if it is damaged."""
-    path = default_library_path() if path is None else Path(path)
-    if not path.exists():
+    """The given library, else the user's or the shipped one (`donor_library_path`); None when
+    there is none; LibraryError if it is damaged."""
+    found = donor_library_path() if path is None else Path(path)
+    if found is None or not found.exists():
         return None
+    path = found
     try:
         with np.load(path, allow_pickle=False) as archive:
             missing = [k for k in _REQUIRED if k not in archive.files]
