@@ -56,18 +56,19 @@ if TYPE_CHECKING:
 log = logging.getLogger("benchmarks.arrange_quality")
 
 DEFAULT_LIMIT = 20  # pieces per corpus
-DEFAULT_LIB, DEFAULT_LEVELS, DONOR_LIB, DONOR_LEVELS, HUMAN_PIANO = (
-    "default", "default_levels", "pop909", "pop909_levels", "human_piano",
+DEFAULT_LIB, DEFAULT_LEVELS, DONOR_LIB, DONOR_LEVELS, DONOR_LEARNED, HUMAN_PIANO = (
+    "default", "default_levels", "pop909", "pop909_levels", "pop909_learned", "human_piano",
 )
-SYSTEMS = (DEFAULT_LIB, DEFAULT_LEVELS, DONOR_LIB, DONOR_LEVELS, HUMAN_PIANO)
-ARRANGER_SYSTEMS = (DEFAULT_LIB, DEFAULT_LEVELS, DONOR_LIB, DONOR_LEVELS)
+SYSTEMS = (DEFAULT_LIB, DEFAULT_LEVELS, DONOR_LIB, DONOR_LEVELS, DONOR_LEARNED, HUMAN_PIANO)
+ARRANGER_SYSTEMS = (DEFAULT_LIB, DEFAULT_LEVELS, DONOR_LIB, DONOR_LEVELS, DONOR_LEARNED)
 REQUESTING_SYSTEMS = (DEFAULT_LEVELS, DONOR_LEVELS)
-DONOR_SYSTEMS = (DONOR_LIB, DONOR_LEVELS)
+DONOR_SYSTEMS = (DONOR_LIB, DONOR_LEVELS, DONOR_LEARNED)
 TITLES = {
     DEFAULT_LIB: "ours, default library",
     DEFAULT_LEVELS: "ours, default, levels asked",
     DONOR_LIB: "ours, pop909 library",
     DONOR_LEVELS: "ours, pop909, levels asked",
+    DONOR_LEARNED: "ours, pop909, learned models",
     HUMAN_PIANO: "POP909 piano (human)",
 }
 # Per-piece means (NaN left out) ...
@@ -305,6 +306,11 @@ def evaluate_piece(job: tuple[int, EvalItem]) -> PieceResult:
             systems[DONOR_LIB] = ArrangeOptions(harmonize=harmonize, library="pop909")
             systems[DONOR_LEVELS] = ArrangeOptions(
                 harmonize=harmonize, library="pop909", density=density, polyphony=polyphony
+            )
+            # the learned re-harmonizer (VAE) and contrastive transition instead of the rules
+            systems[DONOR_LEARNED] = ArrangeOptions(
+                harmonize=harmonize, library="pop909", reharmonizer="learned",
+                transition="learned",
             )
     for system, options in systems.items():
         assert arranger is not None
