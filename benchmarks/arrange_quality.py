@@ -88,10 +88,11 @@ HEADERS = {
     "chord_recognizability": "recog↑",
 }
 # Ear-level piano checks (engine/piano_checks.py; issue 11), pooled per group.
-EARS = ("stacked", "velocity_gap", "loud", "thirdless", "parallel_octaves", "ending_held",
-        "top_texture")
+EARS = ("stacked", "velocity_gap", "loud", "thirdless", "parallel_octaves", "bass_on_root",
+        "ending_held", "top_texture")
 EAR_HEADERS = {"stacked": "stack↓", "velocity_gap": "velgap", "loud": "loud↓",
-               "thirdless": "3rdless↓", "parallel_octaves": "//8ve↓", "ending_held": "end↑",
+               "thirdless": "3rdless↓", "parallel_octaves": "//8ve↓", "bass_on_root": "bassR↑",
+               "ending_held": "end↑",
                "top_texture": "toptex↓"}
 DONOR_METER = "4/4"  # POP909 donors are 4/4 phrases: other pieces skip the pop909 rows
 MIN_CHORD_TONE_RATIO = 0.95  # AccoMontage2's released outputs: ~0.956
@@ -411,6 +412,8 @@ def pool_ears(checks: Sequence[PianoChecks],
                       if total("chords_judged") else math.nan),
         "parallel_octaves": (100 * total("parallel_octaves") / total("bass_moves")
                              if total("bass_moves") else math.nan),
+        "bass_on_root": (total("bass_on_root") / total("chord_changes")
+                         if total("chord_changes") else math.nan),
         "ending_held": _nanmean([c.ending_held for c in checks]),
         "top_texture": max(used.values()) / len(textures) if textures and used else math.nan,
     }
@@ -484,7 +487,8 @@ def format_report(
         "stack: share of note-ons on a pitch already sounding; vel gap: melody mean − piano mean",
         "velocity; loud: share of piano notes at velocity ≥ 110; 3rdless: major/minor chords of",
         "≥ a beat whose third sounds nowhere; //8ve: parallel octaves with the melody per 100",
-        "bass moves; end: last piano onset within a beat of the melody's, held ≥ a beat (share of",
+        "bass moves; bassR: new chords whose first piano onset has the root in the bass; end:",
+        "last piano onset within a beat of the melody's, held ≥ a beat (share of",
         "pieces); top tex: largest share of pieces using one texture or donor phrase. POP909",
         "melodies come from melody.txt at velocity 90, so its human piano's gap is against 90.",
         "",

@@ -32,6 +32,8 @@ class PianoChecks:
     bass_moves: int
     parallel_octaves: int  # bass moves in octaves/unisons with the melody
     ending_held: float  # 1/0: last piano onset within a beat of the melody's, held ≥ a beat
+    chord_changes: int = 0  # new chords of at least a beat with a piano onset in their first beat
+    bass_on_root: int = 0  # … whose first onset's lowest note is the chord's root
 
     @property
     def stacked_share(self) -> float:
@@ -49,6 +51,10 @@ class PianoChecks:
     @property
     def thirdless_share(self) -> float:
         return self.thirdless / self.chords_judged if self.chords_judged else math.nan
+
+    @property
+    def bass_on_root_share(self) -> float:
+        return self.bass_on_root / self.chord_changes if self.chord_changes else math.nan
 
     @property
     def parallel_octaves_per_100(self) -> float:
@@ -120,6 +126,26 @@ def _parallel_octaves(rows: np.ndarray, melody_pitch: np.ndarray) -> tuple[int, 
     return moves, parallel
 
 
+def _bass_on_root(rows: np.ndarray, chord_roots: np.ndarray, beat_16th: int) -> tuple[int, int]:
+    """(changes, on root): at every new chord of a beat or more, the lowest note of the piano's
+    first onset in its first beat is the chord's root (a bass figure restarts on it)."""
+    changes = hits = 0
+    roots = np.asarray(chord_roots)
+    starts = [0, *np.flatnonzero(np.diff(roots) != 0) + 1]
+    ends = [*starts[1:], len(roots)]
+    for lo, hi in zip(starts, ends, strict=True):
+        root = int(roots[lo])
+        if root < 0 or hi - lo < beat_16th:
+            continue
+        inside = rows[(rows[:, 0] >= lo) & (rows[:, 0] < lo + beat_16th)]
+        if not len(inside):
+            continue
+        first = inside[inside[:, 0] == inside[:, 0].min()]
+        changes += 1
+        hits += int(first[:, 1].min()) % 12 == root
+    return changes, hits
+
+
 def _ending_held(rows: np.ndarray, melody_onsets: np.ndarray, beat_16th: int) -> float:
     if not len(rows) or not melody_onsets.size:
         return math.nan
@@ -142,6 +168,7 @@ def piano_checks(
     judged, thirdless = _thirdless(notes, melody_pitch, np.asarray(chord_tones, dtype=bool),
                                    np.asarray(chord_roots), beat_16th)
     velocities = np.asarray(melody_velocities, dtype=float)
+    changes, on_root = _bass_on_root(notes, chord_roots, beat_16th)
     return PianoChecks(
         note_ons=len(notes),
         stacked=stacked_note_ons(notes) if len(notes) else 0,
@@ -153,6 +180,8 @@ def piano_checks(
         bass_moves=moves,
         parallel_octaves=parallel,
         ending_held=_ending_held(notes, np.flatnonzero(melody_onset), beat_16th),
+        chord_changes=changes,
+        bass_on_root=on_root,
     )
 
 

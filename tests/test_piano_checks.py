@@ -81,3 +81,13 @@ def test_an_empty_piano_part_has_nothing_to_judge() -> None:
     checks = piano_checks(np.zeros((0, 4)), pitch, onset, np.array([90]), tones, roots, BEAT)
     assert checks.note_ons == 0 and math.isnan(checks.stacked_share)
     assert math.isnan(checks.ending_held) and checks.bass_moves == 0
+
+
+def test_bass_on_root_at_each_new_chord() -> None:
+    length = 32
+    pitch, onset = grids([(72, 0, 32)], length)
+    tones, roots = chords([(0, (0, 4, 7), 16), (5, (5, 9, 0), 16)], length)
+    # C bar: bass C; F bar: the figure starts on C (F's fifth) → not on the root
+    rows = np.array([[0, 48, 8, 60], [8, 43, 8, 60], [16, 48, 8, 60], [24, 41, 8, 60]])
+    checks = piano_checks(rows, pitch, onset, np.array([90]), tones, roots, BEAT)
+    assert (checks.chord_changes, checks.bass_on_root) == (2, 1)

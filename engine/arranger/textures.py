@@ -670,6 +670,7 @@ def render_texture(
     contexts = _contexts(plan, sounding, floor, start_16th)
 
     notes: list[tuple[int, int, int, int]] = []
+    bass_chord = -1  # the chord the left hand's last bass tone belonged to
     for tile in range(0, length_16th, plan.period):
         for onset, length, rh, tones in plan.events:
             at = tile + onset
@@ -683,7 +684,7 @@ def render_texture(
             while True:
                 ctx = contexts[index]
                 chord_end = min(next_change[at], stop)
-                for key, velocity in tones:
+                for key, velocity in _bass_restart(tones, rh, index != bass_chord):
                     for pitch in ctx.pitches(rh, key):
                         if pitch >= ctx.ceiling:  # maybe under the melody's floor over this note
                             fitted = _fit(pitch, rh, min(floor[at:chord_end]))
@@ -691,6 +692,8 @@ def render_texture(
                                 continue
                             pitch = fitted
                         notes.append((pitch, at, chord_end - at, max(1, velocity - softer)))
+                if not rh and tones and tones[0][0][0] in _BASS_DEGREES:
+                    bass_chord = index
                 # clipped at the chord change: re-strike on the next chord when enough is left
                 if chord_end >= stop or stop - chord_end < RESTRIKE_MIN_16TH:
                     break
@@ -699,6 +702,21 @@ def render_texture(
                     break
                 at, softer = chord_end, softer + RESTRIKE_SOFTEN
     return _tidy(notes, start_16th)
+
+
+_BASS_DEGREES = frozenset({"b", "r", "5"})
+
+
+def _bass_restart(
+    tones: tuple[tuple[_ToneKey, int], ...], rh: bool, new_chord: bool
+) -> tuple[tuple[_ToneKey, int], ...]:
+    """An alternating bass (root … fifth …) restarts on the chord's bass after a chord change
+    (docs/musicianship.md): a left-hand figure opening on the fifth plays the bass note
+    instead when its chord is not the one the previous bass tone belonged to."""
+    if rh or not new_chord or not tones or tones[0][0][0] != "5":
+        return tones
+    (_, voices, _), velocity = tones[0]
+    return (("b", voices, 0), velocity), *tones[1:]
 
 
 def _tidy(notes: list[tuple[int, int, int, int]], offset: int) -> list[tuple[int, int, int, int]]:
