@@ -55,3 +55,9 @@ def test_a_bass_alone_gets_a_third_of_its_own_under_the_melody() -> None:
     out = sound_thirds([(0, 16, 36, 70)], [event(0, "maj", 0, 16)], melody(72), 4)
     assert out == [(0, 16, 36, 70), (0, 16, 64, 70)]  # E4, under the sung C5
     assert sound_thirds([], [event(0, "maj", 0, 16)], melody(72), 4) == []  # a rest stays
+
+
+def test_an_added_third_stops_where_the_melody_would_clash_with_it() -> None:
+    sung = np.array([72] * 8 + [77] * 8, dtype=np.int16)  # C5, then F5 (a semitone over E)
+    out = sound_thirds([(0, 16, 36, 70)], [event(0, "maj", 0, 16)], sung, 4)
+    assert out == [(0, 16, 36, 70), (0, 8, 64, 70)]  # E4 held until the F comes in

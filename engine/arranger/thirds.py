@@ -6,7 +6,7 @@ least a beat whose third sounds in neither the piano nor the melody, one upper p
 the chord's fifth (else a doubled root) moves to the nearest third below it — down, so it stays
 under the melody — unless that pitch already sounds there (one key, one note) or would clash
 with the melody; where no note can move, the third is added under the melody at the chord's
-first piano onset. The bass (the lowest note struck at an onset) is never moved.
+first piano onset where it fits. The bass (the lowest note struck at an onset) is never moved.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import numpy as np
 from engine.arranger.placement import CLASH_INTERVALS, RenderedNote
 from engine.chords import chord_pitch_classes
 from engine.types import ChordEvent
+
+MIN_ADDED_16TH = 2  # an added third sounds at least an 8th, or not at all
 
 
 def _third(event: ChordEvent) -> int | None:
@@ -91,27 +93,36 @@ def _move_to_third(out: list[RenderedNote], inside: list[int], wanted: int, thir
 
 def _add_third(out: list[RenderedNote], lo: int, hi: int, third: int,
                melody_pitch: np.ndarray) -> None:
-    """Where no note can move (a bass alone, a single line), the third joins the piano's first
-    onset in the chord, held as long as that onset's longest note, as soft as its softest:
-    the highest such pitch under the melody and above the bass that fits."""
-    onsets = [s for s, _, _, _ in out if lo <= s < hi]
-    if not onsets:
-        return  # the texture rests here on purpose
-    start = min(onsets)
-    struck = [(d, p, v) for s, d, p, v in out if s == start]
-    duration = min(max(d for d, _, _ in struck), hi - start)
-    velocity = min(v for _, _, v in struck)
-    sung = melody_pitch[start : start + duration]
-    ceiling = int(sung[sung >= 0].min()) if (sung >= 0).any() else max(p for _, p, _ in struck) + 12
-    out.append((start, duration, -1, velocity))
-    k = len(out) - 1
-    target = ceiling - 1 - ((ceiling - 1 - third) % 12)
-    while target > min(p for _, p, _ in struck):
-        if _fits(out, k, target, melody_pitch):
-            out[k] = (start, duration, target, velocity)
-            return
-        target -= 12
-    out.pop()
+    """Where no note can move (a bass alone, a single line), the third joins a piano onset in
+    the chord — the first where it fits — held as long as that onset's longest note or until
+    the melody would clash with it, as soft as the onset's softest note: the highest such pitch
+    under the melody and above the bass."""
+    for start in sorted({s for s, _, _, _ in out if lo <= s < hi}):
+        struck = [(d, p, v) for s, d, p, v in out if s == start]
+        duration = min(max(d for d, _, _ in struck), hi - start)
+        velocity = min(v for _, _, v in struck)
+        sung = melody_pitch[start : start + duration]
+        ceiling = (int(sung[sung >= 0].min()) if (sung >= 0).any()
+                   else max(p for _, p, _ in struck) + 12)
+        target = ceiling - 1 - ((ceiling - 1 - third) % 12)
+        while target > min(p for _, p, _ in struck):
+            # held until the melody first clashes with it (an 8th at least)
+            held = _clear_length(target, start, duration, melody_pitch)
+            if held >= MIN_ADDED_16TH:
+                out.append((start, held, target, velocity))
+                if _fits(out, len(out) - 1, target, melody_pitch):
+                    return
+                out.pop()
+            target -= 12
+
+
+def _clear_length(pitch: int, start: int, duration: int, melody_pitch: np.ndarray) -> int:
+    """How long `pitch` can sound from `start` (up to `duration`) before a melody note clashes."""
+    for step in range(start, start + duration):
+        sung = int(melody_pitch[step]) if 0 <= step < len(melody_pitch) else -1
+        if sung >= 0 and (sung - pitch) % 12 in CLASH_INTERVALS:
+            return step - start
+    return duration
 
 
 __all__ = ["sound_thirds"]
