@@ -101,3 +101,19 @@ def test_chord_file_is_read_as_chord_events(tmp_path):
     ]
     assert [e.start_16th for e in events] == [0, 16, 32, 48]
     assert events[-1].end_16th == 64
+
+
+def test_dynamics_follow_the_melodys_climax_and_settle_at_the_cadence():
+    from engine.arranger.placement import melody_contour
+
+    # a 4-bar phrase climbing to its high point in bar 3, then settling low
+    pitch = np.array([60] * 16 + [64] * 16 + [72] * 16 + [62] * 16, dtype=np.int16)
+    contour = melody_contour(pitch, 0, 64)
+    assert contour is not None
+    notes = [(t, 1, 48, 80) for t in range(0, 64, 4)]
+    shaped = [v for _, _, _, v in shape_velocities(notes, 0, 64, contour=contour)]
+    loudest = int(np.argmax(shaped)) * 4
+    assert 32 <= loudest < 48  # at the climax, not mid-phrase by rule
+    assert shaped[-1] < max(shaped) and shaped[0] < max(shaped)
+    # a phrase with no shape (one repeated note) keeps the plain arc
+    assert melody_contour(np.full(64, 67, dtype=np.int16), 0, 64) is None

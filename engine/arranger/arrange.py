@@ -14,6 +14,7 @@ from engine.arranger.placement import (
     from_first_downbeat,
     held_pedal,
     keep_clear_of_melody,
+    melody_contour,
     one_key_one_note,
     pedal_events,
     piano_velocity,
@@ -112,8 +113,9 @@ def arrange_piano(
         start = analysis.bar_start_16th(phrase.start_bar)
         clear = keep_clear_of_melody(notes, pitch, chords)
         # scaled phrase by phrase, so a locked phrase keeps its notes when others change
-        piano.extend(under_the_melody(shape_velocities(clear, start, phrase.bars * bar16),
-                                      velocities))
+        contour = melody_contour(pitch, start, phrase.bars * bar16)
+        piano.extend(under_the_melody(
+            shape_velocities(clear, start, phrase.bars * bar16, contour=contour), velocities))
         if wants_pedal:
             spans.append((start, start + phrase.bars * bar16))
     ticks = melody.ticks_per_16th

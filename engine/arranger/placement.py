@@ -103,15 +103,46 @@ def _dedupe(notes: list[RenderedNote]) -> list[RenderedNote]:
     return sorted(seen.values())
 
 
+CONTOUR_SMOOTH_16TH = 8  # the melody's shape, averaged over half a 4/4 bar either side
+MIN_CONTOUR_RANGE = 3  # semitones: a flatter phrase has no shape to follow (the plain arc)
+
+
+def melody_contour(
+    melody_pitch: np.ndarray, start_16th: int, length_16th: int
+) -> np.ndarray | None:
+    """The phrase's shape as −0.5..0.5 per 16th: where its melody climbs (towards its climax)
+    and where it settles, smoothed; rests hold the last note; None for a flat phrase."""
+    span = np.asarray(melody_pitch[start_16th : start_16th + length_16th], dtype=float)
+    if not len(span) or not (span >= 0).any():
+        return None
+    sounding = np.flatnonzero(span >= 0)
+    filled = np.interp(np.arange(len(span)), sounding, span[sounding])  # rests held/bridged
+    if filled.max() - filled.min() < MIN_CONTOUR_RANGE:
+        return None
+    kernel = np.ones(2 * CONTOUR_SMOOTH_16TH + 1) / (2 * CONTOUR_SMOOTH_16TH + 1)
+    smooth = np.convolve(np.pad(filled, CONTOUR_SMOOTH_16TH, mode="edge"), kernel, "valid")
+    low, high = smooth.min(), smooth.max()
+    if high - low < 1e-9:
+        return None
+    return (smooth - low) / (high - low) - 0.5
+
+
 def shape_velocities(
     notes: Sequence[RenderedNote], phrase_start_16th: int, phrase_length_16th: int,
-    level: float = 1.0,
+    level: float = 1.0, contour: np.ndarray | None = None,
 ) -> list[RenderedNote]:
-    """A gentle arc over the phrase (peak in its middle), scaled by the phrase's `level`."""
+    """Dynamics that follow the phrase (docs/musicianship.md): louder towards the melody's
+    climax and softer where it settles (`melody_contour`); a gentle arc peaking mid-phrase
+    where the melody has no shape. Scaled by the phrase's `level`."""
     out = []
     for start, dur, pitch, vel in notes:
-        pos = (start - phrase_start_16th) / max(phrase_length_16th, 1)
-        gain = level * (1.0 - ARC_DEPTH / 2 + ARC_DEPTH * math.sin(math.pi * min(max(pos, 0), 1)))
+        step = start - phrase_start_16th
+        if contour is not None and 0 <= step < len(contour):
+            gain = level * (1.0 + ARC_DEPTH * float(contour[step]))
+        else:
+            pos = step / max(phrase_length_16th, 1)
+            gain = level * (1.0 - ARC_DEPTH / 2
+                            + ARC_DEPTH * math.sin(math.pi * min(max(pos, 0), 1)))
         out.append((start, dur, pitch, max(1, min(127, round(vel * gain)))))
     return out
 
