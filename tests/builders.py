@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
+from engine.grid import REST
 from engine.library.chord_templates import (
     ChordTemplate,
     MeterLibrary,
@@ -37,3 +40,15 @@ def library(templates: Sequence[ChordTemplate], meter: str = "4/4") -> TemplateL
         for a, b in zip(sigs, sigs[1:], strict=False):
             junctions[(t.mode, a, b)] = junctions.get((t.mode, a, b), 0) + t.count
     return TemplateLibrary({meter: MeterLibrary(meter, tuple(numbered), junctions)})
+
+
+def melody_grids(notes: Sequence[tuple[int, int, int]], length: int) -> tuple[np.ndarray,
+                                                                            np.ndarray]:
+    """Melody (pitch, start, length in 16ths) notes → the pitch and onset grids of
+    `engine.grid.melody_grid`."""
+    pitch = np.full(length, REST, dtype=np.int16)
+    onset = np.zeros(length, dtype=bool)
+    for p, start, dur in notes:
+        pitch[start : start + dur] = p
+        onset[start] = True
+    return pitch, onset

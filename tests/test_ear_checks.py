@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pytest
+from builders import melody_grids
 
 from engine.chord_names import name_chord
 from engine.ear_checks import NO_ROOT, ear_checks, read_chords
-from engine.grid import REST
 from engine.types import Note
 
 TICKS = 120  # per 16th
@@ -52,14 +51,7 @@ def chord(pcs: tuple[int, ...], start_16th: int, length_16th: int) -> list[Note]
     ]
 
 
-def melody(notes: list[tuple[int, int, int]], length: int) -> tuple[np.ndarray, np.ndarray]:
-    """(pitch, start, length in 16ths) → pitch and onset grids."""
-    pitch = np.full(length, REST, dtype=np.int16)
-    onset = np.zeros(length, dtype=bool)
-    for p, start, dur in notes:
-        pitch[start : start + dur] = p
-        onset[start] = True
-    return pitch, onset
+melody = melody_grids
 
 
 C, F, G, DM, AM = (0, 4, 7), (5, 9, 0), (7, 11, 2), (2, 5, 9), (9, 0, 4)

@@ -6,21 +6,14 @@ import math
 
 import numpy as np
 import pytest
+from builders import melody_grids
 
-from engine.grid import REST
 from engine.piano_checks import piano_checks, stacked_note_ons
 
 BEAT = 4
 
 
-def grids(notes: list[tuple[int, int, int]], length: int) -> tuple[np.ndarray, np.ndarray]:
-    """Melody (pitch, start, length in 16ths) → pitch and onset grids."""
-    pitch = np.full(length, REST, dtype=np.int16)
-    onset = np.zeros(length, dtype=bool)
-    for p, start, dur in notes:
-        pitch[start : start + dur] = p
-        onset[start] = True
-    return pitch, onset
+grids = melody_grids
 
 
 def chords(spans: list[tuple[int, tuple[int, ...], int]], length: int) -> tuple[np.ndarray, ...]:
