@@ -224,6 +224,14 @@ def _fitted(values: np.ndarray, length: int, fill: int) -> np.ndarray:
     return np.concatenate([values, padding])
 
 
+def _judged_rows(item: EvalItem, rows: np.ndarray) -> np.ndarray:
+    """Piano rows from the item's first downbeat: notes starting inside the judged span."""
+    start, end = item.downbeat_16th, item.end_16th
+    shifted = np.array(rows, dtype=np.int64) if len(rows) else np.zeros((0, 4), dtype=np.int64)
+    shifted[:, 0] -= start
+    return shifted[(shifted[:, 0] >= 0) & (shifted[:, 0] < end - start)]
+
+
 def judge(
     item: EvalItem, rows: np.ndarray, tones: np.ndarray, roots: np.ndarray,
     donors: DonorLibrary | None = None,
@@ -236,9 +244,7 @@ def judge(
     """
     start, end = item.downbeat_16th, item.end_16th
     pitch, _ = melody_grid(item.melody, end)
-    shifted = np.array(rows, dtype=np.int64) if len(rows) else np.zeros((0, 4), dtype=np.int64)
-    shifted[:, 0] -= start
-    shifted = shifted[(shifted[:, 0] >= 0) & (shifted[:, 0] < end - start)]
+    shifted = _judged_rows(item, rows)
     beat = item.meter.beat_16th
     phrases = phrase_bars(item.phrases)
     return accompaniment_metrics(
@@ -258,9 +264,7 @@ def judge_ears(item: EvalItem, rows: np.ndarray, tones: np.ndarray,
     """Ear-level piano checks (`engine.piano_checks`) on the same span and grid as `judge`."""
     start, end = item.downbeat_16th, item.end_16th
     pitch, onset = melody_grid(item.melody, end)
-    shifted = np.array(rows, dtype=np.int64) if len(rows) else np.zeros((0, 4), dtype=np.int64)
-    shifted[:, 0] -= start
-    shifted = shifted[(shifted[:, 0] >= 0) & (shifted[:, 0] < end - start)]
+    shifted = _judged_rows(item, rows)
     ticks = item.melody.ticks_per_16th
     velocities = np.array([n.velocity for n in item.melody.notes
                            if start <= round(n.start_tick / ticks) < end])

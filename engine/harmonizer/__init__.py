@@ -269,8 +269,8 @@ def harmonize_phrases(
         ], params)
 
     searched = search()
-    first_of = repeated_bars(relative, bar16, analysis.total_bars)
-    if structured and (first_of != np.arange(len(first_of))).any():
+    first_of = repeated_bars(relative, bar16, analysis.total_bars) if structured else None
+    if first_of is not None and (first_of != np.arange(len(first_of))).any():
         # repeats (structure.py): a second pass rewards each repeated bar for the roots its
         # first hearing got in the first pass
         chosen_roots = roots_and_triads(np.concatenate([
