@@ -39,6 +39,7 @@ from benchmarks.eval_corpus import (
 )
 from engine.ear_checks import ChordReading, EarChecks, ear_checks, read_chords
 from engine.grid import REST, melody_grid
+from engine.harmonizer import uses_learned_scorer
 from engine.metrics import HarmonyMetrics, chord_pcs_grid, harmony_metrics
 from engine.types import Harmonization, HarmonizeOptions, Melody, Note
 
@@ -207,8 +208,7 @@ def evaluate_piece(item: EvalItem) -> PieceResult:
     }
     if harmonizer is not None:
         for system, option in system_options(item).items():
-            learned = option.scorer == "learned" and option.variant == "ours"
-            if learned and not learned_model_shipped():
+            if uses_learned_scorer(option) and not learned_model_shipped():
                 continue  # reported once by the report, not as a failure per piece
             systems[system] = partial(_chord_track, harmonizer, item.melody, option)
     for system in SYSTEMS:

@@ -11,7 +11,7 @@ from engine import meter_sections as sections
 from engine.analysis import analyze
 from engine.errors import BadInputError, UnsupportedMeterError
 from engine.grid import melody_end_16th, melody_grid
-from engine.harmonizer import harmonize_phrases, phrase_styles
+from engine.harmonizer import harmonize_phrases, phrase_styles, uses_learned_scorer
 from engine.library.chord_templates import TemplateLibrary, load_library
 from engine.types import (
     Arrangement,
@@ -49,7 +49,7 @@ def prepare(options: HarmonizeOptions = HarmonizeOptions()) -> None:
     """Load what harmonizing with `options` needs — the template library and, for the learned
     scorer, torch and its model — so a resident app pays before its first request."""
     load_library()
-    if options.scorer == "learned" and options.variant == "ours":
+    if uses_learned_scorer(options):
         from engine.harmonizer.learned import load_scorer
 
         load_scorer()

@@ -55,15 +55,22 @@ from engine.types import (
 )
 from engine.voicing import style_quality
 
-__all__ = ["harmonize_phrases", "phrase_styles", "progression_events", "score_scale"]
+__all__ = [
+    "harmonize_phrases", "phrase_styles", "progression_events", "score_scale",
+    "uses_learned_scorer",
+]
+
+
+def uses_learned_scorer(options: HarmonizeOptions) -> bool:
+    """The learned scorer serves ours only; the paper's and the release's variants never."""
+    return options.scorer == "learned" and options.variant == "ours"
 
 
 def score_scale(options: HarmonizeOptions) -> float:
     """How many times wider than the rules' 0..1 the slot scores are: 1 + the learned
     scorer's weight when it is on (`--scorer learned`, variant ours), else 1. Score gaps that
     mean "near-equal" (seed jitter, the panel's near-best pool) scale with it."""
-    return 1.0 + (LEARNED_WEIGHT if options.scorer == "learned" and options.variant == "ours"
-                  else 0.0)
+    return 1.0 + (LEARNED_WEIGHT if uses_learned_scorer(options) else 0.0)
 
 
 def phrase_styles(options: HarmonizeOptions, n_phrases: int) -> tuple[Style, ...]:
@@ -215,7 +222,7 @@ def harmonize_phrases(
         _check_lock(locked[i], i, analysis)
     key, meter = analysis.key, analysis.meter
     release = options.variant == "release"
-    learned = options.scorer == "learned" and options.variant == "ours"
+    learned = uses_learned_scorer(options)
     # the style penalty, the seed jitter, the repeat term and the tonic close of a tune ending
     # on do/mi grow with the slot scores' range to keep their say (the other cadence terms and
     # the opening do not: the model has learnt where tunes close, and scaling them up lost
