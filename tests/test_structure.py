@@ -17,13 +17,22 @@ from engine.harmonizer.structure import (
     repeated_bars,
     structure_bonus,
 )
-from engine.types import ChordEvent, HarmonizeOptions, Key, Melody, Meter, Note, Phrase
+from engine.types import (
+    ChordEvent,
+    HarmonizeOptions,
+    Key,
+    Melody,
+    Meter,
+    ModelChoice,
+    Note,
+    Phrase,
+)
 
 TPB = 480
 Q = TPB  # a quarter note in ticks
 
 
-def tune(bars: Sequence[Sequence[tuple[int, int]]], meter: Meter = Meter(4, 4)) -> Melody:
+def tune(bars: Sequence[Sequence[tuple[int, float]]], meter: Meter = Meter(4, 4)) -> Melody:
     """Bars of (MIDI pitch, quarters) notes laid end to end from tick 0."""
     notes, tick = [], 0
     for bar in bars:
@@ -39,7 +48,7 @@ def chord_at(events: Sequence[ChordEvent], step: int) -> ChordEvent:
 
 # An 8-bar C-major tune: the first half ends open on D (a half close), the second on C after
 # B–D in bar 7 (the melody asks for V–I).
-C_TUNE = [
+C_TUNE: list[list[tuple[int, float]]] = [
     [(72, 1), (76, 1), (79, 1), (76, 1)], [(77, 1), (76, 1), (74, 2)],
     [(72, 1), (76, 1), (79, 1), (81, 1)], [(79, 2), (74, 2)],
     [(72, 1), (76, 1), (79, 1), (76, 1)], [(77, 1), (76, 1), (74, 1), (72, 1)],
@@ -57,6 +66,29 @@ def test_a_tune_ending_on_the_tonic_gets_an_authentic_cadence() -> None:
     assert before.chord.root_pc in (7, 5)  # V (or IV) before it
     # and it opens on I: the melody opens on the tonic triad
     assert chord_at(events, 0).chord.root_pc == 0
+
+
+@pytest.mark.parametrize("scorer", ["rules", "learned"])
+def test_a_tune_ending_in_a_run_back_to_the_repeat_closes_on_the_tonic(
+    scorer: ModelChoice,
+) -> None:
+    # bar 8 runs up from ti and lands on do at the half bar, then leads on to fa (the pickup
+    # back to the top): the cadence is heard on that strong-beat do, not on the last note
+    run = [(pitch, 0.5) for pitch in (71, 67, 69, 71, 72, 74, 76, 77)]
+    bars: list[list[tuple[int, float]]] = [
+        *C_TUNE[:6], [(74, 1), (79, 1), (77, 1), (74, 1)], run]
+    edges = phrase_edges(
+        np.array([-1] * 16 * 7 + [11] * 2 + [7] * 2 + [9] * 2 + [11] * 2 + [0] * 2 + [2] * 2
+                 + [4] * 2 + [5] * 2), (Phrase("A", 0, 8),), 16, "major", beat_16th=4)
+    assert edges[0].last_pc == 0
+    result = pipeline.harmonize(tune(bars), HarmonizeOptions(key=Key(0, "major"), scorer=scorer))
+    last = result.chords[-1]
+    assert (last.chord.root_pc, triad_of(last.chord.quality)) == (0, "maj")
+    assert chord_at(result.chords, last.start_16th - 1).chord.root_pc == 7  # V–I
+    # a tune that stops on re keeps re as its last note (it ends open, on V)
+    edges = phrase_edges(np.array([0] * 12 + [2] * 4), (Phrase("A", 0, 1),), 16, "major",
+                         beat_16th=4)
+    assert edges[0].last_pc == 2
 
 
 def test_the_paper_variant_alone_need_not_end_on_the_tonic_but_ours_always_does() -> None:

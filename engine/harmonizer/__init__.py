@@ -262,7 +262,7 @@ def harmonize_phrases(
     ]
     structured = options.variant == "ours" and options.musical_structure
     if structured:
-        edges = phrase_edges(relative, analysis.phrases, bar16, key.mode)
+        edges = phrase_edges(relative, analysis.phrases, bar16, key.mode, meter.beat_16th)
         candidates = [c.plus(structure_bonus(c.rows, e, key.mode, spb, slot_scale))
                       for c, e in zip(candidates, edges, strict=True)]
     starts = [analysis.bar_start_16th(p.start_bar) for p in analysis.phrases]

@@ -59,11 +59,25 @@ class PhraseEdges:
     opens_on_tonic: bool  # the first phrase, opening on tonic-triad tones
 
 
+def cadence_note(bar: np.ndarray, beat_16th: int, mode: Mode) -> int | None:
+    """The note a tune's last bar comes to rest on: a tonic-triad tone sounding on one of the
+    bar's strong beats (the half bar where it is a beat, then the downbeat), so that a run
+    leading back to a repeat (`ti sol la ti do re mi fa`) is heard as ending on its strong-beat
+    do, not on the pickup; else the note on the last strong beat; None when they are rests."""
+    half = len(bar) // 2
+    strong = [half, 0] if len(bar) % 2 == 0 and half % beat_16th == 0 else [0]
+    heard = [int(bar[position]) for position in strong if bar[position] >= 0]
+    resting = [pc for pc in heard if pc in TONIC_TRIAD[mode]]
+    return (resting or heard)[0] if heard else None
+
+
 def phrase_edges(
-    relative: np.ndarray, phrases: Sequence[Phrase], bar_16th: int, mode: Mode
+    relative: np.ndarray, phrases: Sequence[Phrase], bar_16th: int, mode: Mode,
+    beat_16th: int | None = None,
 ) -> list[PhraseEdges]:
     """`relative`: the melody per 16th from phrase 1's downbeat, semitones above the tonic
-    (−1 = rest), as the search sees it."""
+    (−1 = rest), as the search sees it. With `beat_16th`, a tune whose last note is no tonic or
+    dominant chord tone ends, for the cadence, on its last bar's `cadence_note`."""
     edges = []
     for i, phrase in enumerate(phrases):
         span = relative[phrase.start_bar * bar_16th : phrase.end_bar * bar_16th]
@@ -74,8 +88,14 @@ def phrase_edges(
             heard = first_bar[first_bar >= 0]
             # the note on the first downbeat (else the bar's first) is heard as the tonic chord
             opens = bool(heard.size) and int(heard[0]) in TONIC_TRIAD[mode]
+        last_pc = int(sounding[-1]) if sounding.size else None
+        if (i == len(phrases) - 1 and beat_16th is not None and last_pc is not None
+                and last_pc not in TONIC_TRIAD[mode] | DOMINANT_TRIAD):
+            # a tune cannot stop on fa or la: that last note leads back to a repeat
+            resting = cadence_note(span[-bar_16th:], beat_16th, mode)
+            last_pc = last_pc if resting is None else resting
         edges.append(PhraseEdges(
-            last_pc=int(sounding[-1]) if sounding.size else None,
+            last_pc=last_pc,
             ends_tune=i == len(phrases) - 1,
             opens_on_tonic=opens,
         ))
