@@ -39,7 +39,7 @@ from benchmarks.common import map_pieces
 from benchmarks.eval_corpus import NOTTINGHAM, POP909, EvalItem, load_eval_corpus
 from engine.grid import melody_grid
 from engine.library.datasets import shared_data_dir
-from engine.metrics import (
+from engine.metrics.accompaniment import (
     NO_CHORD,
     AccompanimentMetrics,
     accompaniment_metrics,

@@ -7,7 +7,7 @@ continuity) and "learned" (contrastive texture embeddings, engine.models.transit
 on the piano part, with POP909's own piano as the reference:
 - adjacent 2-bar windows: cosine of their 32-step onset profiles, for neighbouring windows
   inside a phrase ("in") and for a phrase's last 2 bars vs the next phrase's first 2 ("x");
-- bar-pair onset Jaccard within vs across phrases (engine.metrics.groove_consistency);
+- bar-pair onset Jaccard within vs across phrases (engine.metrics.accompaniment.groove_consistency);
 - how many phrases get another donor, the chosen donors' fitness, chord-tone ratio and melody
   clash rate (what a transition score might cost), and the warm arrange time per piece; plus the
   32-bar speed goal (≤ 150 ms median, warm, learned parts on) and the first-call cost.
@@ -91,7 +91,7 @@ def window_similarity(
 
 def score_piece(row: GrooveRow, rows: np.ndarray, start: int, end: int,
                 phrases: Sequence[tuple[int, int]]) -> None:
-    from engine.metrics import groove_consistency
+    from engine.metrics.accompaniment import groove_consistency
 
     shifted = np.array(rows, dtype=np.int64).reshape(-1, 4) if len(rows) else np.zeros((0, 4))
     shifted[:, 0] -= start
@@ -145,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from benchmarks.arrange_quality import arranger_targets, human_piano, judge, phrase_bars
     from benchmarks.eval_corpus import load_eval_corpus
     from engine.library.pop909_textures import load_donor_library
-    from engine.metrics import note_rows
+    from engine.metrics.accompaniment import note_rows
     from engine.models.transition import WEIGHTS
     from engine.pipeline import arrange
     from engine.types import ArrangeOptions

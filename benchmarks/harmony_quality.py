@@ -40,7 +40,7 @@ from benchmarks.eval_corpus import (
 from engine.ear_checks import ChordReading, EarChecks, ear_checks, read_chords
 from engine.grid import REST, melody_grid
 from engine.harmonizer import uses_learned_scorer
-from engine.metrics import HarmonyMetrics, chord_pcs_grid, harmony_metrics
+from engine.metrics.harmony import HarmonyMetrics, chord_pcs_grid, harmony_metrics
 from engine.types import Harmonization, HarmonizeOptions, Melody, Note
 
 log = logging.getLogger("benchmarks.harmony_quality")

@@ -17,7 +17,7 @@ import numpy as np
 
 from engine.chord_names import SUS_QUALITIES, name_chord
 from engine.grid import REST, note_span_16th
-from engine.metrics import melody_notes
+from engine.metrics.harmony import melody_notes
 from engine.types import Note
 
 NO_ROOT = -1

@@ -1,4 +1,5 @@
-"""Hand-computed checks of the accompaniment metrics (engine.metrics, docs/evaluation.md)."""
+"""Hand-computed checks of the accompaniment metrics (engine.metrics.accompaniment,
+docs/evaluation.md)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 
 from engine.arranger.descriptors import DENSITY_CUTPOINTS, POLYPHONY_CUTPOINTS, level
-from engine.metrics import (
+from engine.metrics.accompaniment import (
     NO_CHORD,
     AccompanimentMetrics,
     above_melody_share,

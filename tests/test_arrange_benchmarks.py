@@ -10,7 +10,7 @@ import numpy as np
 
 from benchmarks import arrange_quality as aq
 from benchmarks.eval_corpus import POP909, EvalItem, close_voicing
-from engine.metrics import NO_CHORD, AccompanimentMetrics
+from engine.metrics.accompaniment import NO_CHORD, AccompanimentMetrics
 from engine.types import Chord, ChordEvent, Melody, Meter, Note
 
 TICKS_16TH = 120

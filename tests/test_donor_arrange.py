@@ -9,7 +9,7 @@ import pytest
 
 from engine.demo import DEMO_TUNE, melody_from_steps
 from engine.library.datasets import shared_data_dir
-from engine.metrics import chord_tone_ratio
+from engine.metrics.accompaniment import chord_tone_ratio
 from engine.midi_io import write_song
 from ui.cli import main
 

@@ -1,4 +1,5 @@
-"""Hand-computed checks of the harmonization metrics (engine.metrics, docs/evaluation.md)."""
+"""Hand-computed checks of the harmonization metrics (engine.metrics.harmony,
+docs/evaluation.md)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from engine.metrics import (
+from engine.metrics.harmony import (
     chord_pcs_grid,
     harmony_metrics,
     tonal_centroid,
