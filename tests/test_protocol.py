@@ -16,6 +16,7 @@ import pytest
 from bridge import protocol as p
 from bridge.errors import BadMessageError, BridgeError, ClipTooLargeError, ErrorCode
 from bridge.osc import WireMessage, build_datagram, parse_datagram
+from bridge.protocol import doc
 from bridge.types import MAX_CLIP_BARS, MAX_CLIP_NOTES, ChordSymbol, Clip, ClipNote, GenerateResult
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,10 +84,19 @@ def test_table_names_match_the_message_fields():
         assert names == list(spec.type.__dataclass_fields__), spec.address
 
 
-def test_module_docstring_holds_the_current_tables():
-    assert p.__doc__ is not None
-    assert p.protocol_table() in p.__doc__
-    assert p.value_table() in p.__doc__
+def test_osc_api_doc_is_generated_from_the_table():
+    """docs/osc-api.md is what `python3 -m bridge.protocol.doc` writes; rerun it after a change
+    to the table."""
+    assert doc.DOC_PATH == ROOT / "docs" / "osc-api.md"
+    assert doc.DOC_PATH.read_text(encoding="utf-8") == doc.osc_api_markdown()
+    assert doc.protocol_table() in doc.osc_api_markdown()
+    assert doc.value_table() in doc.osc_api_markdown()
+
+
+def test_osc_api_doc_command_writes_the_file(tmp_path):
+    target = tmp_path / "osc-api.md"
+    assert doc.main([str(target)]) == 0
+    assert target.read_text(encoding="utf-8") == doc.osc_api_markdown()
 
 
 def test_only_bridge_osc_imports_pythonosc():
