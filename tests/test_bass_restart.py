@@ -1,9 +1,10 @@
 """An alternating bass restarts on the new chord's bass after a change (engine/arranger/
-textures.py `_bass_restart`, docs/musicianship.md): the stride texture's root … fifth figure."""
+texture_render.py `_bass_restart`, docs/musicianship.md): the stride texture's root … fifth figure."""
 
 from __future__ import annotations
 
-from engine.arranger.textures import load_default_textures, render_texture
+from engine.arranger.texture_format import load_default_textures
+from engine.arranger.texture_render import render_texture
 from engine.types import Chord, ChordEvent, Meter
 
 

@@ -8,7 +8,8 @@ from itertools import pairwise
 import numpy as np
 import pytest
 
-from engine.arranger import textures as tex
+from engine.arranger import texture_format
+from engine.arranger import texture_render as render
 from engine.arranger.descriptors import (
     DENSITY_CUTPOINTS,
     POLYPHONY_CUTPOINTS,
@@ -17,15 +18,9 @@ from engine.arranger.descriptors import (
     rhythmic_density,
     voice_number,
 )
-from engine.arranger.textures import (
-    PatternEvent,
-    Texture,
-    Tone,
-    format_textures,
-    load_default_textures,
-    parse_textures,
-    render_texture,
-)
+from engine.arranger.texture_format import format_textures, load_default_textures, parse_textures
+from engine.arranger.texture_render import render_texture
+from engine.arranger.textures import PatternEvent, Texture, Tone
 from engine.chords import chord_pitch_classes
 from engine.errors import BadInputError, LibraryError
 from engine.types import LEVELS, Chord, ChordEvent, Meter
@@ -83,7 +78,7 @@ def test_parse_reads_headers_runs_groups_and_marks():
     lh_group = next(e for e in runs.events if e.hand == "lh" and e.onset_16th == 16)
     assert lh_group == PatternEvent("lh", 16, 8, (Tone("b", octave=-1), Tone("5")))
     assert waltz.styles == ("pop_standard", "pop_complex", "dark", "rnb")  # default: all
-    assert (waltz.bars, waltz.pedal, waltz.velocity) == (1, False, tex.DEFAULT_VELOCITY)
+    assert (waltz.bars, waltz.pedal, waltz.velocity) == (1, False, texture_format.DEFAULT_VELOCITY)
 
 
 def test_format_round_trip():
@@ -121,7 +116,7 @@ def test_parse_errors_name_source_and_line(text, line, words):
 
 def test_loader_error_names_the_file(tmp_path, monkeypatch):
     (tmp_path / "broken.tex").write_text("texture a\nmeter 4/4\nlh 0+4:x\n")
-    monkeypatch.setattr(tex, "TEXTURE_DIR", tmp_path)
+    monkeypatch.setattr(texture_format, "TEXTURE_DIR", tmp_path)
     load_default_textures.cache_clear()
     try:
         with pytest.raises(LibraryError, match="broken.tex:3:"):
@@ -249,7 +244,7 @@ def check_rendering(
 ) -> None:
     for onset, duration, pitch, velocity in notes:
         assert start <= onset and onset + duration <= start + length and duration >= 1
-        assert tex.LH_LOWEST <= pitch <= tex.RH_HIGHEST and 1 <= velocity <= 127
+        assert render.LH_LOWEST <= pitch <= render.RH_HIGHEST and 1 <= velocity <= 127
         chord = next(c for c in chords if c.start_16th <= onset < c.end_16th)
         assert onset + duration <= chord.end_16th  # no note outlasts its chord
         assert pitch % 12 in chord_pitch_classes(chord.chord.root_pc, chord.chord.quality)
@@ -331,7 +326,7 @@ def test_bass_moves_by_at_most_a_sixth_on_common_progressions():
             chords = chords_of([((r + key) % 12, q, (b + key) % 12) for r, q, b in spec], 16)
             basses = [n[2] for n in render_texture(bass_only, chords, 0, 128, Meter(4, 4))]
             assert len(basses) == 8
-            assert max(abs(a - b) for a, b in pairwise(basses)) <= tex.MAX_BASS_LEAP
+            assert max(abs(a - b) for a, b in pairwise(basses)) <= render.MAX_BASS_LEAP
             # roughly 33-55: a step outside beats a leap (a falling line in F reaches G1)
             assert all(31 <= b <= 55 for b in basses)
 

@@ -23,12 +23,9 @@ import numpy as np
 
 from engine.arranger.placement import RenderedNote, melody_floor
 from engine.arranger.selection import lock_indices, pin, prefilter, share_by_label, viterbi
-from engine.arranger.textures import (
-    Texture,
-    load_default_textures,
-    render_texture,
-    texture_meter,
-)
+from engine.arranger.texture_format import load_default_textures
+from engine.arranger.texture_render import render_texture
+from engine.arranger.textures import Texture, texture_meter
 from engine.errors import LibraryError
 from engine.types import ArrangeOptions, Harmonization, Meter, Phrase, Style, TextureChoice
 

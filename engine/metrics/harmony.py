@@ -223,4 +223,3 @@ def _chord_tonal_distance(chords: np.ndarray) -> float:
     if changes.size == 0:
         return math.nan
     return float(np.mean([tonal_distance(sounding[i], sounding[i + 1]) for i in changes]))
-
