@@ -83,7 +83,7 @@ def _preset_with_other_style(window, style):
     base = window.current_preset()
     other = "dark" if style != "dark" else "rnb"
     window.presets.save_as(replace(base, style=other), "test other style")
-    window._load_presets(base.name)
+    window.preset_list.load(base.name)
     for i in range(window.preset_box.count()):
         if window.preset_box.itemData(i).style == other:
             return i, window.preset_box.itemData(i)

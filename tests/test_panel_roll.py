@@ -50,7 +50,7 @@ def test_a_kept_background_draws_the_same_picture(qapp: object, theme: object,
 def test_phrase_cards_are_kept_and_reused_across_songs(qtbot: object) -> None:
     """A song with fewer phrases hides the extra cards; the next longer song shows the same
     card objects again (card i is phrase i), and their intents carry the phrase index."""
-    from ui.panel.widgets import PhraseStrip
+    from ui.panel.phrases import PhraseStrip
 
     strip = PhraseStrip()
     qtbot.addWidget(strip)

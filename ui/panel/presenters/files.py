@@ -1,0 +1,182 @@
+"""The file presenter: melodies in (open, drop, a clip typed in by a tool), the arrangement out
+(save .mid, drag a .mid) and the last session back from the store. Files are read and written on
+the I/O thread, never on the GUI thread."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Iterable
+from dataclasses import replace
+from pathlib import Path
+from typing import Protocol
+
+from bridge.types import Clip, GenerateResult
+from engine.types import Melody
+from ui.panel.background import RunInBackground
+from ui.panel.document import PanelDocument
+from ui.panel.jobs import PANEL_SOURCE, clip_from_melody
+from ui.panel.link import EngineLink
+from ui.panel.presenters import StatusView
+from ui.panel.presenters.generation import GenerationPresenter
+from ui.panel.presenters.settings import SettingsPresenter
+
+logger = logging.getLogger("accobridge.panel")
+
+MIDI_SUFFIXES = (".mid", ".midi", ".musicxml", ".mxl", ".xml")
+Restorable = tuple[str, Clip, GenerateResult | None]  # source, its clip, its result if any
+
+
+class FileView(StatusView, Protocol):
+    def show_clip(self, placeholder: str = ...) -> None:
+        """The document's new clip on screen, `placeholder` where the phrases will be."""
+
+    def show_restored(self) -> None:
+        """The document's restored result on screen."""
+
+    def offer_restore(self, text: str) -> None: ...
+
+    def file_saved(self, path: Path) -> None: ...
+
+
+def melody_file(paths: Iterable[str]) -> Path | None:
+    """The first melody file among dropped local paths."""
+    for path in paths:
+        if path.lower().endswith(MIDI_SUFFIXES):
+            return Path(path)
+    return None
+
+
+class FilePresenter:
+    def __init__(self, document: PanelDocument, link: EngineLink, settings: SettingsPresenter,
+                 generation: GenerationPresenter, run: RunInBackground, view: FileView) -> None:
+        self.document = document
+        self.link = link
+        self.settings = settings
+        self.generation = generation
+        self._run = run
+        self._view = view
+        self._restorable: Restorable | None = None
+        self._drag_dir = tempfile.TemporaryDirectory(prefix="accobridge-panel-")
+
+    # ---- in ------------------------------------------------------------------------------
+
+    def start_folder(self) -> str:
+        """Where the open and save dialogs start: the last export's folder."""
+        return getattr(self.settings.settings, "last_export_dir", None) or str(Path.home())
+
+    def load_file(self, path: Path) -> None:
+        """Read a melody file on the I/O thread, then generate for it."""
+        def read() -> Melody:
+            from engine.midi_io import read_melody  # mido's import, too, off the GUI thread
+            from engine.pipeline import require_one_meter
+
+            melody = read_melody(path)
+            require_one_meter(melody, "the panel")  # its clip and roll carry one meter
+            return melody
+
+        self._view.show_status(f"Reading {path.name}…")
+        self._run(read, lambda melody: self.load_melody(melody, path.stem),
+                  lambda err: self._view.report_error(f"Could not open {path.name}", err))
+
+    def load_melody(self, melody: Melody, name: str) -> None:
+        """Make `melody` the panel's clip (saved as the panel's last clip) and generate."""
+        logger.info("loaded “%s”: %d notes, %s", name, len(melody.notes), melody.meter.name)
+        self._open(clip_from_melody(melody, PANEL_SOURCE, name), melody, generate=True)
+
+    def load_clip(self, clip: Clip, generate: bool = True) -> None:
+        """Make a bridge clip (beats) the panel's clip, e.g. one typed in by a test or a tool."""
+        self._open(replace(clip, source=PANEL_SOURCE), None, generate)
+
+    def _open(self, clip: Clip, melody: Melody | None, generate: bool) -> None:
+        self.document.open(PANEL_SOURCE, clip, melody)
+        self._view.show_clip()
+        if generate:
+            self.generation.generate()
+
+    # ---- out -----------------------------------------------------------------------------
+
+    def save_name(self) -> str:
+        clip = self.document.clip
+        return (clip.name if clip else "accobridge") + "-accobridge.mid"
+
+    def write_midi(self, path: Path) -> None:
+        """Type 1, tracks Melody/Chords/Piano (engine.midi_io.write_song, atomic)."""
+        from engine.midi_io import write_song
+
+        song = self.document.song_tracks()
+        if song is None:
+            raise ValueError("nothing to save yet: open a clip and generate first")
+        melody, tracks, controls = song
+        write_song(path, melody, tracks, controls=controls)
+
+    def save_midi(self, path: Path) -> None:
+        """Write the file on the I/O thread; the view hears `file_saved(path)` when it is there."""
+        def done(_value: object) -> None:
+            self._view.show_status(f"Saved {path}")
+            self.settings.save(last_export_dir=str(path.parent))
+            self._view.file_saved(path)
+
+        self._run(lambda: self.write_midi(path), done,
+                  lambda err: self._view.report_error(f"Could not save {path.name}", err))
+
+    def drag_file(self) -> Path | None:
+        """A temporary .mid of what is shown, for dragging out (written now, ~ms)."""
+        if self.document.song_tracks() is None:
+            self._view.report_error("Nothing to drag yet: open a clip and generate first", None)
+            return None
+        path = Path(self._drag_dir.name) / self.save_name().replace("/", "_")
+        try:
+            self.write_midi(path)
+        except (OSError, ValueError) as err:
+            self._view.report_error("Could not write the MIDI file to drag", err)
+            return None
+        return path
+
+    def close(self) -> None:
+        self._drag_dir.cleanup()
+
+    # ---- the last session ----------------------------------------------------------------
+
+    def look_for_last_session(self) -> None:
+        """Find the newest stored clip on the I/O thread (it reads every session file), then
+        offer it unless a clip is open by then."""
+        store, session = self.link.store, self.link.session
+
+        def newest() -> Restorable | None:
+            found: tuple[float, str] | None = None
+            for source in store.sources():
+                try:
+                    stamp = store.clip_path(source).stat().st_mtime
+                except OSError:
+                    continue
+                if found is None or stamp > found[0]:
+                    found = (stamp, source)
+            if found is None:
+                return None
+            clip, result = session.last(found[1])
+            return None if clip is None else (found[1], clip, result)
+
+        self._run(newest, self._offer,
+                  lambda err: logger.warning("last session not read: %s", err))
+
+    def _offer(self, restorable: Restorable | None) -> None:
+        if restorable is None or self.document.clip is not None:
+            return  # nothing stored, or the user has moved on already
+        self._restorable = restorable
+        source, clip, result = restorable
+        what = "with its chords and piano" if result is not None else "(no result yet)"
+        self._view.offer_restore(f"Last session: “{clip.name}” from {source}, "
+                                 f"{len(clip.notes)} notes {what}. Restore it?")
+
+    def restore_last(self) -> None:
+        """Show the stored clip and result (no engine run; Generate makes them editable)."""
+        if self._restorable is None:
+            return
+        source, clip, result = self._restorable
+        self.document.open(source, clip, None)
+        self._view.show_clip()
+        if result is not None:
+            self.document.restored = result
+            self._view.show_restored()
+        logger.info("restored the last clip from %s", source)
