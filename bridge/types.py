@@ -27,6 +27,19 @@ class ClipNote:
 
 
 @dataclass(frozen=True)
+class ClipControl:
+    """A MIDI control change in a part, e.g. the piano's sustain pedal (CC 64)."""
+
+    start_beats: float
+    controller: int  # 0-127
+    value: int  # 0-127
+    channel: int = 1  # 1-16, user-facing numbering
+
+
+SUSTAIN_PEDAL = 64
+
+
+@dataclass(frozen=True)
 class Clip:
     """A melody clip as a DAW sent it."""
 
@@ -56,6 +69,8 @@ class GenerateResult:
     parts: Mapping[str, tuple[ClipNote, ...]]
     chords: tuple[ChordSymbol, ...] = ()
     summary: Mapping[str, Any] = field(default_factory=dict)  # key, meter, phrases, textures
+    # control changes by part name (the piano's sustain pedal), beats like the notes
+    controls: Mapping[str, tuple[ClipControl, ...]] = field(default_factory=dict)
 
 
 class Cancelled(Exception):

@@ -1,14 +1,26 @@
 """AccoBridge engine: melody analysis, harmonization and arrangement. No Qt, OSC or ports here.
 
-Public face: `load_melody`, `analyze_melody`, `harmonize`, `arrange`, `write_song` and the
-value types.
+This is the engine's front door: `ui` and `bridge` import only names listed here (a test
+walks their imports). The value types and errors are plain imports; the working functions
+load their modules on first use, so `import engine` stays cheap for the bridge and the CLI's
+`--help` and never imports torch.
 """
 
 from __future__ import annotations
 
-from engine.errors import BadInputError, EngineError
+from typing import TYPE_CHECKING
+
+from engine.errors import BadInputError, EngineError, LibraryError, OptionError
 from engine.types import (
+    LEVELS,
+    MODEL_CHOICES,
     STYLES,
+    SUPPORTED_METERS,
+    TEXTURE_LIBRARIES,
+    VARIANTS,
+    VOICING_REGISTERS,
+    Arrangement,
+    ArrangeOptions,
     Chord,
     ChordEvent,
     Harmonization,
@@ -17,25 +29,86 @@ from engine.types import (
     Melody,
     MelodyAnalysis,
     Meter,
+    ModelChoice,
     Note,
+    PedalEvent,
     Phrase,
+    PhraseHarmony,
+    ProgressionChoice,
+    Style,
+    TextureChoice,
+    TextureLibraryName,
+    Variant,
+    Voicing,
+    VoicingRegister,
 )
 
+if TYPE_CHECKING:  # the real signatures for type checkers; at run time `__getattr__` loads them
+    from engine.analysis.key import parse_key
+    from engine.atomic_file import atomic_output
+    from engine.chart import arrangement_chart, harmonization_chart
+    from engine.chord_input import read_chord_events
+    from engine.demo import demo_melody
+    from engine.edits import (
+        arrange_harmonization,
+        choose_alternative,
+        regenerate,
+        regenerate_phrase,
+    )
+    from engine.grid import melody_end_16th
+    from engine.midi_io import melody_from_notes, write_song
+    from engine.midi_io import read_melody as load_melody
+    from engine.pipeline import (
+        analyze_melody,
+        arrange,
+        harmonize,
+        prepare,
+        require_one_meter,
+    )
+
+# name → (module, attribute): loaded on first use
+_LAZY: dict[str, tuple[str, str]] = {
+    "analyze_melody": ("engine.pipeline", "analyze_melody"),
+    "harmonize": ("engine.pipeline", "harmonize"),
+    "arrange": ("engine.pipeline", "arrange"),
+    "prepare": ("engine.pipeline", "prepare"),
+    "require_one_meter": ("engine.pipeline", "require_one_meter"),
+    "load_melody": ("engine.midi_io", "read_melody"),
+    "melody_from_notes": ("engine.midi_io", "melody_from_notes"),
+    "write_song": ("engine.midi_io", "write_song"),
+    "parse_key": ("engine.analysis.key", "parse_key"),
+    "harmonization_chart": ("engine.chart", "harmonization_chart"),
+    "arrangement_chart": ("engine.chart", "arrangement_chart"),
+    "read_chord_events": ("engine.chord_input", "read_chord_events"),
+    "melody_end_16th": ("engine.grid", "melody_end_16th"),
+    "demo_melody": ("engine.demo", "demo_melody"),
+    "atomic_output": ("engine.atomic_file", "atomic_output"),
+    "choose_alternative": ("engine.edits", "choose_alternative"),
+    "regenerate": ("engine.edits", "regenerate"),
+    "regenerate_phrase": ("engine.edits", "regenerate_phrase"),
+    "arrange_harmonization": ("engine.edits", "arrange_harmonization"),
+}
+
 __all__ = [
-    "STYLES", "BadInputError", "Chord", "ChordEvent", "EngineError", "Harmonization",
-    "HarmonizeOptions", "Key", "Melody", "MelodyAnalysis", "Meter", "Note", "Phrase",
-    "analyze_melody", "arrange", "harmonize", "load_melody", "write_song",
+    "LEVELS", "MODEL_CHOICES", "STYLES", "SUPPORTED_METERS", "TEXTURE_LIBRARIES", "VARIANTS",
+    "VOICING_REGISTERS", "ArrangeOptions", "Arrangement", "BadInputError", "Chord", "ChordEvent",
+    "EngineError", "Harmonization", "HarmonizeOptions", "Key", "LibraryError", "Melody",
+    "MelodyAnalysis", "Meter", "ModelChoice", "Note", "OptionError", "PedalEvent", "Phrase",
+    "PhraseHarmony", "ProgressionChoice", "Style", "TextureChoice", "TextureLibraryName",
+    "Variant", "Voicing", "VoicingRegister", "analyze_melody", "arrange", "arrange_harmonization",
+    "arrangement_chart", "atomic_output", "choose_alternative", "demo_melody",
+    "harmonization_chart", "harmonize", "load_melody", "melody_end_16th", "melody_from_notes",
+    "parse_key", "prepare", "read_chord_events", "regenerate", "regenerate_phrase",
+    "require_one_meter", "write_song",
 ]
 
 
 def __getattr__(name: str) -> object:
-    # Lazy: `import engine` stays cheap for the bridge and the CLI's --help.
-    if name in ("harmonize", "analyze_melody", "arrange"):
-        from engine import pipeline
+    if name in _LAZY:
+        from importlib import import_module
 
-        return getattr(pipeline, name)
-    if name in ("load_melody", "write_song"):
-        from engine import midi_io
-
-        return midi_io.read_melody if name == "load_melody" else midi_io.write_song
+        module, attribute = _LAZY[name]
+        value = getattr(import_module(module), attribute)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'engine' has no attribute {name!r}")

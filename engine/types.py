@@ -6,8 +6,8 @@ Time is kept in MIDI ticks (with the file's `ticks_per_beat`) for notes as they 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from engine.errors import OptionError, UnsupportedMeterError
 
@@ -339,9 +339,29 @@ class HarmonizeOptions:
     scorer: ModelChoice = "learned"
     voicing: Voicing = Voicing()  # how chord_notes are voiced (not part of the search)
 
+    def __post_init__(self) -> None:
+        from engine.options import check_harmonize
+
+        check_harmonize(self)
+
+    def to_json(self) -> dict[str, Any]:
+        """The flat JSON object of the OSC API's option names (engine/options.py)."""
+        from engine.options import harmonize_to_json
+
+        return harmonize_to_json(self)
+
+    @classmethod
+    def from_json(cls, doc: object) -> HarmonizeOptions:
+        """Options from the OSC API's JSON names; OptionError names a bad field."""
+        from engine.options import harmonize_from_json
+
+        return harmonize_from_json(doc)
+
 
 TextureLibraryName = Literal["default", "pop909"]
+TEXTURE_LIBRARIES: tuple[TextureLibraryName, ...] = ("default", "pop909")
 ModelChoice = Literal["rules", "learned"]  # rule-based part or the torch model (engine/models)
+MODEL_CHOICES: tuple[ModelChoice, ...] = ("rules", "learned")
 LEVELS = 5  # rhythmic density and voice number are cut into levels 0..4 (algorithms.md §2.1)
 
 
@@ -349,12 +369,29 @@ LEVELS = 5  # rhythmic density and voice number are cut into levels 0..4 (algori
 class ArrangeOptions:
     """The harmonizer's options plus the texture prefilter (AccoMontage §3.3)."""
 
-    harmonize: HarmonizeOptions = HarmonizeOptions()
+    harmonize: HarmonizeOptions = field(default_factory=HarmonizeOptions)
     density: int | None = None  # requested rhythmic-density level 0..4; None = follow the melody
     polyphony: int | None = None  # requested voice-number level 0..4
     library: TextureLibraryName | None = None  # None: pop909 when imported, else default
     reharmonizer: ModelChoice = "rules"  # donor re-harmonization (algorithms.md §2.3)
     transition: ModelChoice = "rules"  # donor transition score (algorithms.md §2.2)
+
+    def __post_init__(self) -> None:
+        from engine.options import check_arrange
+
+        check_arrange(self)
+
+    def to_json(self) -> dict[str, Any]:
+        """The harmonizer's JSON names plus the arranger's (engine/options.py)."""
+        from engine.options import arrange_to_json
+
+        return arrange_to_json(self)
+
+    @classmethod
+    def from_json(cls, doc: object) -> ArrangeOptions:
+        from engine.options import arrange_from_json
+
+        return arrange_from_json(doc)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ import pytest
 
 from bridge.types import Cancelled, Clip, ClipNote, JobContext
 from engine.demo import DEMO_TUNE
-from engine.errors import BadInputError
+from engine.errors import BadInputError, OptionError
 from ui.engine_link import generate
 
 
@@ -40,10 +40,47 @@ def test_parts_come_back_in_beats_on_their_channels():
     assert result.summary["key"]["name"] == "F major"
 
 
+def test_the_piano_part_brings_its_sustain_pedal():
+    """The arrangement's pedal (CC 64) travels with the piano part, in beats, on its channel."""
+    from engine import ArrangeOptions, arrange
+    from ui.engine_link import clip_melody
+
+    context, _ = _context()
+    result = generate(_clip(), {"density": 1}, context)
+    pedal = result.controls["piano"]
+    expected = arrange(clip_melody(_clip()), ArrangeOptions.from_json({"density": 1})).pedal
+    assert len(pedal) == len(expected) > 0
+    assert {(c.controller, c.channel) for c in pedal} == {(64, 3)}
+    assert [c.value for c in pedal] == [127 if p.down else 0 for p in expected]
+    assert [c.start_beats for c in pedal] == [p.tick / 480 for p in expected]
+
+
+def test_a_daw_scale_is_a_key_prior_not_an_override():
+    from ui.engine_link import clip_melody, key_of_hint
+
+    assert key_of_hint("F# Minor").name == "F# minor"
+    assert key_of_hint("D Dorian") is None and key_of_hint("") is None
+    hinted = Clip(**{**_clip().__dict__, "key_hint": "D Minor"})
+    assert clip_melody(hinted).key_signature.name == "D minor"
+    # the demo is plainly F major: a hint of its relative minor does not override that
+    result = generate(hinted, {"parts": ["chords"]}, _context()[0])
+    assert result.summary["key"]["name"] == "F major"
+    # a melody between C major and A minor: the DAW's scale moves the estimate's confidence
+    pitches = [69, 72, 76, 72, 74, 71, 67, 71, 69, 72, 76, 79, 77, 76, 74, 72] * 2
+    notes = tuple(ClipNote(p, float(i), 1.0, 90, 1) for i, p in enumerate(pitches))
+    confidence = {}
+    for hint in ("C Major", None, "A Minor"):
+        clip = Clip("osc:test", "between", len(pitches), 100.0, 4, 4, notes, hint)
+        key = generate(clip, {"parts": ["chords"]}, _context()[0]).summary["key"]
+        confidence[hint] = key["confidence"] if key["name"] == "C major" else -key["confidence"]
+    assert confidence["C Major"] > confidence[None] > confidence["A Minor"]
+
+
 def test_chords_only_skips_the_arranger():
     context, _ = _context()
     result = generate(_clip(), {"parts": ["chords"]}, context)
-    assert set(result.parts) == {"chords"}
+    assert set(result.parts) == {"chords"} and not result.controls
+    assert "textures" not in result.summary
 
 
 @pytest.mark.parametrize(("options", "clip", "needle"), [
@@ -53,8 +90,20 @@ def test_chords_only_skips_the_arranger():
     ({}, _clip(ts=(7, 8)), "7/8"),
     ({}, _clip(tempo=1000.0), "tempo"),
     ({"key": "H"}, _clip(), "H"),
-    ({"tonic_balance": -0.1}, _clip(), "tonic_balance must lie in 0..1"),
+    ({"tonic_balance": -0.1}, _clip(), "tonic_balance must be a number 0..1"),
     ({"colours": "loud"}, _clip(), "colours must be one of melody, style"),
+    # what the OSC API used to accept silently or answer with an engine error (issue 12)
+    ({"alpha": float("nan")}, _clip(), "alpha must be a number 0..1"),
+    ({"beta": float("inf")}, _clip(), "beta must be a number 0..1"),
+    ({"variant": "x"}, _clip(), "variant must be one of ours, paper, release"),
+    ({"library": "../../../etc"}, _clip(), "library must be one of default, pop909"),
+    ({"parts": 7}, _clip(), "parts must be a non-empty list"),
+    ({"density": 1e999}, _clip(), "density must be a whole number 0..4"),
+    ({"density": True}, _clip(), "density must be a whole number 0..4"),
+    ({"key": "C", "mode": 5}, _clip(), "mode must be one of major, minor"),
+    ({"mode": "minor"}, _clip(), "mode needs option key"),
+    ({"phrase_styles": [[[[]]]]}, _clip(), "phrase_styles must be one of"),
+    ({"seed": "7"}, _clip(), "seed must be a whole number"),
 ])
 def test_bad_options_and_clips_are_bad_input(options, clip, needle):
     context, _ = _context()
@@ -71,7 +120,7 @@ def test_a_cancelled_job_stops():
 @pytest.mark.parametrize("name", ["reharmonizer", "transition"])
 def test_learned_part_choice_is_checked(name):
     context, _ = _context()
-    with pytest.raises(BadInputError, match=f"{name} must be one of rules, learned"):
+    with pytest.raises(OptionError, match=f"{name} must be one of rules, learned"):
         generate(_clip(), {name: "neural"}, context)
     result = generate(_clip(), {name: "learned"}, context)  # authored textures: rules unused
     assert result.parts["piano"]

@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from engine import STYLES
+
 if TYPE_CHECKING:
-    from engine.types import MelodyAnalysis
+    from engine import MelodyAnalysis
 
 EXIT_USAGE = 2
-STYLE_CHOICES = ("pop_standard", "pop_complex", "dark", "rnb")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -40,7 +42,7 @@ def _add_harmonize_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--phrases", help="phrase string such as A8A8B8B8 (default: detected)")
     p.add_argument("--pickup", type=int, metavar="SIXTEENTHS",
                    help="16ths of partial bar the file starts with (default: detected)")
-    p.add_argument("--style", default="pop_standard", help=f"one of {', '.join(STYLE_CHOICES)}")
+    p.add_argument("--style", default="pop_standard", help=f"one of {', '.join(STYLES)}")
     p.add_argument("--phrase-styles", metavar="S1,S2,…",
                    help="per-phrase style overrides, comma separated; empty keeps --style")
     p.add_argument("--seed", type=int, default=0, help="0 = best path; others vary near-ties")
@@ -99,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for parts")
     demo = sub.add_parser("demo", help="harmonize and arrange the shipped demo melody")
     demo.add_argument("-o", "--output", type=Path, default=Path("accobridge-demo.mid"))
-    demo.add_argument("--style", default="pop_standard", help=f"one of {', '.join(STYLE_CHOICES)}")
+    demo.add_argument("--style", default="pop_standard", help=f"one of {', '.join(STYLES)}")
     demo.add_argument("--json", type=Path, metavar="CHART.json")
     panel = sub.add_parser("panel", help="open the AccoBridge panel (the window beside the DAW)")
     panel.add_argument("--screenshot", type=Path, metavar="OUT.png",
@@ -132,55 +134,43 @@ def _fail(message: str) -> NoReturn:
     raise SystemExit(EXIT_USAGE)
 
 
-def _options(args: argparse.Namespace) -> Any:
-    from engine.analysis.key import parse_key
-    from engine.errors import OptionError
-    from engine.types import HarmonizeOptions
+# flags that are the engine's JSON option names (engine/options.py), dashes for underscores
+_HARMONIZE_FLAGS = ("key", "mode", "phrases", "pickup", "style", "seed", "alpha", "beta",
+                    "variant", "top_k", "tonic_balance", "scorer", "colours")
+_ARRANGE_FLAGS = ("density", "polyphony", "library", "reharmonizer", "transition")
 
-    if args.style not in STYLE_CHOICES:
-        raise OptionError(f"unknown style {args.style!r} (choose from {', '.join(STYLE_CHOICES)})")
-    phrase_styles: tuple[str | None, ...] = ()
+
+def _wire_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The command line's options under the engine's JSON names (what `send` forwards)."""
+    wire = {name: getattr(args, name) for name in (*_HARMONIZE_FLAGS, *_ARRANGE_FLAGS)
+            if getattr(args, name, None) is not None}
     if args.phrase_styles:
-        phrase_styles = tuple(s.strip() or None for s in args.phrase_styles.split(","))
-        for s in phrase_styles:
-            if s is not None and s not in STYLE_CHOICES:
-                raise OptionError(f"unknown style {s!r} in --phrase-styles")
-    if args.mode and not args.key:
-        raise OptionError("--mode needs --key")
-    if args.top_k < 0:
-        raise OptionError("--top-k must be 0 or more")
-    for name in ("alpha", "beta", "tonic_balance"):
-        value = getattr(args, name)
-        if not 0.0 <= value <= 1.0:
-            raise OptionError(f"--{name.replace('_', '-')} must lie in 0..1, got {value}")
-    return HarmonizeOptions(
-        key=parse_key(args.key, args.mode) if args.key else None,
-        phrases=args.phrases,
-        pickup_16th=args.pickup,
-        style=args.style,
-        phrase_styles=phrase_styles,  # type: ignore[arg-type]  # validated above
-        seed=args.seed,
-        alpha=args.alpha,
-        beta=args.beta,
-        variant=args.variant,
-        top_k=args.top_k,
-        melody_colours=args.colours == "melody",
-        tonic_balance=args.tonic_balance,
-        scorer=args.scorer,
-    )
+        wire["phrase_styles"] = [s.strip() for s in args.phrase_styles.split(",")]
+    return wire
+
+
+def _options(args: argparse.Namespace) -> Any:
+    """ArrangeOptions from the command line, read by the engine's one codec; an error names
+    the flag."""
+    from engine import ArrangeOptions, OptionError
+
+    try:
+        return ArrangeOptions.from_json(_wire_options(args))
+    except OptionError as err:
+        flagged = re.sub(r"\boption ([a-z_]+)", lambda m: "--" + m.group(1).replace("_", "-"),
+                         str(err))
+        raise OptionError(flagged) from err
 
 
 def _write_json_atomic(path: Path, doc: dict[str, Any]) -> None:
-    from engine.atomic_file import atomic_output
+    from engine import atomic_output
 
     with atomic_output(path) as out:
         out.write(json.dumps(doc, indent=1).encode("utf-8"))
 
 
 def _harmonize_and_write(melody: Any, options: Any, output: Path, chart: Path | None) -> None:
-    from engine.chart import harmonization_chart
-    from engine.midi_io import write_song
-    from engine.pipeline import harmonize
+    from engine import harmonization_chart, harmonize, write_song
 
     result = harmonize(melody, options)
     write_song(output, melody, [("Chords", 2, result.chord_notes)])
@@ -200,16 +190,10 @@ def _meters(analysis: MelodyAnalysis) -> str:
 
 
 def _cmd_arrange(args: argparse.Namespace) -> None:
-    from engine.chord_input import read_chord_events
-    from engine.grid import melody_end_16th
-    from engine.midi_io import read_melody
-    from engine.types import ArrangeOptions
+    from engine import load_melody, melody_end_16th, read_chord_events
 
-    options = ArrangeOptions(
-        harmonize=_options(args), density=args.density, polyphony=args.polyphony,
-        library=args.library, reharmonizer=args.reharmonizer, transition=args.transition,
-    )
-    melody = read_melody(args.input, track=args.track)
+    options = _options(args)
+    melody = load_melody(args.input, track=args.track)
     chords = None
     if args.chords is not None:
         chords = read_chord_events(args.chords, melody_end_16th(melody))
@@ -218,9 +202,7 @@ def _cmd_arrange(args: argparse.Namespace) -> None:
 
 def _arrange_and_write(melody: Any, options: Any, chords: Any, output: Path,
                        chart: Path | None) -> None:
-    from engine.chart import arrangement_chart
-    from engine.midi_io import write_song
-    from engine.pipeline import arrange
+    from engine import arrange, arrangement_chart, write_song
 
     result = arrange(melody, options, chords=chords)
     harmonization = result.harmonization
@@ -242,10 +224,10 @@ def _arrange_and_write(melody: Any, options: Any, chords: Any, output: Path,
 
 
 def _cmd_harmonize(args: argparse.Namespace) -> None:
-    from engine.midi_io import read_melody
+    from engine import load_melody
 
-    options = _options(args)
-    melody = read_melody(args.input, track=args.track)
+    options = _options(args).harmonize
+    melody = load_melody(args.input, track=args.track)
     _harmonize_and_write(melody, options, args.output, args.json)
 
 
@@ -292,7 +274,7 @@ def _prepare_engine(log: Any) -> None:
     """Load the template library and the learned chord scorer (torch) while the server waits
     for its first clip, so that clip does not pay for them; a failure shows up again, clearly,
     on the first request."""
-    from engine.pipeline import prepare
+    from engine import prepare
 
     try:
         prepare()
@@ -303,57 +285,30 @@ def _prepare_engine(log: Any) -> None:
 
 def _cmd_send(args: argparse.Namespace) -> None:
     from bridge.client import send_clip_and_wait
-    from bridge.types import Clip, ClipNote
-    from engine.midi_io import read_melody, write_song
-    from engine.pipeline import require_one_meter
-    from engine.types import Note
+    from engine import load_melody, require_one_meter, write_song
+    from ui.engine_link import clip_from_melody, notes_of_part
 
     options = _options(args)  # validates the shared options before anything is sent
-    melody = read_melody(args.input, track=args.track)
+    melody = load_melody(args.input, track=args.track)
     require_one_meter(melody, "the bridge")
+    clip = clip_from_melody(melody, f"cli:{args.input.name}", args.input.stem)
+    result = send_clip_and_wait(args.host, args.osc_port, clip, options.to_json(), args.timeout)
     tpb = melody.ticks_per_beat
-    clip = Clip(
-        source=f"cli:{args.input.name}", name=args.input.stem,
-        length_beats=melody.end_tick / tpb, tempo_bpm=melody.tempo_bpm,
-        ts_num=melody.meter.numerator, ts_den=melody.meter.denominator,
-        notes=tuple(ClipNote(n.pitch, n.start_tick / tpb, n.duration_tick / tpb, n.velocity, 1)
-                    for n in melody.notes),
-    )
-    wire: dict[str, Any] = {"style": args.style, "seed": args.seed, "variant": args.variant,
-                            "alpha": args.alpha, "beta": args.beta,
-                            "tonic_balance": args.tonic_balance, "colours": args.colours,
-                            "scorer": args.scorer}
-    if options.key is not None:
-        wire["key"], wire["mode"] = args.key, args.mode
-    for name in ("phrases", "pickup", "density", "polyphony", "library", "reharmonizer",
-                 "transition"):
-        if getattr(args, name) is not None:
-            wire[name] = getattr(args, name)
-    if args.phrase_styles:
-        wire["phrase_styles"] = list(options.phrase_styles)
-    result = send_clip_and_wait(args.host, args.osc_port, clip, wire, args.timeout)
-    tracks = [
-        (name.capitalize(), channel, [
-            Note(n.pitch, round(n.start_beats * tpb), max(1, round(n.duration_beats * tpb)),
-                 n.velocity)
-            for n in result.parts.get(name, ())
-        ])
-        for name, channel in (("chords", 2), ("piano", 3))
-    ]
-    write_song(args.output, melody, tracks)
+    tracks = [(name.capitalize(), channel, notes_of_part(result.parts.get(name, ()), tpb))
+              for name, channel in (("chords", 2), ("piano", 3))]
+    pedal = [(round(c.start_beats * tpb), c.controller, c.value)
+             for c in result.controls.get("piano", ())]
+    write_song(args.output, melody, tracks, controls={"Piano": pedal})
     print(f"{args.output}: {len(result.chords)} chords, "
           f"{sum(len(t[2]) for t in tracks)} notes from {args.host}:{args.osc_port}")
 
 
 def _cmd_demo(args: argparse.Namespace) -> None:
-    from engine.demo import demo_melody
-    from engine.types import ArrangeOptions, HarmonizeOptions
+    from engine import ArrangeOptions, demo_melody
 
-    if args.style not in STYLE_CHOICES:
-        _fail(f"unknown style {args.style!r} (choose from {', '.join(STYLE_CHOICES)})")
     # The shipped data only: the POP909 donors that come with the package (a library the user
     # imported takes their place), so a fresh install hears human-played phrases.
-    options = ArrangeOptions(HarmonizeOptions(style=args.style))
+    options = ArrangeOptions.from_json({"style": args.style})
     _arrange_and_write(demo_melody(), options, None, args.output, args.json)
 
 
@@ -367,14 +322,14 @@ def _cmd_panel(args: argparse.Namespace) -> None:
 
 def _cmd_library(args: argparse.Namespace) -> None:
     if args.library_command == "import-pop909":
-        from engine.library import pop909_textures
+        from engine.build import pop909_import
 
         argv = [str(args.path)]
         if args.structure:
             argv += ["--structure", str(args.structure)]
         if args.output:
             argv += ["-o", str(args.output)]
-        pop909_textures.main(argv)
+        pop909_import.main(argv)
         return
     if args.library_command == "embed-textures":
         from engine.models import transition
@@ -383,7 +338,7 @@ def _cmd_library(args: argparse.Namespace) -> None:
         if code:
             raise SystemExit(code)
         return
-    from engine.library import build_chord_templates
+    from engine.build import chord_templates as build_chord_templates
 
     argv = []
     if args.data:
@@ -401,7 +356,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "panel": _cmd_panel,
     }
     from bridge.errors import BridgeError
-    from engine.errors import EngineError
+    from engine import EngineError
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -1,12 +1,16 @@
-"""The bridge's injected `Generate` function: a DAW clip in, engine parts out.
+"""The one generate path: a DAW clip and its JSON options in, the bridge's result out.
 
-Lives in `ui` because it is wiring: it is the one place that knows both the bridge's clip
-values (beats) and the engine's (ticks, 16ths). Options arrive as the plain JSON the OSC API
-carries; unknown keys and bad values are refused with a message the client can show.
+`serve`, `send` (through a bridge), the panel and every DAW adapter (OSC, Ableton, REAPER,
+MIDI) reach the engine through `generate` (or, for the panel's edits, `run_arrangement` +
+`generate_result`). Lives in `ui` because it is wiring: the one place that knows both the
+bridge's values (beats, clips, parts) and the engine's (ticks, 16ths, options). Every unit
+conversion between them is here; options are read by the engine's one codec
+(`ArrangeOptions.from_json`), so every source accepts exactly the same values.
 """
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -14,71 +18,59 @@ from typing import Any
 from bridge.types import (
     PART_CHANNELS,
     PARTS,
+    SUSTAIN_PEDAL,
     ChordSymbol,
     Clip,
+    ClipControl,
     ClipNote,
     GenerateResult,
     JobContext,
 )
-from engine.errors import OptionError
-from engine.types import ArrangeOptions, HarmonizeOptions, Meter, Note
+from engine import (
+    Arrangement,
+    ArrangeOptions,
+    Harmonization,
+    Key,
+    Melody,
+    Meter,
+    Note,
+    OptionError,
+)
 
-TICKS_PER_BEAT = 480
-OPTION_KEYS = frozenset({
-    "style", "phrase_styles", "density", "polyphony", "key", "mode", "phrases", "pickup",
-    "seed", "library", "parts", "variant", "alpha", "beta", "reharmonizer", "transition",
-    "tonic_balance", "colours", "scorer",
-})
-COLOUR_CHOICES = ("melody", "style")
-MODEL_CHOICES = ("rules", "learned")
-
-
-def harmonize_options(options: Mapping[str, Any]) -> HarmonizeOptions:
-    """HarmonizeOptions from the OSC/JSON option names (the CLI's, without dashes)."""
-    from engine.analysis.key import parse_key
-
-    unknown = set(options) - OPTION_KEYS
-    if unknown:
-        raise OptionError(f"unknown option(s): {', '.join(sorted(unknown))}")
-    try:
-        key = options.get("key")
-        return HarmonizeOptions(
-            key=parse_key(str(key), options.get("mode")) if key else None,
-            phrases=options.get("phrases") or None,
-            pickup_16th=None if options.get("pickup") is None else int(options["pickup"]),
-            style=options.get("style", "pop_standard"),
-            phrase_styles=tuple(options.get("phrase_styles", ())),
-            seed=int(options.get("seed", 0)),
-            alpha=float(options.get("alpha", 0.1)),
-            beta=float(options.get("beta", 0.5)),
-            variant=options.get("variant", "ours"),
-            tonic_balance=_unit(options, "tonic_balance", 0.0),
-            melody_colours=_colours(options.get("colours", "melody")),
-            scorer=_model_choice(options, "scorer", "learned"),
-        )
-    except (TypeError, ValueError) as err:
-        if isinstance(err, OptionError):
-            raise
-        raise OptionError(f"bad option value: {err}") from err
+TICKS_PER_BEAT = 480  # the resolution a DAW clip's beats are read at
+PARTS_OPTION = "parts"  # the one option that belongs to the bridge, not the engine
+# Live 12's scale names that are a major or minor key (its other modes give no hint)
+_HINT_MODES = {"major": "major", "ionian": "major", "minor": "minor", "aeolian": "minor"}
+_HINT_RE = re.compile(r"^\s*([A-G][#b]?)\s+([A-Za-z]+)\s*$")
 
 
-def _unit(options: Mapping[str, Any], name: str, default: float) -> float:
-    value = float(options.get(name, default))
-    if not 0.0 <= value <= 1.0:
-        raise OptionError(f"option {name} must lie in 0..1, got {value}")
-    return value
+def request_options(options: Mapping[str, Any]) -> tuple[ArrangeOptions, tuple[str, ...]]:
+    """The engine's options and the wanted parts from the OSC API's JSON object."""
+    if not isinstance(options, Mapping):
+        raise OptionError(f"options must be a JSON object, got {type(options).__name__}")
+    parts = options.get(PARTS_OPTION, list(PARTS))
+    if (not isinstance(parts, list | tuple) or not parts or len(parts) > len(PARTS)
+            or any(not isinstance(p, str) or p not in PARTS for p in parts)):
+        raise OptionError(f"option parts must be a non-empty list of {', '.join(PARTS)}, "
+                          f"got {str(parts)[:60]}")
+    engine_options = {k: v for k, v in options.items() if k != PARTS_OPTION}
+    return ArrangeOptions.from_json(engine_options), tuple(p for p in PARTS if p in parts)
 
 
-def _colours(value: Any) -> bool:
-    if value not in COLOUR_CHOICES:
-        raise OptionError(f"option colours must be one of {', '.join(COLOUR_CHOICES)}, "
-                          f"got {value!r}")
-    return bool(value == "melody")
+def key_of_hint(hint: str | None) -> Key | None:
+    """The key a DAW's scale setting names ("C Major", "F# minor"), None for other modes."""
+    from engine import parse_key
+
+    match = _HINT_RE.match(hint or "")
+    if match is None or match.group(2).lower() not in _HINT_MODES:
+        return None
+    return parse_key(match.group(1), _HINT_MODES[match.group(2).lower()])
 
 
-def clip_melody(clip: Clip) -> Any:
-    """The clip's notes as an engine Melody (top line, limits and meter checked)."""
-    from engine.midi_io import melody_from_notes
+def clip_melody(clip: Clip) -> Melody:
+    """The clip's notes as an engine Melody (top line, limits and meter checked). The DAW's
+    scale (`key_hint`) weighs in like a file's key signature: a prior, not an override."""
+    from engine import melody_from_notes
 
     meter = Meter(clip.ts_num, clip.ts_den)
     notes = [
@@ -91,59 +83,92 @@ def clip_melody(clip: Clip) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the top-line reduction is expected for DAW clips
         return melody_from_notes(notes, TICKS_PER_BEAT, meter, ((0, tempo_us),),
-                                 name=clip.name or "Melody")
+                                 key=key_of_hint(clip.key_hint), name=clip.name or "Melody")
 
 
-def _clip_notes(notes: tuple[Note, ...], channel: int) -> tuple[ClipNote, ...]:
+def clip_from_melody(melody: Melody, source: str, name: str) -> Clip:
+    """A bridge clip (beats, whole bars) holding `melody`: what `send` uploads and the store
+    persists for a file."""
+    tpb = melody.ticks_per_beat
+    bar_beats = melody.meter.numerator * 4 / melody.meter.denominator
+    end = melody.end_tick / tpb
+    length = max(bar_beats, -(-end // bar_beats) * bar_beats)
+    return Clip(
+        source=source, name=name, length_beats=length, tempo_bpm=melody.tempo_bpm,
+        ts_num=melody.meter.numerator, ts_den=melody.meter.denominator,
+        notes=tuple(ClipNote(n.pitch, n.start_tick / tpb, n.duration_tick / tpb, n.velocity,
+                             PART_CHANNELS["melody"]) for n in melody.notes),
+    )
+
+
+def notes_of_part(notes: tuple[ClipNote, ...], ticks_per_beat: int) -> list[Note]:
+    """A result part's notes back in a file's ticks (what `send` writes)."""
+    return [Note(n.pitch, round(n.start_beats * ticks_per_beat),
+                 max(1, round(n.duration_beats * ticks_per_beat)), n.velocity) for n in notes]
+
+
+def _clip_notes(notes: tuple[Note, ...], ticks_per_beat: int, channel: int) -> tuple[ClipNote, ...]:
     return tuple(
-        ClipNote(n.pitch, n.start_tick / TICKS_PER_BEAT, n.duration_tick / TICKS_PER_BEAT,
+        ClipNote(n.pitch, n.start_tick / ticks_per_beat, n.duration_tick / ticks_per_beat,
                  max(1, min(127, n.velocity)), channel)
         for n in notes
     )
 
 
-def _model_choice(options: Mapping[str, Any], name: str, default: str = "rules") -> Any:
-    """'rules' or 'learned' (engine/models) for the chord scorer or a learned arranger part."""
-    value = options.get(name, default)
-    if value not in MODEL_CHOICES:
-        raise OptionError(f"{name} must be one of {', '.join(MODEL_CHOICES)}, not {value!r}")
-    return value
+def run_arrangement(melody: Melody, options: ArrangeOptions,
+                    parts: tuple[str, ...]) -> Arrangement:
+    """Harmonize, and arrange when the piano is wanted (a chords-only request skips the
+    arranger: an Arrangement with no textures)."""
+    from engine import arrange, harmonize
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # top-line reduction etc. were reported at load time
+        if "piano" in parts:
+            return arrange(melody, options)
+        return Arrangement(harmonize(melody, options.harmonize), (), ())
 
 
-def generate(clip: Clip, options: Mapping[str, Any], context: JobContext) -> GenerateResult:
-    """Harmonize (and arrange, when the piano part is wanted) one clip."""
-    from engine.chart import arrangement_chart, harmonization_chart
-    from engine.pipeline import arrange, harmonize
+def generate_result(arrangement: Arrangement, parts: tuple[str, ...], request_id: str,
+                    source: str) -> GenerateResult:
+    """The bridge's result: each wanted part on its channel, the piano's sustain pedal, the
+    chord symbols and the chart, in beats of the melody's own resolution."""
+    from engine import arrangement_chart, harmonization_chart
 
-    parts = tuple(options.get("parts", PARTS))
-    if not parts or set(parts) - set(PARTS):
-        raise OptionError(f"parts must be a non-empty subset of {', '.join(PARTS)}")
-    context.progress(0.05, "reading clip")
-    melody = clip_melody(clip)
-    context.check()
-    harm = harmonize_options(options)
-    context.progress(0.2, "harmonizing")
-    if "piano" in parts:
-        level = {k: None if options.get(k) is None else int(options[k])
-                 for k in ("density", "polyphony")}
-        models = {k: _model_choice(options, k) for k in ("reharmonizer", "transition")}
-        result = arrange(melody, ArrangeOptions(harm, level["density"], level["polyphony"],
-                                                options.get("library"), **models))
-        harmonization, piano = result.harmonization, result.piano_notes
-        summary = arrangement_chart(result)
-    else:
-        harmonization, piano = harmonize(melody, harm), ()
-        summary = harmonization_chart(harmonization)
-    context.check()
-    context.progress(0.9, "sending")
+    harmonization: Harmonization = arrangement.harmonization
+    tpb = harmonization.melody.ticks_per_beat
     out: dict[str, tuple[ClipNote, ...]] = {}
+    controls: dict[str, tuple[ClipControl, ...]] = {}
     if "chords" in parts:
-        out["chords"] = _clip_notes(harmonization.chord_notes, PART_CHANNELS["chords"])
+        out["chords"] = _clip_notes(harmonization.chord_notes, tpb, PART_CHANNELS["chords"])
     if "piano" in parts:
-        out["piano"] = _clip_notes(piano, PART_CHANNELS["piano"])
+        out["piano"] = _clip_notes(arrangement.piano_notes, tpb, PART_CHANNELS["piano"])
+        controls["piano"] = tuple(
+            ClipControl(p.tick / tpb, SUSTAIN_PEDAL, 127 if p.down else 0, PART_CHANNELS["piano"])
+            for p in arrangement.pedal)
     key = harmonization.analysis.key
     symbols = tuple(
         ChordSymbol(ev.start_16th / 4, ev.duration_16th / 4, ev.chord.symbol(key))
         for ev in harmonization.chords
     )
-    return GenerateResult(context.request_id, context.source, out, symbols, summary)
+    summary = (arrangement_chart(arrangement) if arrangement.textures
+               else harmonization_chart(harmonization))
+    return GenerateResult(request_id, source, out, symbols, summary, controls)
+
+
+def generate(clip: Clip, options: Mapping[str, Any], context: JobContext) -> GenerateResult:
+    """The bridge's injected `Generate`: harmonize (and arrange, when the piano is wanted)."""
+    context.progress(0.05, "reading clip")
+    arrange_options, parts = request_options(options)
+    melody = clip_melody(clip)
+    context.check()
+    context.progress(0.2, "harmonizing")
+    arrangement = run_arrangement(melody, arrange_options, parts)
+    context.check()
+    context.progress(0.9, "sending")
+    return generate_result(arrangement, parts, context.request_id, context.source)
+
+
+__all__ = [
+    "clip_melody", "clip_from_melody", "generate", "generate_result", "key_of_hint",
+    "notes_of_part", "request_options", "run_arrangement",
+]
