@@ -41,3 +41,19 @@ class ReplyTimeoutError(BridgeError, TimeoutError):
     """The other side of the bridge did not answer in time (not running, or stopped replying)."""
 
     code = ErrorCode.TIMEOUT
+
+
+class StoredFileError(BridgeError, ValueError):
+    """A stored JSON file (settings, preset, session) that cannot be used: unreadable, too big,
+    not JSON, the wrong shape or an unknown version. The message names the field, not the file:
+    the caller knows which file it asked for."""
+
+    code = ErrorCode.BAD_INPUT
+
+
+class NewerFileError(StoredFileError):
+    """A file written by a newer AccoBridge (its version is above the one we read)."""
+
+    def __init__(self, message: str, version: int) -> None:
+        super().__init__(message)
+        self.version = version

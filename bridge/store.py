@@ -1,30 +1,33 @@
 """Crash-safe memory of each source's last clip and last result, as versioned JSON files.
 
-One file per (source, kind) in `user_data_dir() / "sessions"`; each write is atomic (temp file
-in the same folder, fsync, `os.replace`), so a crash leaves either the old or the new file.
-A corrupt or unknown file is logged, counted and read as absent — restoring never crashes.
+One file per (source, kind) in `user_data_dir() / "sessions"`, written and read through
+`bridge.jsonfile` (atomic and durable writes, bounded reads), so a crash leaves either the old
+or the new file. A corrupt or unknown file is logged, counted and read as absent — restoring
+never crashes.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import json
 import logging
 import os
 import re
-import tempfile
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from bridge.errors import StoredFileError
+from bridge.jsonfile import FileFormat, user_data_dir
 from bridge.types import ChordSymbol, Clip, ClipNote, GenerateResult
-from engine.userdata import user_data_dir
 
 logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
+# Version 1 is the only one so far; older versions will migrate through `upgrades`. A result
+# of MAX_PART_NOTES notes per part is tens of MB: the size limit only stops absurd files.
+SESSION_FILE = FileFormat("session", "schema", SCHEMA_VERSION, max_bytes=256 * 1024 * 1024,
+                          compact=True)
 Kind = Literal["clip", "result"]
 _KINDS: tuple[Kind, ...] = ("clip", "result")
 _SLUG_MAX = 40
@@ -218,37 +221,10 @@ class ClipStore:
         self._write(source, "result", result_to_json(result))
 
     def _write(self, source: str, kind: Kind, payload: dict[str, Any]) -> None:
-        document = {"schema": SCHEMA_VERSION, "kind": kind, "source": source, kind: payload}
-        # Serialise before touching the disk: a bad value never leaves a half-written temp file.
-        text = json.dumps(document, ensure_ascii=True, separators=(",", ":"))
-        self.folder.mkdir(parents=True, exist_ok=True)
+        document = {"kind": kind, "source": source, kind: payload}
         # Plain strings, not Path: pathlib interns every name it parses, and re-interning the
         # same name on every write churns the interpreter's global intern table.
-        name = _file_name(source, kind)
-        target = os.path.join(self.folder, name)
-        fd, temp_name = tempfile.mkstemp(dir=self.folder, prefix=f".{name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="ascii") as file:
-                file.write(text)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temp_name, target)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):  # already renamed or never created
-                os.unlink(temp_name)
-            raise
-        self._sync_folder()
-
-    def _sync_folder(self) -> None:
-        # Make the rename itself durable (POSIX). Windows cannot open a directory; there
-        # os.replace is already as durable as the platform offers.
-        if os.name != "posix":
-            return
-        fd = os.open(self.folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        SESSION_FILE.save(os.path.join(self.folder, _file_name(source, kind)), document)
 
     # -- reading --
 
@@ -289,24 +265,14 @@ class ClipStore:
     def _read_document(self, path: Path, kind: Kind) -> dict[str, Any] | None:
         """The checked top level of one file: schema, kind, source and an object payload."""
         try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return None
-        except (OSError, UnicodeDecodeError) as err:
-            self._corrupt(path, f"cannot be read: {err}")
-            return None
-        try:
-            document = _dict(json.loads(text), "document")
-            version = _int(document.get("schema"), "schema")
-            if version != SCHEMA_VERSION:
-                # Version 1 is the only one so far; older versions will migrate here.
-                raise _CorruptError(f"schema {version} is not supported (this build reads "
-                                    f"{SCHEMA_VERSION})")
+            document = SESSION_FILE.load(path)
             if document.get("kind") != kind:
                 raise _CorruptError(f"kind {document.get('kind')!r}, expected {kind!r}")
             _str(document.get("source"), "source")
             _dict(document.get(kind), kind)
-        except ValueError as err:  # json.JSONDecodeError and _CorruptError
+        except FileNotFoundError:
+            return None
+        except (StoredFileError, _CorruptError) as err:
             self._corrupt(path, str(err))
             return None
         return document

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import pytest
 
+from bridge.jsonfile import user_config_dir
 from engine.demo import DEMO_TUNE, melody_from_steps
 from engine.pipeline import arrange
 from engine.types import ArrangeOptions, HarmonizeOptions, Key, Voicing
@@ -20,7 +21,6 @@ from ui.presets import (
     migrate,
     preset_schema,
     read_preset,
-    user_config_dir,
     validate,
 )
 

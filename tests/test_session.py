@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 
 from bridge.errors import ErrorCode
+from bridge.jsonfile import DATA_DIR_ENV
 from bridge.session import Session
 from bridge.store import SCHEMA_VERSION, ClipStore, clip_from_json, clip_to_json, file_stem
 from bridge.types import Cancelled, ChordSymbol, Clip, ClipNote, GenerateResult, JobContext
 from engine.errors import OptionError
-from engine.userdata import DATA_DIR_ENV
 
 WAIT = 10.0  # seconds; only ever reached when a test is about to fail
 ENDINGS = {"done", "failed", "cancelled", "superseded"}

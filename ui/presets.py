@@ -1,5 +1,6 @@
 """Style presets: versioned JSON files checked against presets/schema.json, the read-only factory
-set and the user's own (save as, delete) in the user config directory, written atomically.
+set and the user's own (save as, delete) in the user config directory, written atomically
+(`bridge.jsonfile` does the file work).
 
 A preset file without `schema_version` is the version-0 draft format; loading migrates it step
 by step (MIGRATIONS) to the current version. A corrupt or invalid file gives a PresetError that
@@ -8,9 +9,6 @@ names the file and the field, never a KeyError.
 
 from __future__ import annotations
 
-import json
-import math
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -18,7 +16,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, cast
 
-from engine.atomic_file import atomic_output
+from bridge.errors import StoredFileError
+from bridge.jsonfile import FileFormat, check_schema, read_json_object, user_config_dir
 from engine.types import (
     ArrangeOptions,
     HarmonizeOptions,
@@ -31,7 +30,6 @@ from engine.types import (
 from presets import FACTORY_DIR, SCHEMA_PATH
 
 SCHEMA_VERSION = 1
-CONFIG_DIR_ENV = "ACCOBRIDGE_CONFIG_DIR"
 # the selector's order of the factory presets; factory files not listed follow by name
 FACTORY_ORDER = ("Pop-standard", "Pop-complex", "Dark", "R&B", "Sparse ballad", "Busy pop")
 PARTS = ("chords", "piano")
@@ -43,98 +41,23 @@ class PresetError(ValueError):
     """A preset file or name that cannot be used; the message names the file and field."""
 
 
-def user_config_dir() -> Path:
-    """$ACCOBRIDGE_CONFIG_DIR, else $XDG_CONFIG_HOME/accobridge, else ~/.config/accobridge."""
-    env = os.environ.get(CONFIG_DIR_ENV)
-    if env:
-        return Path(env)
-    xdg = os.environ.get("XDG_CONFIG_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".config") / "accobridge"
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temporary file in the same folder and os.replace: a reader (or a crash)
-    sees the old file or the new one, never half of one."""
-    with atomic_output(path) as out:
-        out.write(text.encode("utf-8"))
-
-
-# --- the schema and our small validator (the subset of JSON Schema that schema.json uses) ----
+# --- the schema ------------------------------------------------------------------------------
 
 @lru_cache(maxsize=1)
 def preset_schema() -> Json:
     try:
-        return cast(Json, json.loads(SCHEMA_PATH.read_text(encoding="utf-8")))
-    except (OSError, ValueError) as err:
+        return read_json_object(SCHEMA_PATH)
+    except (OSError, StoredFileError) as err:
         raise PresetError(f"the preset schema {SCHEMA_PATH} cannot be read: {err}") from err
 
 
-_PY_TYPES: dict[str, Callable[[Any], bool]] = {
-    "object": lambda v: isinstance(v, dict),
-    "array": lambda v: isinstance(v, list),
-    "string": lambda v: isinstance(v, str),
-    "boolean": lambda v: isinstance(v, bool),
-    "null": lambda v: v is None,
-    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "number": lambda v: (isinstance(v, int | float) and not isinstance(v, bool)
-                         and math.isfinite(v)),
-}
-_TYPE_WORDS = {"object": "an object", "array": "a list", "string": "a string",
-               "boolean": "true or false", "null": "null", "integer": "a whole number",
-               "number": "a number"}
-
-
-def validate(value: Any, schema: Json, where: str = "") -> None:
-    """Raise PresetError naming the first field of `value` that breaks `schema`."""
-    name = f"field {where!r}" if where else "the preset"
-    types = schema.get("type")
-    if types is not None:
-        allowed = [types] if isinstance(types, str) else list(types)
-        if not any(_PY_TYPES[t](value) for t in allowed):
-            words = " or ".join(_TYPE_WORDS[t] for t in allowed)
-            raise PresetError(f"{name} must be {words}, got {value!r}")
-    if "enum" in schema and value not in schema["enum"]:
-        options = ", ".join(str(v) for v in schema["enum"])
-        raise PresetError(f"{name} must be one of {options}; got {value!r}")
-    if _PY_TYPES["number"](value):
-        lo, hi = schema.get("minimum"), schema.get("maximum")
-        if (lo is not None and value < lo) or (hi is not None and value > hi):
-            raise PresetError(f"{name} must be between {lo} and {hi}, got {value!r}")
-    if isinstance(value, str):
-        lo, hi = schema.get("minLength", 0), schema.get("maxLength")
-        if len(value) < lo or (hi is not None and len(value) > hi):
-            raise PresetError(f"{name} must have {lo}-{hi} characters, got {len(value)}")
-        pattern = schema.get("pattern")
-        if pattern is not None and not re.search(pattern, value):
-            hint = schema.get("x-pattern-hint", f"the pattern {pattern}")
-            raise PresetError(f"{name} may only use {hint}; got {value!r}")
-    if isinstance(value, dict):
-        props: Json = schema.get("properties", {})
-        for key in schema.get("required", ()):
-            if key not in value:
-                raise PresetError(f"field {_join(where, key)!r} is missing")
-        if schema.get("additionalProperties") is False:
-            for key in value:
-                if key not in props:
-                    raise PresetError(
-                        f"unknown field {_join(where, key)!r} (allowed: {', '.join(props)})"
-                    )
-        for key, sub in props.items():
-            if key in value:
-                validate(value[key], sub, _join(where, key))
-    if isinstance(value, list):
-        if len(value) < schema.get("minItems", 0):
-            raise PresetError(f"{name} needs at least {schema['minItems']} item(s)")
-        if schema.get("uniqueItems") and len({json.dumps(v) for v in value}) != len(value):
-            raise PresetError(f"{name} lists an item twice: {value!r}")
-        items = schema.get("items")
-        if items is not None:
-            for i, item in enumerate(value):
-                validate(item, items, f"{where}[{i}]")
-
-
-def _join(where: str, key: str) -> str:
-    return f"{where}.{key}" if where else key
+def validate(value: Any, schema: Json) -> None:
+    """Raise PresetError naming the first field of `value` that breaks `schema` and what is
+    allowed there."""
+    try:
+        check_schema(value, schema, "preset")
+    except StoredFileError as err:
+        raise PresetError(str(err)) from err
 
 
 # --- migrations: one function per old version, each returning the next version's document ---
@@ -144,30 +67,19 @@ def _v0_to_v1(doc: Json) -> Json:
     no voicing, library or model fields (they take their defaults)."""
     renames = {"chord_style": "style", "texture_density": "density",
                "texture_polyphony": "polyphony", "send": "send_parts"}
-    out = {renames.get(k, k): v for k, v in doc.items() if k != "schema_version"}
-    out["schema_version"] = 1
-    return out
+    return {renames.get(k, k): v for k, v in doc.items()}
 
 
 MIGRATIONS: dict[int, Callable[[Json], Json]] = {0: _v0_to_v1}
+PRESET_FILE = FileFormat("preset", "schema_version", SCHEMA_VERSION, MIGRATIONS, unversioned=0)
 
 
 def migrate(doc: Json) -> Json:
     """The document brought to SCHEMA_VERSION (a file without a version is version 0)."""
-    version = doc.get("schema_version", 0)
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise PresetError(f"field 'schema_version' must be a whole number, got {version!r}")
-    if version > SCHEMA_VERSION:
-        raise PresetError(
-            f"schema_version {version} is newer than this AccoBridge reads ({SCHEMA_VERSION}); "
-            "update AccoBridge"
-        )
-    while version < SCHEMA_VERSION:
-        if version not in MIGRATIONS:
-            raise PresetError(f"schema_version {version} is not a known preset format")
-        doc = MIGRATIONS[version](doc)
-        version = doc["schema_version"]
-    return doc
+    try:
+        return PRESET_FILE.upgrade(doc)
+    except StoredFileError as err:
+        raise PresetError(str(err)) from err
 
 
 def _defaults(schema: Json) -> Json:
@@ -257,13 +169,10 @@ class Preset:
 def read_preset(path: Path, *, factory: bool = False) -> Preset:
     """One preset file; PresetError naming the file for anything unreadable or invalid."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return Preset.from_json(data, factory=factory)
-    except (OSError, UnicodeDecodeError) as err:
+        return Preset.from_json(PRESET_FILE.read(path), factory=factory)
+    except OSError as err:
         raise PresetError(f"{path.name}: cannot be read ({err})") from err
-    except json.JSONDecodeError as err:
-        raise PresetError(f"{path.name}: not valid JSON ({err})") from err
-    except PresetError as err:
+    except (StoredFileError, PresetError) as err:
         raise PresetError(f"{path.name}: {err}") from err
 
 
@@ -342,9 +251,8 @@ class PresetStore:
             raise PresetError(f"cannot save as {name!r}: {err}") from err
         existing = {n.casefold(): path for n, path in self._files.items()}
         path = existing.get(name.casefold()) or self._free_path(name)
-        text = json.dumps(stored.to_json(), indent=2, ensure_ascii=False) + "\n"
         try:
-            atomic_write_text(path, text)
+            PRESET_FILE.save(path, stored.to_json())
         except OSError as err:
             raise PresetError(f"cannot save preset {name!r} to {path}: {err}") from err
         return stored
@@ -370,7 +278,6 @@ class PresetStore:
 
 
 __all__ = [
-    "FACTORY_ORDER", "SCHEMA_VERSION", "Preset", "PresetError", "PresetStore",
-    "atomic_write_text", "migrate", "preset_schema", "read_preset", "user_config_dir",
-    "validate",
+    "FACTORY_ORDER", "PRESET_FILE", "SCHEMA_VERSION", "Preset", "PresetError", "PresetStore",
+    "migrate", "preset_schema", "read_preset", "validate",
 ]

@@ -1,5 +1,6 @@
 """The panel's persisted settings (Picard style): one typed, validated record with a version
-number, a table of rules per field, upgrade hooks for older files, atomic saves.
+number, a table of rules per field, upgrade hooks for older files, atomic saves (the file work
+is `bridge.jsonfile`'s).
 
 Loading never fails: a missing file gives the defaults; a corrupt file, a wrongly typed or
 out-of-range value, or an unknown key gives the default for that field and a warning the panel
@@ -8,13 +9,13 @@ shows, so one bad value never costs the user their other settings.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from ui.presets import atomic_write_text, user_config_dir
+from bridge.errors import NewerFileError, StoredFileError
+from bridge.jsonfile import FileFormat, user_config_dir
 
 if TYPE_CHECKING:
     from ui.services import ServiceConfig
@@ -138,11 +139,12 @@ def _upgrade_1_to_2(doc: dict[str, Any]) -> dict[str, Any]:
         seconds = out.pop("debounce_s")
         is_number = isinstance(seconds, int | float) and not isinstance(seconds, bool)
         out["debounce_ms"] = round(seconds * 1000) if is_number else seconds
-    out["version"] = 2
     return out
 
 
 UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _upgrade_1_to_2}
+# the first build wrote no version
+SETTINGS_FILE = FileFormat("settings", "version", SETTINGS_VERSION, UPGRADES, unversioned=1)
 
 
 def settings_path() -> Path:
@@ -154,30 +156,21 @@ def load_settings(path: Path | None = None) -> tuple[Settings, list[str]]:
     path = path if path is not None else settings_path()
     defaults = Settings()
     try:
-        text = path.read_text(encoding="utf-8")
+        doc = SETTINGS_FILE.read(path)
     except FileNotFoundError:
         return defaults, []
-    except (OSError, UnicodeDecodeError) as err:
-        return defaults, [f"{path}: cannot be read ({err}); using the default settings"]
-    try:
-        doc = json.loads(text)
-    except ValueError as err:
-        return defaults, [f"{path}: not valid JSON ({err}); using the default settings"]
-    if not isinstance(doc, dict):
-        return defaults, [f"{path}: not a settings object; using the default settings"]
+    except StoredFileError as err:
+        return defaults, [f"{path}: {err}; using the default settings"]
     warnings: list[str] = []
-    version = doc.get("version", 1)  # the first build wrote no version
-    if not _is_int(version) or version < 1:
-        warnings.append(f"{path}: unknown settings version {version!r}; read as current")
-        version = SETTINGS_VERSION
-    elif version > SETTINGS_VERSION:
+    try:
+        doc = SETTINGS_FILE.upgrade(doc)
+    except NewerFileError as err:
         warnings.append(
-            f"{path}: written by a newer AccoBridge (settings version {version}); settings it "
-            "added are ignored and will be lost on save"
+            f"{path}: written by a newer AccoBridge (settings version {err.version}); settings "
+            "it added are ignored and will be lost on save"
         )
-    while version < SETTINGS_VERSION:
-        doc = UPGRADES[version](doc)
-        version = doc["version"]
+    except StoredFileError as err:
+        warnings.append(f"{path}: {err}; read as current")
     values: dict[str, Any] = {}
     known = {f.name for f in fields(Settings)}
     for key, value in doc.items():
@@ -197,9 +190,7 @@ def load_settings(path: Path | None = None) -> tuple[Settings, list[str]]:
 
 def save_settings(settings: Settings, path: Path | None = None) -> None:
     """Write atomically (temp file + os.replace): a failed save leaves the old file whole."""
-    path = path if path is not None else settings_path()
-    doc = {**asdict(settings), "version": SETTINGS_VERSION}
-    atomic_write_text(path, json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    SETTINGS_FILE.save(path if path is not None else settings_path(), asdict(settings))
 
 
 __all__ = [

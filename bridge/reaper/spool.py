@@ -32,7 +32,6 @@ import os
 import queue
 import stat
 import sys
-import tempfile
 import threading
 import time
 from collections import deque
@@ -42,6 +41,7 @@ from pathlib import Path
 from typing import Any, Protocol, Self
 
 from bridge.errors import BadMessageError, BridgeError, ClipTooLargeError, ErrorCode
+from bridge.jsonfile import atomic_write_text
 from bridge.reaper.spool_format import (
     MAX_CLIP_FILE_BYTES,
     SpoolClip,
@@ -495,21 +495,12 @@ class ReaperSpool:
             self._tally.count("status_written")
 
     def _write(self, name: str, text: str) -> bool:
-        """Write `name` atomically: a temporary file in the folder, then `os.replace`. No fsync:
-        the file is read within moments, and after a crash the script's next clip asks again."""
+        """Write `name` atomically: a temporary file in the folder, then `os.replace`. Not
+        durable (no fsync): the file is read within moments, and after a crash the script's
+        next clip asks again."""
         try:
-            fd, temp = tempfile.mkstemp(dir=self.folder, prefix=f".{name}.", suffix=".tmp")
+            atomic_write_text(self._path(name), text, durable=False)
         except OSError as err:
-            self._tally.count("write_errors")
-            logger.error("reaper spool: cannot write %s: %s", name, err)
-            return False
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as file:
-                file.write(text)
-            os.replace(temp, self._path(name))
-        except OSError as err:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
             self._tally.count("write_errors")
             logger.error("reaper spool: cannot write %s: %s", name, err)
             return False
