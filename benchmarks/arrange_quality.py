@@ -196,8 +196,8 @@ def phrase_bars(phrases: str) -> list[tuple[int, int]]:
 def human_piano(item: EvalItem) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """POP909's piano (PIANO + BRIDGE) rows, the annotated chord tones and roots per 16th, all
     on the pop909-structure grid the eval item's melody uses, and the MIDI/structure melody
-    alignment score (`engine.library.pop909_midi`)."""
-    from engine.library.pop909_midi import read_pop909_song
+    alignment score (`engine.build.pop909_midi`)."""
+    from engine.build.pop909_midi import read_pop909_song
 
     root = shared_data_dir()
     if root is None:

@@ -8,8 +8,8 @@ transition vector (the 32-step onset-count profile) and a random-init encoder. C
 linear-probe accuracy for the RD and VN level (5 equal-population levels of the training
 windows; fitted on training songs, scored on held-out songs) and next-window retrieval top-1
 among 100 held-out candidates (cosine; chance 1%).
-Needs `.train/pop909_segments.npz` (`python3 -m engine.models.segments build`) and the trained
-weights (`engine.models.train_contrastive`); missing rows are reported and skipped.
+Needs `.train/pop909_segments.npz` (`python3 -m engine.build.segments build`) and the trained
+weights (`engine.build.train_contrastive`); missing rows are reported and skipped.
 """
 
 from __future__ import annotations
@@ -51,7 +51,8 @@ def onset_profiles(notes: np.ndarray, offsets: np.ndarray, windows: np.ndarray) 
 def run(args: argparse.Namespace) -> dict[str, dict[str, float | str]]:
     import torch
 
-    from engine.models import probes
+    from engine.build import probes
+    from engine.build.train_contrastive import load_windows
     from engine.models.contrastive import (
         EncoderConfig,
         NoteTable,
@@ -59,8 +60,8 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, float | str]]:
         embed,
         load_encoder,
         pick_device,
+        transition_vectors,
     )
-    from engine.models.train_contrastive import load_windows, transition_vectors
 
     data = load_windows(args.data)
     device = pick_device(args.device)
@@ -140,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     if not args.data.exists():
-        print(f"no segment file {args.data}: build it with `python3 -m engine.models.segments "
+        print(f"no segment file {args.data}: build it with `python3 -m engine.build.segments "
               "build --data PATH --out FILE`", file=sys.stderr)
         return 1
     if args.weights_dir is None:

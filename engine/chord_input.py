@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import MidiFileError
-from engine.library.build_chord_templates import recognise_pitch_set
+from engine.library.chord_labels import recognise_pitch_set
 from engine.midi_io import read_note_tracks
 from engine.types import Chord, ChordEvent, Note
 

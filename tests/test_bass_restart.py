@@ -1,5 +1,6 @@
 """An alternating bass restarts on the new chord's bass after a change (engine/arranger/
-texture_render.py `_bass_restart`, docs/musicianship.md): the stride texture's root … fifth figure."""
+texture_render.py `_bass_restart`, docs/musicianship.md): the stride texture's root … fifth
+figure."""
 
 from __future__ import annotations
 

@@ -13,9 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.harmonizer.micro import NO_CHORD_ROW, chord_row
-from engine.library.datasets import shared_data_dir
-from engine.models.chord_data import (
+from engine.build.chord_data import (
     ChordCorpus,
     ChordSong,
     chord_rows_per_8th,
@@ -26,6 +24,17 @@ from engine.models.chord_data import (
     relative_rows,
     save_corpus,
 )
+from engine.build.train_chord_model import (
+    batch_loss,
+    batches,
+    build_ensemble,
+    example,
+    score_song,
+    train,
+    train_step,
+)
+from engine.harmonizer.micro import NO_CHORD_ROW, chord_row
+from engine.library.datasets import shared_data_dir
 from engine.models.chord_model import (
     CHORD_ROWS,
     SLOT_FEATURES,
@@ -37,15 +46,6 @@ from engine.models.chord_model import (
     read_model,
     save_model,
     song_features,
-)
-from engine.models.train_chord_model import (
-    batch_loss,
-    batches,
-    build_ensemble,
-    example,
-    score_song,
-    train,
-    train_step,
 )
 from engine.types import Key
 

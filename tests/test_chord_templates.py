@@ -8,17 +8,12 @@ from pathlib import Path
 import mido
 import pytest
 
+from engine.build import chord_templates as builder
+from engine.build import template_songs
+from engine.build.chord_templates import build_library
+from engine.build.template_rules import derive_compound, derive_duple, derive_triple, label_style
 from engine.errors import BadInputError
-from engine.library import build_chord_templates as builder
-from engine.library.build_chord_templates import (
-    build_library,
-    derive_compound,
-    derive_duple,
-    derive_triple,
-    label_style,
-    parse_pop909_label,
-    recognise_pitch_set,
-)
+from engine.library.chord_labels import parse_pop909_label, recognise_pitch_set
 from engine.library.chord_templates import (
     DEFAULT_LIBRARY_PATH,
     NO_CHORD,
@@ -371,18 +366,18 @@ def test_build_from_real_corpora(monkeypatch: pytest.MonkeyPatch) -> None:
     if data_dir is None:
         pytest.skip("corpora not found: set ACCOBRIDGE_SHARED_DATA to the shared data folder")
     read: list[tuple[str, str]] = []
-    pop909_song, nottingham_song = builder._pop909_song, builder._nottingham_song
+    pop909_song, nottingham_song = template_songs._pop909_song, template_songs._nottingham_song
 
-    def spy_pop909(folder: Path) -> builder.SongChords:
+    def spy_pop909(folder: Path) -> template_songs.SongChords:
         read.append(("pop909", folder.name))
         return pop909_song(folder)
 
-    def spy_nottingham(chords_path: Path, melody_path: Path) -> builder.SongChords:
+    def spy_nottingham(chords_path: Path, melody_path: Path) -> template_songs.SongChords:
         read.append(("nottingham", chords_path.stem))
         return nottingham_song(chords_path, melody_path)
 
-    monkeypatch.setattr(builder, "_pop909_song", spy_pop909)
-    monkeypatch.setattr(builder, "_nottingham_song", spy_nottingham)
+    monkeypatch.setattr(template_songs, "_pop909_song", spy_pop909)
+    monkeypatch.setattr(template_songs, "_nottingham_song", spy_nottingham)
     library = build_library(data_dir, limit=30)
     assert read and not [song for song in read if is_held_out(*song)]
     assert {dataset for dataset, _ in read} == {"pop909", "nottingham"}

@@ -11,6 +11,12 @@ import numpy as np
 import pytest
 import torch
 
+from engine.build.train_contrastive import (
+    Trainer,
+    load_windows,
+    main,
+    next_windows,
+)
 from engine.errors import LibraryError
 from engine.models.contrastive import (
     KEYS,
@@ -24,12 +30,6 @@ from engine.models.contrastive import (
     next_vs_random_loss,
     nt_xent,
     save_encoder,
-)
-from engine.models.train_contrastive import (
-    Trainer,
-    load_windows,
-    main,
-    next_windows,
 )
 
 TINY = EncoderConfig(conv_channels=4, hidden=32, projection=16)

@@ -1,4 +1,4 @@
-"""Probes and retrieval on frozen texture features (engine.models.probes) and the probe
+"""Probes and retrieval on frozen texture features (engine.build.probes) and the probe
 benchmark's table, on synthetic data."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from test_contrastive import synthetic_segments, write_segments
 
 from benchmarks import texture_probes
 from engine.arranger.descriptors import onset_roll, rhythmic_density, voice_number
-from engine.models import probes
-from engine.models.train_contrastive import main as train_main
-from engine.models.train_contrastive import next_windows
+from engine.build import probes
+from engine.build.train_contrastive import main as train_main
+from engine.build.train_contrastive import next_windows
 
 
 def test_linear_probe_reads_a_linearly_coded_level_and_not_noise() -> None:

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def user_dir(tmp_path_factory):
-    from engine.library.pop909_textures import import_pop909
+    from engine.build.pop909_import import import_pop909
 
     folder = tmp_path_factory.mktemp("userdata")
     assert DATA is not None

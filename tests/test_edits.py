@@ -244,8 +244,8 @@ def test_a_texture_lock_from_another_library_is_refused(song):
 
 @pytest.fixture(scope="module")
 def donor_dir(tmp_path_factory):
+    from engine.build.pop909_import import import_pop909
     from engine.library.datasets import shared_data_dir
-    from engine.library.pop909_textures import import_pop909
 
     data = shared_data_dir()
     if data is None:

@@ -10,21 +10,11 @@ import mido
 import numpy as np
 import pytest
 
+from engine.build.provenance import write_npz_atomically
+from engine.build.segments import build_segments, cut_segments, main, split_songs
 from engine.errors import LibraryError
 from engine.library.datasets import is_held_out, shared_data_dir
-from engine.models.segments import (
-    TEST,
-    TRAIN,
-    VALID,
-    build_segments,
-    chord_features,
-    cut_segments,
-    load_segments,
-    main,
-    segment_rolls,
-    split_songs,
-    write_atomically,
-)
+from engine.models.segments import TEST, TRAIN, VALID, chord_features, load_segments, segment_rolls
 
 DATA = shared_data_dir()
 
@@ -77,7 +67,7 @@ def _write_arrays(path: Path) -> dict[str, np.ndarray]:
         "provenance": np.array(json.dumps({"seed": 0})), "schema_version": np.array(1),
     }
     arrays["chord_chroma"][:, :, [0, 4, 7]] = 1
-    write_atomically(path, arrays)
+    write_npz_atomically(path, arrays)
     return arrays
 
 
@@ -108,7 +98,7 @@ def test_load_refuses_missing_and_damaged_files(tmp_path):
     path = tmp_path / "seg.npz"
     arrays = _write_arrays(path)
     arrays["note_offsets"] = np.array([0, 2, 5])
-    write_atomically(path, arrays)
+    write_npz_atomically(path, arrays)
     with pytest.raises(LibraryError, match="damaged.*note_offsets"):
         load_segments(path)
     path.write_bytes(b"not a zip")
@@ -176,7 +166,7 @@ def test_build_from_a_synthetic_folder(tmp_path, capsys):
 def test_build_from_pop909_songs(tmp_path):
     if DATA is None or not (DATA / "pop909").is_dir():
         pytest.skip("POP909 not found (set ACCOBRIDGE_SHARED_DATA or put it in ../shared/data)")
-    from engine.library.pop909_midi import read_pop909_song
+    from engine.build.pop909_midi import read_pop909_song
 
     out = tmp_path / "seg.npz"
     provenance = build_segments(DATA, out, limit=4)

@@ -10,19 +10,16 @@ import numpy as np
 import pytest
 
 from engine.arranger.descriptors import onset_roll, rhythmic_density, voice_number
-from engine.errors import BadInputError, LibraryError
-from engine.library.datasets import is_held_out, shared_data_dir
-from engine.library.pop909_textures import (
-    BAR_16TH,
-    BEATS_PER_BAR,
-    LIBRARY_FILE,
+from engine.build.pop909_import import (
     MIN_GROUP_FOR_OWN_CUTS,
     MIN_MELODY_ONSETS,
     import_pop909,
-    load_donor_library,
     main,
     quintile_cutpoints,
 )
+from engine.errors import BadInputError, LibraryError
+from engine.library.datasets import is_held_out, shared_data_dir
+from engine.library.pop909_textures import BAR_16TH, BEATS_PER_BAR, LIBRARY_FILE, load_donor_library
 
 DATA = shared_data_dir()
 POP909 = DATA / "pop909" if DATA else None
@@ -69,7 +66,7 @@ def _labels(song_id: str) -> list[tuple[str, int]]:
 @pytest.mark.parametrize("song_id", ["001", "005", "010", "023", "045"])
 def test_grid_agrees_with_structure_melody(song_id):
     """005/010/023/045 are songs where pop909-structure deleted beats mid-song (seams)."""
-    from engine.library.pop909_midi import read_pop909_song
+    from engine.build.pop909_midi import read_pop909_song
 
     assert POP909 is not None
     song = read_pop909_song(POP909 / song_id, STRUCTURE)
@@ -92,7 +89,7 @@ def test_grid_agrees_with_structure_melody(song_id):
 
 @needs_corpus
 def test_reading_without_structure_uses_the_flagged_downbeats():
-    from engine.library.pop909_midi import read_pop909_song
+    from engine.build.pop909_midi import read_pop909_song
 
     assert POP909 is not None
     song = read_pop909_song(POP909 / "001")

@@ -104,7 +104,8 @@ def small_library(tmp_path_factory: pytest.TempPathFactory) -> object:
         pytest.skip("no shipped texture embedding weights (engine/data/models)")
     if DATA is None:
         pytest.skip("POP909 is not available (../shared/data or $ACCOBRIDGE_SHARED_DATA)")
-    from engine.library.pop909_textures import import_pop909, load_donor_library
+    from engine.build.pop909_import import import_pop909
+    from engine.library.pop909_textures import load_donor_library
 
     path = tmp_path_factory.mktemp("userdata") / "pop909_donors.npz"
     import_pop909(DATA / "pop909", out_path=path, limit=25)

@@ -16,9 +16,9 @@ import pytest
 import torch
 
 from engine.arranger.plugins import DonorPhrase, reharmonize_all
+from engine.build.provenance import write_npz_atomically
 from engine.errors import LibraryError
 from engine.models.reharmonizer import WEIGHTS_PATH, LearnedReharmonizer, learned_reharmonizer
-from engine.models.segments import write_atomically
 from engine.models.vae import (
     EOS,
     SOS,
@@ -282,7 +282,7 @@ def _tiny_segments(path: Path) -> None:
     for i in range(24):
         for b in range(8):
             chroma[i, b, [root[i, b], (root[i, b] + 4) % 12, (root[i, b] + 7) % 12]] = 1
-    write_atomically(path, {
+    write_npz_atomically(path, {
         "notes": np.concatenate(notes).astype(np.uint8), "note_offsets": np.array(offsets),
         "chord_root": root.astype(np.int8), "chord_bass": root.astype(np.int8),
         "chord_chroma": chroma, "song": np.array(songs, np.int32),
@@ -299,7 +299,7 @@ def test_training_command_writes_weights_and_log(tmp_path):
     _tiny_segments(data)
     out = tmp_path / "run"
     result = subprocess.run(
-        [sys.executable, "-m", "engine.models.train_vae", "--data", str(data), "--config",
+        [sys.executable, "-m", "engine.build.train_vae", "--data", str(data), "--config",
          "small", "--epochs", "2", "--batch-size", "8", "--seed", "0", "--out", str(out)],
         capture_output=True, text=True, timeout=120, check=False,
         env={**os.environ, "OMP_NUM_THREADS": "1"})
@@ -315,7 +315,7 @@ def test_training_command_writes_weights_and_log(tmp_path):
 
 
 def test_training_path_imports_no_midi_library():
-    code = ("import sys, engine.models.train_vae, engine.models.reharmonizer; "
+    code = ("import sys, engine.build.train_vae, engine.models.reharmonizer; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('mido', 'rtmidi')))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=60, check=True)
@@ -328,10 +328,10 @@ def test_training_path_imports_no_midi_library():
 @pytest.mark.slow  # imports a small POP909 donor library first
 @pytest.mark.skipif(not WEIGHTS_PATH.is_file(), reason="no shipped VAE weights")
 def test_arrange_with_the_learned_reharmonizer(tmp_path, monkeypatch):
+    from engine.build.pop909_import import import_pop909
     from engine.chords import chord_pitch_classes
     from engine.demo import DEMO_TUNE, melody_from_steps
     from engine.library.datasets import shared_data_dir
-    from engine.library.pop909_textures import import_pop909
     from engine.pipeline import arrange
     from engine.types import ArrangeOptions
 

@@ -5,7 +5,7 @@ and the bundle `AccompanimentMetrics` with rhythmic density and voice number (th
 
 An accompaniment is an int array with one row per note: (onset_16th, pitch, duration_16th, …)
 — the layout of `engine.arranger.descriptors.onset_roll` and of POP909's piano as
-`engine.library.pop909_midi` reads it; `note_rows` converts `Note`s. Columns after the third
+`engine.build.pop909_midi` reads it; `note_rows` converts `Note`s. Columns after the third
 (velocity) are ignored. Every grid handed to these functions starts at the same step 0, which
 is a bar line when bars or phrases matter; the caller cuts grids and shifts notes to the span
 it wants judged. A note sounds on the steps [onset, onset + max(duration, 1)) inside the grid.

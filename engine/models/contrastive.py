@@ -234,3 +234,20 @@ def embed(
     model.train(was_training)
     size = model.config.projection if projected else model.config.hidden
     return torch.cat(parts).numpy() if parts else np.zeros((0, size), dtype=np.float32)
+
+
+def transition_vectors(
+    model: TextureEncoder, variant: str, table: NoteTable, windows: np.ndarray,
+    h: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(query, candidate) vectors whose cosine scores "candidate follows query": the shared
+    projection z for the contrastive variants, the before/after heads for supervised.
+    `h`: the windows' representations when already computed (saves the encoder pass)."""
+    if h is None:
+        h = embed(model, table, windows, projected=False)
+    rep = torch.as_tensor(h, device=table.device)
+    with torch.no_grad():
+        if variant != "supervised":
+            z = model.project(rep).cpu().numpy()
+            return z, z
+        return model.before(rep).cpu().numpy(), model.after(rep).cpu().numpy()

@@ -95,8 +95,8 @@ def edge_embeddings(donors: Any, weights: Path) -> tuple[np.ndarray, np.ndarray]
         embed,
         load_encoder,
         pick_device,
+        transition_vectors,
     )
-    from engine.models.train_contrastive import transition_vectors
 
     device = pick_device("auto")
     model, meta = load_encoder(weights, device)

@@ -4,7 +4,7 @@ top-1 among 100, and the hand-crafted texture features they are compared with.
 
 RD and VN are algorithms.md §2.1's descriptors (engine.arranger.descriptors) of each 2-bar
 window; levels are 5 equal-population quintiles of the training windows' values
-(`pop909_textures.quintile_cutpoints`). Needs numpy and torch only (runs on the GPU machine).
+(`pop909_import.quintile_cutpoints`). Needs numpy and torch only (runs on the GPU machine).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from engine.arranger.descriptors import level, onset_roll, rhythmic_density, voice_number
-from engine.library.pop909_textures import quintile_cutpoints
+from engine.build.pop909_import import quintile_cutpoints
 
 WINDOW_16TH = 32
 BEAT_16TH = 4

@@ -17,7 +17,7 @@ that training sees songs as the evaluation does:
 Every song also carries the key `estimate_key` finds from its melody alone (no signature), so
 training can show the model the detector's real mistakes.
 
-`python3 -m engine.models.chord_data --out .train/chord_songs.npz` caches the corpus (numpy).
+`python3 -m engine.build.chord_data --out .train/chord_songs.npz` caches the corpus (numpy).
 """
 
 from __future__ import annotations
@@ -398,7 +398,7 @@ def load_corpus(path: Path) -> tuple[ChordCorpus, dict[str, Any]]:
 def main(argv: Sequence[str] | None = None) -> None:
     import time
 
-    parser = argparse.ArgumentParser(prog="python3 -m engine.models.chord_data",
+    parser = argparse.ArgumentParser(prog="python3 -m engine.build.chord_data",
                                      description="Cache the chord-model corpus as .npz.")
     parser.add_argument("--data", type=Path, default=None, help="shared data folder")
     parser.add_argument("--out", type=Path, default=Path(".train/chord_songs.npz"))

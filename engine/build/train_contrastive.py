@@ -12,7 +12,7 @@ Variants (`--positives`):
 Writes DIR/<variant>.pt (fp16, every epoch) and DIR/contrastive_log.json (command, seed,
 per-epoch losses, final held-out metrics). Needs numpy and torch only.
 
-Run: `python3 -m engine.models.train_contrastive --data .train/pop909_segments.npz
+Run: `python3 -m engine.build.train_contrastive --data .train/pop909_segments.npz
 --positives next --device cuda --time-budget 80 --seed 0 --out DIR`.
 """
 
@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -32,7 +30,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from engine.models import probes
+from engine.build import probes
+from engine.build.provenance import git_commit
 from engine.models.contrastive import (
     EncoderConfig,
     NoteTable,
@@ -42,6 +41,7 @@ from engine.models.contrastive import (
     nt_xent,
     pick_device,
     save_encoder,
+    transition_vectors,
 )
 
 VARIANTS = ("next", "augment", "supervised")
@@ -162,23 +162,6 @@ class Trainer:
         return float(np.mean(losses))
 
 
-def transition_vectors(
-    model: TextureEncoder, variant: str, table: NoteTable, windows: np.ndarray,
-    h: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(query, candidate) vectors whose cosine scores "candidate follows query": the shared
-    projection z for the contrastive variants, the before/after heads for supervised.
-    `h`: the windows' representations when already computed (saves the encoder pass)."""
-    if h is None:
-        h = embed(model, table, windows, projected=False)
-    rep = torch.as_tensor(h, device=table.device)
-    with torch.no_grad():
-        if variant != "supervised":
-            z = model.project(rep).cpu().numpy()
-            return z, z
-        return model.before(rep).cpu().numpy(), model.after(rep).cpu().numpy()
-
-
 def final_metrics(
     model: TextureEncoder, variant: str, data: TrainingWindows, probe_set: probes.ProbeSet,
     device: torch.device, seed: int,
@@ -193,16 +176,6 @@ def final_metrics(
         probe_set, h, probes.by_window(ids, query, len(data)),
         probes.by_window(ids, candidate, len(data)), seed=seed, device=str(device),
     )
-
-
-def git_commit() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=10, check=False)
-        commit = out.stdout.strip()
-        return commit if re.fullmatch(r"[0-9a-f]{40}", commit) else "unknown (no git checkout)"
-    except OSError:
-        return "unknown"
 
 
 def train(args: argparse.Namespace, command: str) -> dict[str, Any]:
@@ -279,7 +252,7 @@ def _meta(log: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python3 -m engine.models.train_contrastive",
+    parser = argparse.ArgumentParser(prog="python3 -m engine.build.train_contrastive",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path(".train/pop909_segments.npz"))
     parser.add_argument("--positives", choices=VARIANTS, required=True)
@@ -306,7 +279,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="training log (default: OUT/contrastive_log.json)")
     args = parser.parse_args(argv)
     given = list(sys.argv[1:] if argv is None else argv)
-    command = " ".join(["python3 -m engine.models.train_contrastive", *given])
+    command = " ".join(["python3 -m engine.build.train_contrastive", *given])
     try:
         train(args, command)
     except (OSError, ValueError) as err:

@@ -3,7 +3,7 @@ song split of `engine.models.segments`, 12-transposition augmentation on the fly
 to 0.1 and teacher forcing decaying 0.7 -> 0.05 over the run, a wall-clock budget, and a
 checkpoint (fp16 weights + log) after every epoch so a killed run still leaves weights.
 
-Run: `python3 -m engine.models.train_vae --data .train/pop909_segments.npz --config full
+Run: `python3 -m engine.build.train_vae --data .train/pop909_segments.npz --config full
 --device cuda --time-budget 300 --seed 0 --out DIR` -> DIR/chord_texture_vae.pt and
 DIR/vae_log.json. Imports numpy and torch only (no mido): it runs on a bare GPU machine.
 """
@@ -23,9 +23,10 @@ import numpy as np
 import torch
 
 from engine.atomic_file import atomic_output
+from engine.build.provenance import git_commit
 from engine.errors import BadInputError, LibraryError
 from engine.models.device import choose_device, seed_everything
-from engine.models.segments import TEST, TRAIN, VALID, git_commit, load_segments
+from engine.models.segments import TEST, TRAIN, VALID, load_segments
 from engine.models.vae import (
     CONFIGS,
     ChordTextureVae,
@@ -246,7 +247,7 @@ def ship(run_dir: Path, dest_dir: Path = SHIPPED_DIR) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python3 -m engine.models.train_vae",
+    parser = argparse.ArgumentParser(prog="python3 -m engine.build.train_vae",
                                      description="Train the chord/texture VAE (§2.3).")
     parser.add_argument("--data", type=Path, help="segment .npz (required for training)")
     parser.add_argument("--config", choices=sorted(CONFIGS), default="small")
@@ -278,7 +279,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.time_budget and args.time_budget <= FINAL_EVAL_RESERVE_S:
         parser.error(f"--time-budget must exceed {FINAL_EVAL_RESERVE_S:.0f} s")
     try:
-        train(args, " ".join(["python3 -m engine.models.train_vae", *given]))
+        train(args, " ".join(["python3 -m engine.build.train_vae", *given]))
     except (BadInputError, LibraryError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)

@@ -49,7 +49,7 @@ import mido
 import numpy as np
 
 from engine.errors import BadInputError, MidiFileError
-from engine.library.build_chord_templates import (
+from engine.library.chord_labels import (
     QUALITY_INTERVALS,
     note_name_pc,
     parse_pop909_label,

@@ -1,5 +1,5 @@
 """Training the learned chord model (`engine.models.chord_model`) on the training split of
-POP909 + Nottingham (`engine.models.chord_data`), with its provenance.
+POP909 + Nottingham (`engine.build.chord_data`), with its provenance.
 
 Splits: held-out songs (`is_held_out`) are never trained on; a seeded 5% of the remaining songs
 of each corpus is the validation split (model selection), the rest trains.
@@ -18,7 +18,7 @@ Augmentation (per draw):
   given. The model so learns to trust the melody over a wrong key, and the DP gets sensible
   scores when the detector errs.
 
-Run: `python3 -m engine.models.train_chord_model --out engine/data/models/melody_chords.pt
+Run: `python3 -m engine.build.train_chord_model --out engine/data/models/melody_chords.pt
 [--seed 0] [--time-budget S] [--device cpu|cuda|auto]` (builds .train/chord_songs.npz first
 when it is missing) -> the weights and a provenance JSON beside them.
 """
@@ -42,9 +42,7 @@ import torch
 from torch import nn
 
 from engine.atomic_file import atomic_output
-from engine.errors import BadInputError, LibraryError
-from engine.library.datasets import is_held_out
-from engine.models.chord_data import (
+from engine.build.chord_data import (
     DATASETS,
     NO_CHORD,
     NOTTINGHAM,
@@ -56,6 +54,9 @@ from engine.models.chord_data import (
     relative_rows,
     save_corpus,
 )
+from engine.build.provenance import git_commit
+from engine.errors import BadInputError, LibraryError
+from engine.library.datasets import is_held_out
 from engine.models.chord_model import (
     HEIGHT_CHANNEL,
     ChordModel,
@@ -67,7 +68,7 @@ from engine.models.chord_model import (
 from engine.models.device import choose_device, seed_everything
 from engine.types import Key
 
-COMMAND = "python3 -m engine.models.train_chord_model"
+COMMAND = "python3 -m engine.build.train_chord_model"
 DEFAULT_CORPUS = Path(".train/chord_songs.npz")
 VALID_SHARE = 0.05
 AUTO_KEY_SHARE = 0.5  # of the draws of a song whose estimated key differs from the human one
@@ -295,16 +296,6 @@ def draw_epoch(songs: Sequence[ChordSong], rng: np.random.Generator,
 def _count(songs: Sequence[ChordSong]) -> dict[str, dict[str, int]]:
     return {d: {"songs": sum(1 for s in songs if s.dataset == d),
                 "slots": sum(s.n_slots for s in songs if s.dataset == d)} for d in DATASETS}
-
-
-def git_commit() -> str:
-    import subprocess
-
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                              check=True, cwd=Path(__file__).parent).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def _write_json(path: Path, value: Any) -> None:
