@@ -60,7 +60,7 @@ def demo_file(tmp_path):
 
 def _load(qtbot, window, path):
     with qtbot.waitSignal(window.result_shown, timeout=WAIT_MS):
-        window.load_file(path)
+        window.files.load_file(path)
     return window.arrangement
 
 
@@ -80,7 +80,7 @@ def _preset_with_other_style(window, style):
         preset = window.preset_box.itemData(i)
         if preset.style != style:
             return i, preset
-    base = window.current_preset()
+    base = window.preset_list.current
     other = "dark" if style != "dark" else "rnb"
     window.presets.save_as(replace(base, style=other), "test other style")
     window.preset_list.load(base.name)
@@ -203,7 +203,7 @@ def test_a_meter_edit_rebars_the_melody_and_releases_locks(qtbot, window, demo_f
     window.phrase_strip.cards[0].lock.setChecked(True)
     after = _generate(qtbot, window, lambda: window.analysis.meter.setCurrentText("3/4"))
     assert after.harmonization.analysis.meter.name == "3/4"
-    assert window.locked == {}
+    assert window.document.locked == {}
     assert window.roll.view.bar_beats == 3.0
 
 
@@ -211,7 +211,7 @@ def test_send_to_daw_is_refused_for_a_file(qtbot, window, demo_file):
     _load(qtbot, window, demo_file)
     assert not window.send_action.isEnabled()
     with qtbot.waitSignal(window.error_shown, timeout=WAIT_MS) as blocker:
-        window.send_to_daw()
+        window.daw.send()
     assert "file" in blocker.args[0]
 
 
@@ -219,7 +219,7 @@ def test_save_writes_the_shown_parts(qtbot, window, demo_file, tmp_path):
     arrangement = _load(qtbot, window, demo_file)
     target = tmp_path / "song.mid"
     with qtbot.waitSignal(window.saved, timeout=WAIT_MS):
-        window.save_midi(target)
+        window.files.save_midi(target)
     chords = _track_notes(target, "Chords")
     assert sorted((s, p) for p, s, _ in chords) == sorted(
         (n.start_tick, n.pitch) for n in arrangement.harmonization.chord_notes)
@@ -234,7 +234,7 @@ def test_a_dropped_file_is_loaded(qtbot, window, demo_file):
     with qtbot.waitSignal(window.result_shown, timeout=WAIT_MS):
         window.dropEvent(drop)
     assert drop.isAccepted()
-    assert window.clip is not None and window.clip.name == "demo"
+    assert window.document.clip is not None and window.document.clip.name == "demo"
 
 
 # ---- bad input: the banner, and the window goes on ---------------------------------------
@@ -245,7 +245,7 @@ def test_a_broken_midi_file_shows_the_banner_and_the_window_stays_usable(qtbot, 
     broken = tmp_path / "broken.mid"
     broken.write_bytes(b"MThd\x00\x00\x00\x06\x00\x01\x00\x02garbage")
     with qtbot.waitSignal(window.error_shown, timeout=WAIT_MS) as blocker:
-        window.load_file(broken)
+        window.files.load_file(broken)
     assert "broken.mid" in blocker.args[0]
     assert window.banner.isVisible()
     assert "Traceback" in window.banner.details.toPlainText()
@@ -256,7 +256,7 @@ def test_a_broken_midi_file_shows_the_banner_and_the_window_stays_usable(qtbot, 
 def test_an_empty_clip_shows_the_banner(qtbot, window, demo_file):
     empty = Clip("test", "empty", 16.0, 120.0, 4, 4, ())
     with qtbot.waitSignal(window.error_shown, timeout=WAIT_MS) as blocker:
-        window.load_clip(empty)
+        window.files.load_clip(empty)
     assert "Could not generate" in blocker.args[0]
     assert window.banner.isVisible()
     _load(qtbot, window, demo_file)
@@ -280,7 +280,8 @@ def test_progress_shows_only_for_work_longer_than_300_ms(qtbot, window, demo_fil
 
 def test_a_stale_result_is_not_shown(qtbot, window, demo_file):
     arrangement = _load(qtbot, window, demo_file)
-    old = PanelOutcome(PANEL_SOURCE, "panel-0", window.clip, replace(arrangement, piano_notes=()),
+    old = PanelOutcome(PANEL_SOURCE, "panel-0", window.document.clip,
+                       replace(arrangement, piano_notes=()),
                        GenerateResult("panel-0", PANEL_SOURCE, {}), RollView())
     window.link.outcome.emit(old)
     qtbot.wait(0)  # let the queued signal through (processes events, no timing assumption)
@@ -322,8 +323,8 @@ def test_daw_clips_in_live_mode_are_debounced_latest_wins(qtbot, window):
     assert client.states()[0] == "superseded"  # r1 never reached the engine
     (result,) = client.results()
     assert result.request_id == "r2"
-    assert window.source == "osc:test"
-    assert window.clip.notes == shifted.notes
+    assert window.document.source == "osc:test"
+    assert window.document.clip.notes == shifted.notes
     assert [c.symbol for c in result.chords] == [c.symbol for c in window.roll.view.chords]
 
 
@@ -349,7 +350,7 @@ def test_with_live_mode_off_a_daw_clip_waits_for_the_user(qtbot, window):
     client = _DawClient()
     with qtbot.waitSignal(window.clip_loaded, timeout=WAIT_MS):
         window.link.gate.submit("osc:test", "r1", _daw_clip(demo_melody()), {}, client.on_event)
-    assert window.arrangement is None and window.source == "osc:test"
+    assert window.arrangement is None and window.document.source == "osc:test"
     _generate(qtbot, window, window.generate_action.trigger)
     assert client.results() == []  # nothing went to the DAW on its own
     window.send_action.trigger()
@@ -455,14 +456,24 @@ def test_log_records_reach_the_log_panel(qtbot, window):
 
 
 def test_preset_save_as_and_delete(qtbot, window):
-    base = window.current_preset()
-    window.save_preset_as("my test preset")
-    assert window.current_preset().name == "my test preset"
-    assert not window.current_preset().factory
-    assert window.delete_preset_button.isEnabled()
-    window.delete_preset(confirm=False)
+    base = window.preset_list.current
+    window.preset_list.save_as("my test preset")
+    assert window.preset_list.current.name == "my test preset"
+    assert not window.preset_list.current.factory
+    assert window.preset_bar.delete_button.isEnabled()
+    window.preset_list.delete(confirm=False)
     names = [window.preset_box.itemData(i).name for i in range(window.preset_box.count())]
     assert "my test preset" not in names and base.name in names
+
+
+def test_the_delete_button_asks_first(qtbot, window, monkeypatch):
+    window.preset_list.save_as("my test preset")
+    asked = []
+    monkeypatch.setattr(window.preset_bar, "confirm_delete",
+                        lambda name: asked.append(name) or False)
+    window.preset_bar.delete_button.click()
+    assert asked == ["my test preset"]
+    assert window.preset_list.current.name == "my test preset"  # the user said no
 
 
 # ---- process-level ----------------------------------------------------------------------

@@ -65,7 +65,7 @@ def test_live_mode_writes_into_live_and_send_carries_the_chosen_alternative(qtbo
         qtbot.addWidget(window)
         window.show()
         qtbot.waitUntil(lambda: window.arrangement is not None, timeout=WAIT_MS)
-        assert window.source == "ableton"
+        assert window.document.source == "ableton"
         first = window.arrangement
         qtbot.waitUntil(lambda: _written(double, "AccoBridge Chords")
                         == _expected(first.harmonization.chord_notes), timeout=WAIT_MS)
@@ -114,7 +114,7 @@ def test_reaper_clip_waits_in_manual_mode_and_send_writes_the_result_file(qtbot,
         with qtbot.waitSignal(window.clip_loaded, timeout=WAIT_MS):
             temporary.write_text(format_clip(1, clip), encoding="utf-8")
             temporary.rename(folder / clip_file_name(1))
-        assert window.source == "reaper" and window.arrangement is None
+        assert window.document.source == "reaper" and window.arrangement is None
         with qtbot.waitSignal(window.result_shown, timeout=WAIT_MS):
             window.generate_action.trigger()
         with qtbot.waitSignal(window.result_shown, timeout=WAIT_MS):

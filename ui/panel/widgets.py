@@ -1,4 +1,5 @@
-"""The panel's smaller widgets: error banner, restore offer, analysis editor, connection list,
+"""The panel's smaller widgets: error banner, restore offer, analysis editor, preset bar,
+connection list,
 log panel and the drag-out handle. They show state and emit intents; the window's presenters
 decide what to run. (The phrase cards are in `ui.panel.phrases`.)"""
 
@@ -7,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from PyQt6.QtCore import QMimeData, QObject, QPoint, Qt, pyqtSignal
 from PyQt6.QtGui import QDrag, QMouseEvent
@@ -16,8 +18,10 @@ from PyQt6.QtWidgets import (
     QFrame,
     QGroupBox,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPlainTextEdit,
     QPushButton,
     QSpinBox,
@@ -173,6 +177,41 @@ class AnalysisEditor(QGroupBox):
             meter=(int(num), int(den)),
             pickup_16th=None if self.pickup.value() < 0 else self.pickup.value(),
             phrases=self.phrases.text().strip() or None)
+
+
+class PresetBar(QWidget):
+    """The preset selector with "Save as…" and "Delete": the preset presenter's view."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.box = QComboBox()
+        self.box.setMinimumWidth(170)
+        self.save_button = QPushButton("Save as…")
+        self.delete_button = QPushButton("Delete")
+        for widget in (QLabel(" Preset "), self.box, self.save_button, self.delete_button):
+            layout.addWidget(widget)
+
+    def show_presets(self, presets: Sequence[Any], index: int) -> None:
+        self.box.blockSignals(True)  # a new list is no user's choice
+        self.box.clear()
+        for i, preset in enumerate(presets):
+            self.box.addItem(preset.name + ("" if preset.factory else "  (yours)"), preset)
+            self.box.setItemData(i, preset.description, Qt.ItemDataRole.ToolTipRole)
+        self.box.setCurrentIndex(index)
+        self.box.blockSignals(False)
+
+    def show_deletable(self, deletable: bool) -> None:
+        self.delete_button.setEnabled(deletable)
+
+    def ask_preset_name(self) -> str | None:
+        text, ok = QInputDialog.getText(self, "Save preset", "Name of the new preset:")
+        return text.strip() if ok and text.strip() else None
+
+    def confirm_delete(self, name: str) -> bool:
+        return QMessageBox.question(self, "Delete preset", f"Delete your preset “{name}”?") == \
+            QMessageBox.StandardButton.Yes
 
 
 class ConnectionList(QGroupBox):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import gc
 import logging
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +21,10 @@ from PyQt6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
 from PyQt6.QtWidgets import (
     QApplication,
     QCheckBox,
-    QComboBox,
     QFileDialog,
-    QInputDialog,
     QLabel,
     QMainWindow,
-    QMessageBox,
     QProgressBar,
-    QPushButton,
     QScrollArea,
     QSplitter,
     QToolBar,
@@ -37,8 +33,7 @@ from PyQt6.QtWidgets import (
 )
 
 from bridge.store import ClipStore
-from bridge.types import Clip
-from engine.types import Arrangement, Melody, ProgressionChoice
+from engine.types import Arrangement, Melody
 from ui.panel.background import Background
 from ui.panel.document import AnalysisEdits, PanelDocument
 from ui.panel.jobs import PANEL_SOURCE, PanelOutcome
@@ -58,6 +53,7 @@ from ui.panel.widgets import (
     DragOut,
     ErrorBanner,
     LogPanel,
+    PresetBar,
     QtLogHandler,
     RestoreOffer,
 )
@@ -112,7 +108,10 @@ class PanelWindow(QMainWindow):
         # the presenters, each with this window as its view
         self.prefs = SettingsPresenter(settings, settings_file, self.background.run,
                                        self.settings_saved.emit)
-        self.preset_list = PresetPresenter(self.presets, self, self._options_changed,
+        self.preset_bar = PresetBar()
+        self.preset_box = self.preset_bar.box
+        self.preset_list = PresetPresenter(self.presets, self.preset_bar, self,
+                                           lambda: self.daw.update_request(),
                                            self._preset_chosen)
         self.generation = GenerationPresenter(self.link, self.document, self.preset_list, self)
         self.daw = DawPresenter(self.link, self.document, self.generation, self)
@@ -133,26 +132,14 @@ class PanelWindow(QMainWindow):
         if offer_restore:
             self.files.look_for_last_session()
 
-    # the document, read-only, for tests and benchmarks
     @property
     def settings(self) -> Any:
         return self.prefs.settings
 
     @property
-    def clip(self) -> Clip | None:
-        return self.document.clip
-
-    @property
-    def source(self) -> str:
-        return self.document.source
-
-    @property
     def arrangement(self) -> Arrangement | None:
+        """What is shown (the benchmarks and tests watch it)."""
         return self.document.arrangement
-
-    @property
-    def locked(self) -> dict[int, ProgressionChoice]:
-        return self.document.locked
 
     # ---- layout -------------------------------------------------------------------------
 
@@ -174,14 +161,7 @@ class PanelWindow(QMainWindow):
         self.drag_out = DragOut(self.export_mime)
         bar.addWidget(self.drag_out)
         bar.addSeparator()
-        bar.addWidget(QLabel(" Preset "))
-        self.preset_box = QComboBox()
-        self.preset_box.setMinimumWidth(170)
-        bar.addWidget(self.preset_box)
-        self.save_preset_button = QPushButton("Save as…")
-        self.delete_preset_button = QPushButton("Delete")
-        bar.addWidget(self.save_preset_button)
-        bar.addWidget(self.delete_preset_button)
+        bar.addWidget(self.preset_bar)
         bar.addSeparator()
         self.live_box = QCheckBox("Live mode")
         self.live_box.setToolTip("Generate again automatically whenever the DAW clip changes")
@@ -265,8 +245,8 @@ class PanelWindow(QMainWindow):
         self.save_action.triggered.connect(self.choose_save_file)
         self.settings_action.triggered.connect(self.open_settings)
         self.preset_box.currentIndexChanged.connect(self.preset_list.choose)
-        self.save_preset_button.clicked.connect(lambda: self.preset_list.save_as())
-        self.delete_preset_button.clicked.connect(lambda: self.preset_list.delete())
+        self.preset_bar.save_button.clicked.connect(lambda: self.preset_list.save_as())
+        self.preset_bar.delete_button.clicked.connect(lambda: self.preset_list.delete())
         self.live_box.toggled.connect(self._live_toggled)
         self.analysis.edited.connect(self._analysis_edited)
         self.offer.restore.connect(self.files.restore_last)
@@ -299,7 +279,6 @@ class PanelWindow(QMainWindow):
         if not self.restoreGeometry(QByteArray.fromBase64(geometry.encode("ascii"))):
             self.resize(1280, 800)
 
-
     # ---- the public face: what the app, tests and benchmarks drive --------------------------
 
     def start_warm_up(self) -> None:
@@ -319,14 +298,8 @@ class PanelWindow(QMainWindow):
         self.end_progress()
         self.report_error("The engine could not be loaded", err)
 
-    def load_file(self, path: Path) -> None:
-        self.files.load_file(path)
-
     def load_melody(self, melody: Melody, name: str) -> None:
         self.files.load_melody(melody, name)
-
-    def load_clip(self, clip: Clip, generate: bool = True) -> None:
-        self.files.load_clip(clip, generate)
 
     def generate(self) -> None:
         self.generation.generate()
@@ -336,21 +309,6 @@ class PanelWindow(QMainWindow):
 
     def regenerate_phrase(self, phrase: int) -> None:
         self.generation.regenerate_phrase(phrase)
-
-    def save_midi(self, path: Path) -> None:
-        self.files.save_midi(path)
-
-    def send_to_daw(self) -> None:
-        self.daw.send()
-
-    def current_preset(self) -> Any:
-        return self.preset_list.current
-
-    def save_preset_as(self, name: str | None = None) -> None:
-        self.preset_list.save_as(name)
-
-    def delete_preset(self, confirm: bool = True) -> None:
-        self.preset_list.delete(confirm)
 
     def restart_services(self) -> None:
         self.daw.restart_services(self.settings)
@@ -430,26 +388,6 @@ class PanelWindow(QMainWindow):
         self.banner.show_error(message, details)
         logger.warning("%s", message)
         self.error_shown.emit(message)
-
-    def show_presets(self, presets: Sequence[Any], index: int) -> None:
-        self.preset_box.blockSignals(True)
-        self.preset_box.clear()
-        for i, preset in enumerate(presets):
-            self.preset_box.addItem(preset.name + ("" if preset.factory else "  (yours)"), preset)
-            self.preset_box.setItemData(i, preset.description, Qt.ItemDataRole.ToolTipRole)
-        self.preset_box.setCurrentIndex(index)
-        self.preset_box.blockSignals(False)
-
-    def show_deletable(self, deletable: bool) -> None:
-        self.delete_preset_button.setEnabled(deletable)
-
-    def ask_preset_name(self) -> str | None:
-        text, ok = QInputDialog.getText(self, "Save preset", "Name of the new preset:")
-        return text.strip() if ok and text.strip() else None
-
-    def confirm_delete(self, name: str) -> bool:
-        return QMessageBox.question(self, "Delete preset", f"Delete your preset “{name}”?") == \
-            QMessageBox.StandardButton.Yes
 
     def live(self) -> bool:
         return self.live_box.isChecked()
@@ -532,9 +470,6 @@ class PanelWindow(QMainWindow):
     def _analysis_edited(self) -> None:
         self.generation.analysis_edited()
         self._edit_timer.start()  # debounced: the latest edit generates
-
-    def _options_changed(self) -> None:
-        self.daw.update_request()
 
     def _preset_chosen(self, preset: Any) -> None:
         self.daw.update_request()

@@ -13,7 +13,7 @@ from ui.panel.presenters import StatusView
 logger = logging.getLogger("accobridge.panel")
 
 
-class PresetView(StatusView, Protocol):
+class PresetView(Protocol):
     def show_presets(self, presets: Sequence[Any], index: int) -> None:
         """The presets in the selector (`label`, `description`, with `index` chosen)."""
 
@@ -25,14 +25,15 @@ class PresetView(StatusView, Protocol):
 
 
 class PresetPresenter:
-    def __init__(self, store: Any, view: PresetView, on_listed: Callable[[], None],
-                 on_chosen: Callable[[Any], None]) -> None:
+    def __init__(self, store: Any, view: PresetView, status: StatusView,
+                 on_listed: Callable[[], None], on_chosen: Callable[[Any], None]) -> None:
         """`store`: a `ui.presets.PresetStore`. `on_listed` after the list is (re)read,
         `on_chosen(preset)` when the user picks one (or the chosen one is deleted)."""
         self.store = store
         self.presets: list[Any] = []
         self.index = 0
         self._view = view
+        self._status = status
         self._on_listed = on_listed
         self._on_chosen = on_chosen
 
@@ -70,7 +71,7 @@ class PresetPresenter:
         try:
             saved = self.store.save_as(preset, name)
         except (PresetError, OSError) as err:
-            self._view.report_error(f"Could not save the preset “{name}”", err)
+            self._status.report_error(f"Could not save the preset “{name}”", err)
             return
         self.load(getattr(saved, "name", name))
         logger.info("saved preset %s", name)
@@ -87,7 +88,7 @@ class PresetPresenter:
         try:
             self.store.delete(preset.name)
         except (PresetError, OSError) as err:
-            self._view.report_error(f"Could not delete the preset “{preset.name}”", err)
+            self._status.report_error(f"Could not delete the preset “{preset.name}”", err)
             return
         self.load(None)
         self.choose(self.index)
