@@ -12,7 +12,8 @@ The grid (why it is not simply "MIDI beat 0"):
   the original that broke the 4/4 bar grid). So the MIDI grid is matched to `melody.txt`: every
   structure melody onset votes for the offsets (MIDI 16th − structure 16th) at which the MIDI
   MELODY track has an onset of the same pitch, and a small Viterbi over the structure notes picks
-  a non-decreasing, piecewise-constant offset (a switch costs `SWITCH_PENALTY` notes' worth).
+  a non-decreasing, piecewise-constant offset (a switch costs `SWITCH_PENALTY` notes' worth;
+  `pop909_alignment`).
   Each offset change is a seam: MIDI time between the two offsets is dropped (it is the deleted
   beats); the seam is placed on a bar line in the melody gap, a phrase boundary if there is one.
   Checked over the corpus: 883 of the 903 songs then agree with `melody.txt` on >= 95% of the
@@ -48,6 +49,13 @@ from pathlib import Path
 import mido
 import numpy as np
 
+from engine.build.pop909_alignment import (
+    NOTE_COLUMNS,
+    AlignmentSegment,
+    align_to_structure,
+    notes_on_grid,
+    spans_on_grid,
+)
 from engine.errors import BadInputError, MidiFileError
 from engine.library.chord_labels import (
     QUALITY_INTERVALS,
@@ -60,34 +68,12 @@ MELODY_TRACK = "MELODY"
 BRIDGE_TRACK = "BRIDGE"
 PIANO_TRACK = "PIANO"
 SUSTAIN_CONTROL = 64
-# A melody.txt onset counts as matched when the MIDI melody has the same pitch within this many
-# 16ths of it (after alignment); below MIN_ALIGNMENT matched onsets the song is refused.
-MATCH_TOLERANCE_16TH = 1
-MIN_ALIGNMENT = 0.9
-# Viterbi of the alignment: an offset change costs this many matched notes, so a seam needs a
-# clear run of notes behind it; an onset one 16th off scores NEAR_MATCH instead of 1.
-SWITCH_PENALTY = 3.0
-NEAR_MATCH = 0.6
-# Offsets a structure onset may vote for, in 16ths (MIDI grid − structure grid), and how many of
-# the most voted ones the Viterbi considers (those with at least MIN_VOTE_SHARE of the notes).
-OFFSET_RANGE_16TH = (-256, 1024)
-MAX_OFFSETS = 16
-MIN_VOTE_SHARE = 0.04
+MIN_ALIGNMENT = 0.9  # share of melody.txt onsets matched, below which a song is refused
 # The chord file may run this many bars longer or shorter than the labelled phrases.
 CHORD_SLACK_BARS = 2
-NOTE_COLUMNS = 4  # onset_16th, pitch, duration_16th, velocity
 
 _PHRASE_RE = re.compile(r"([A-Za-z])(\d+)")
 _KEY_RE = re.compile(r"([A-G][#b]?):(maj|min)")
-
-
-@dataclass(frozen=True)
-class AlignmentSegment:
-    """From structure 16th `start_16th` on (until the next segment), structure 16th t is MIDI
-    16th t + `offset_16th` (MIDI 16th 0 = the first beat of `beat_midi.txt`)."""
-
-    start_16th: int
-    offset_16th: int
 
 
 @dataclass(frozen=True, eq=False)
@@ -186,13 +172,13 @@ def read_pop909_song(song_dir: Path, structure_dir: Path | None = None) -> Pop90
             )
 
     # merged again on the grid: rounding can make neighbouring spans touch
-    pedal = _union(_spans_on_grid(to_16th(pedal_sec), alignment)) if len(pedal_sec) else pedal_sec
+    pedal = _union(spans_on_grid(to_16th(pedal_sec), alignment)) if len(pedal_sec) else pedal_sec
     song = Pop909Song(
         song_id=song_id,
         meter=meter,
-        melody=_notes_on_grid(midi_melody, alignment),
-        piano=_notes_on_grid(np.concatenate([midi_piano, midi_bridge]), alignment),
-        bridge=_notes_on_grid(midi_bridge, alignment),
+        melody=notes_on_grid(midi_melody, alignment),
+        piano=notes_on_grid(np.concatenate([midi_piano, midi_bridge]), alignment),
+        bridge=notes_on_grid(midi_bridge, alignment),
         pedal=pedal.astype(np.int32).reshape(-1, 2),
         chord_roots=roots,
         chord_bass=bass,
@@ -365,126 +351,6 @@ def _notes_16th(table: np.ndarray, to_16th: _BeatGrid) -> np.ndarray:
     end = np.rint(to_16th(table[:, 1])).astype(np.int64)
     return np.stack([onset, table[:, 2].astype(np.int64), np.maximum(end - onset, 1),
                      table[:, 3].astype(np.int64)], axis=1)
-
-
-# ----------------------------------------------------------------------------------- alignment
-
-
-def align_to_structure(
-    midi_onsets: np.ndarray,
-    structure_notes: np.ndarray,
-    bar_16th: int,
-    phrase_starts_16th: set[int] | frozenset[int] = frozenset(),
-) -> tuple[tuple[AlignmentSegment, ...], float]:
-    """Piecewise offsets mapping the structure grid onto the MIDI grid (see the module text).
-
-    `midi_onsets`: rows (onset_16th, pitch) of the MIDI melody on the MIDI grid;
-    `structure_notes`: rows (onset_16th, pitch, duration_16th) of melody.txt. Returns the
-    segments and the share of structure onsets matched within MATCH_TOLERANCE_16TH."""
-    if len(structure_notes) == 0 or len(midi_onsets) == 0:
-        return (AlignmentSegment(0, 0),), 0.0
-    s_onset, s_pitch = structure_notes[:, 0], structure_notes[:, 1]
-    m_onset, m_pitch = midi_onsets[:, 0], midi_onsets[:, 1]
-    low, high = OFFSET_RANGE_16TH
-    same = s_pitch[:, None] == m_pitch[None, :]
-    diff = (m_onset[None, :] - s_onset[:, None])[same]
-    diff = diff[(diff >= low) & (diff < high)]
-    votes = np.bincount(diff - low, minlength=high - low)
-    n = len(s_onset)
-    order = np.argsort(votes)[::-1][:MAX_OFFSETS]
-    keep = order[votes[order] >= max(3.0, MIN_VOTE_SHARE * n)]
-    if len(keep) == 0:
-        keep = order[:1]
-    offsets = np.sort(keep) + low
-
-    # Emission: 1 for a same-pitch MIDI onset exactly there, NEAR_MATCH one 16th off.
-    span = int(max(m_onset.max(), s_onset.max() + offsets.max())) + 3
-    base = int(min(m_onset.min(), s_onset.min() + offsets.min())) - 2
-    occupied = np.zeros((128, span - base + 1), dtype=bool)
-    occupied[np.clip(m_pitch, 0, 127), m_onset - base] = True
-    where = s_onset[:, None] + offsets[None, :] - base
-    rows = np.clip(s_pitch, 0, 127)[:, None]
-    exact = occupied[rows, where]
-    near = occupied[rows, where - 1] | occupied[rows, where + 1]
-    emission = np.where(exact, 1.0, np.where(near, NEAR_MATCH, 0.0))
-
-    # Viterbi with non-decreasing offsets: from k <= j, a change costing SWITCH_PENALTY.
-    k_count = len(offsets)
-    back = np.zeros((n, k_count), dtype=np.int64)
-    score = emission[0].copy()
-    columns = np.arange(k_count)
-    for i in range(1, n):
-        best_before = np.maximum.accumulate(score)
-        arg_before = _running_argmax(score)
-        moved = np.concatenate([[-np.inf], best_before[:-1] - SWITCH_PENALTY])
-        moved_from = np.concatenate([[0], arg_before[:-1]])
-        stay = score >= moved
-        back[i] = np.where(stay, columns, moved_from)
-        score = np.where(stay, score, moved) + emission[i]
-    path = np.empty(n, dtype=np.int64)
-    path[-1] = int(np.argmax(score))
-    for i in range(n - 1, 0, -1):
-        path[i - 1] = back[i, path[i]]
-    matched = float(np.mean(emission[np.arange(n), path] > 0))
-
-    segments = [AlignmentSegment(0, int(offsets[path[0]]))]
-    changes = np.flatnonzero(np.diff(path)) + 1
-    for change in changes:
-        cut = _seam(int(s_onset[change - 1]), int(s_onset[change]), bar_16th, phrase_starts_16th)
-        segments.append(AlignmentSegment(max(cut, segments[-1].start_16th + 1),
-                                         int(offsets[path[change]])))
-    return tuple(segments), matched
-
-
-def _running_argmax(values: np.ndarray) -> np.ndarray:
-    """Index of the running maximum (first one on ties) at each position."""
-    best = np.maximum.accumulate(values)
-    is_new = np.concatenate([[True], values[1:] > best[:-1]])
-    return np.maximum.accumulate(np.where(is_new, np.arange(len(values)), 0))
-
-
-def _seam(last_onset: int, next_onset: int, bar_16th: int, phrase_starts: set[int] |
-          frozenset[int]) -> int:
-    """Where the structure dropped beats between two melody onsets: a phrase boundary bar line
-    in (last_onset, next_onset], else the bar line nearest the middle of that gap, else the
-    beat of the next onset."""
-    first_bar = -(-(last_onset + 1) // bar_16th) * bar_16th
-    bars = list(range(first_bar, next_onset + 1, bar_16th))
-    on_phrase = [b for b in bars if b in phrase_starts]
-    if on_phrase:
-        return on_phrase[-1]
-    if bars:
-        middle = (last_onset + next_onset) / 2
-        return min(bars, key=lambda b: abs(b - middle))
-    return max(last_onset + 1, next_onset - next_onset % 4)
-
-
-def _notes_on_grid(notes: np.ndarray, alignment: Sequence[AlignmentSegment]) -> np.ndarray:
-    """MIDI-grid note rows -> structure-grid note rows. Notes before 16th 0 or in beats the
-    structure deleted are dropped; a note sounding across a seam ends there."""
-    if len(notes) == 0:
-        return np.zeros((0, NOTE_COLUMNS), dtype=np.int32)
-    starts = np.array([s.start_16th for s in alignment], dtype=np.int64)
-    offsets = np.array([s.offset_16th for s in alignment], dtype=np.int64)
-    ends = np.concatenate([starts[1:], [np.iinfo(np.int32).max]])
-    # Offsets never decrease, so the segments' MIDI starts increase too.
-    k = np.clip(np.searchsorted(starts + offsets, notes[:, 0], side="right") - 1, 0, None)
-    onset = notes[:, 0] - offsets[k]
-    inside = (onset >= 0) & (onset < ends[k])
-    end = np.minimum(onset + notes[:, 2], ends[k])
-    rows = np.stack([onset, notes[:, 1], np.maximum(end - onset, 1), notes[:, 3]], axis=1)
-    rows = rows[inside]
-    return rows[np.lexsort((rows[:, 1], rows[:, 0]))].astype(np.int32)
-
-
-def _spans_on_grid(spans_16th: np.ndarray, alignment: Sequence[AlignmentSegment]) -> np.ndarray:
-    """Pedal-down spans (fractional MIDI 16ths) -> structure-grid spans, cut at seams."""
-    start = np.rint(spans_16th[:, 0]).astype(np.int64)
-    end = np.rint(spans_16th[:, 1]).astype(np.int64)
-    zeros = np.zeros_like(start)
-    notes = np.stack([start, zeros, np.maximum(end - start, 1), zeros], axis=1)
-    rows = _notes_on_grid(notes, alignment)
-    return np.stack([rows[:, 0], rows[:, 0] + rows[:, 2]], axis=1).astype(np.int32)
 
 
 # ------------------------------------------------------------------------ annotation files
