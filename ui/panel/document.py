@@ -9,7 +9,8 @@ from typing import Any
 
 from bridge.types import Clip, GenerateResult
 from engine.types import Arrangement, Melody, Meter, ProgressionChoice
-from ui.panel.jobs import PANEL_SOURCE, clip_melody
+from ui.engine_link import clip_melody
+from ui.panel.jobs import PANEL_SOURCE
 from ui.panel.rollview import RollView
 
 # (melody, [(track name, channel, notes)], {track name: [(tick, controller, value)]})

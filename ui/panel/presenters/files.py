@@ -13,9 +13,10 @@ from typing import Protocol
 
 from bridge.types import Clip, GenerateResult
 from engine.types import Melody
+from ui.engine_link import clip_from_melody
 from ui.panel.background import RunInBackground
 from ui.panel.document import PanelDocument
-from ui.panel.jobs import PANEL_SOURCE, clip_from_melody
+from ui.panel.jobs import PANEL_SOURCE
 from ui.panel.link import EngineLink
 from ui.panel.presenters import StatusView
 from ui.panel.presenters.generation import GenerationPresenter
