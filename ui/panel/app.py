@@ -61,7 +61,7 @@ def run(screenshot: Path | None = None, demo: bool = False, theme: str | None = 
     app, window = open_window(theme, restore=not (demo or screenshot),
                               size=SCREENSHOT_SIZE if screenshot is not None else None)
     if demo:
-        from engine.demo import demo_melody
+        from engine import demo_melody
 
         QTimer.singleShot(0, lambda: window.load_melody(demo_melody(), "AccoBridge demo"))
     status = {"code": 0}

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bridge.types import Clip, GenerateResult
-from engine.types import Arrangement, Melody, Meter, ProgressionChoice
+from engine import Arrangement, Melody, Meter, ProgressionChoice
 from ui.engine_link import clip_melody
 from ui.panel.jobs import PANEL_SOURCE
 from ui.panel.rollview import RollView
@@ -58,7 +58,7 @@ class PanelDocument:
 
     def song_tracks(self) -> SongTracks | None:
         """What `engine.midi_io.write_song` writes for what is on screen (None: nothing yet)."""
-        from engine.types import Note
+        from engine import Note
 
         arrangement = self.arrangement
         if arrangement is not None:

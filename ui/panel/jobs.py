@@ -16,17 +16,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from bridge.types import PARTS, Clip, ClipNote, GenerateResult, JobContext
-from engine import (
-    Arrangement,
-    ArrangeOptions,
-    Melody,
-    ProgressionChoice,
-    TextureChoice,
-    arrange_harmonization,
-    choose_alternative,
-    regenerate,
-    regenerate_phrase,
-)
+from engine import Arrangement, ArrangeOptions, Melody, ProgressionChoice, TextureChoice
 from ui.engine_link import (
     clip_from_melody,
     clip_melody,
@@ -81,6 +71,8 @@ class PanelOutcome:
 def run_request(request: PanelRequest, clip: Clip,
                 context: JobContext | None = None) -> Arrangement:
     """Carry out one panel request (on the engine's worker thread)."""
+    # the engine's working modules load here, on the worker, never while the window is built
+    from engine import arrange_harmonization, choose_alternative, regenerate, regenerate_phrase
 
     def progress(fraction: float, message: str) -> None:
         if context is not None:

@@ -13,12 +13,13 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from PyQt6.QtCore import QObject, pyqtSignal
 
+from bridge.adapter import EventCallback, call_guarded
 from bridge.session import Session
 from bridge.store import ClipStore
 from bridge.types import Clip
@@ -27,7 +28,6 @@ from ui.services import BridgeServices, ConnectionStatus, ServiceConfig
 
 logger = logging.getLogger(__name__)
 
-EventCallback = Callable[[str, object], None]
 ENDINGS = ("done", "failed", "superseded", "cancelled")
 # The GIL switch interval while the panel is open. A thread waiting for the GIL asks the
 # holder to drop it only after waiting this long without any switch, and every brief release
@@ -190,10 +190,7 @@ class DawGate:
 
 
 def _safe_call(on_event: EventCallback, kind: str, payload: object) -> None:
-    try:
-        on_event(kind, payload)
-    except Exception:
-        logger.exception("an adapter's on_event raised on %r", kind)
+    call_guarded(logger, f"an adapter's on_event on {kind!r}", on_event, kind, payload)
 
 
 class EngineLink(QObject):
@@ -239,7 +236,7 @@ class EngineLink(QObject):
     def daw_request(self) -> PanelRequest:
         request = self._daw_request
         if request is None:
-            from engine.types import ArrangeOptions
+            from engine import ArrangeOptions
 
             request = PanelRequest("generate", ArrangeOptions())
         return request

@@ -22,7 +22,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from engine.types import STYLES, Harmonization, Key, PhraseHarmony
+from engine import STYLES, Harmonization, Key, PhraseHarmony
 from ui.panel.theme import Theme, tinted
 
 STYLE_NAMES = {"pop_standard": "Pop standard", "pop_complex": "Pop complex", "dark": "Dark",

@@ -7,7 +7,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from bridge.types import Clip, GenerateResult
-from engine.types import Arrangement, Melody, ProgressionChoice
+from engine import Arrangement, Melody, ProgressionChoice
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from engine.types import Key
+from engine import Key
 from ui.panel.document import AnalysisEdits
 from ui.panel.theme import Theme
 from ui.services import ConnectionStatus

@@ -33,7 +33,7 @@ from PyQt6.QtWidgets import (
 )
 
 from bridge.store import ClipStore
-from engine.types import Arrangement, Melody
+from engine import Arrangement, Melody
 from ui.panel.background import Background
 from ui.panel.document import AnalysisEdits, PanelDocument
 from ui.panel.jobs import PANEL_SOURCE, PanelOutcome
@@ -68,12 +68,11 @@ PREPARE_EVERY_MS = 40
 def warm_up() -> None:
     """The heavy imports and loads, done once after the window shows (on a background thread)
     so the first generation does not pay for them."""
-    import engine.edits  # noqa: F401
-    from engine.arranger import arrange  # noqa: F401
-    from engine.midi_io import read_melody  # noqa: F401
-    from engine.pipeline import prepare
+    import engine
 
-    prepare()  # the template library, and torch with the learned chord scorer (≈ 1.5 s)
+    for name in ("arrange", "arrange_harmonization", "load_melody"):
+        getattr(engine, name)  # the front door loads their modules now, not on first use
+    engine.prepare()  # the template library, and torch with the learned chord scorer (≈ 1.5 s)
     # Everything loaded so far lives as long as the panel: move it out of the collector's
     # reach, so that a full (generation 2) collection no longer scans the template library
     # and the Qt wrappers. Measured: full collections stopped every thread for 60-140 ms

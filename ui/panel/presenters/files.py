@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Protocol
 
 from bridge.types import Clip, GenerateResult
-from engine.types import Melody
+from engine import Melody
 from ui.engine_link import clip_from_melody
 from ui.panel.background import RunInBackground
 from ui.panel.document import PanelDocument
@@ -69,10 +69,10 @@ class FilePresenter:
     def load_file(self, path: Path) -> None:
         """Read a melody file on the I/O thread, then generate for it."""
         def read() -> Melody:
-            from engine.midi_io import read_melody  # mido's import, too, off the GUI thread
-            from engine.pipeline import require_one_meter
+            # mido's import, too, off the GUI thread
+            from engine import load_melody, require_one_meter
 
-            melody = read_melody(path)
+            melody = load_melody(path)
             require_one_meter(melody, "the panel")  # its clip and roll carry one meter
             return melody
 
@@ -103,7 +103,7 @@ class FilePresenter:
 
     def write_midi(self, path: Path) -> None:
         """Type 1, tracks Melody/Chords/Piano (engine.midi_io.write_song, atomic)."""
-        from engine.midi_io import write_song
+        from engine import write_song
 
         song = self.document.song_tracks()
         if song is None:

@@ -11,7 +11,7 @@ from types import MappingProxyType
 from typing import Protocol
 
 from bridge.types import ClipNote
-from engine.types import ArrangeOptions, Melody
+from engine import ArrangeOptions, Melody
 from ui.panel.document import AnalysisEdits, PanelDocument
 from ui.panel.jobs import PANEL_SOURCE, Action, PanelOutcome, PanelRequest
 from ui.panel.link import EngineLink
@@ -55,7 +55,7 @@ class GenerationPresenter:
         edits = self._view.analysis_edits()
         key = None
         if edits.key is not None:
-            from engine.analysis.key import parse_key
+            from engine import parse_key
 
             tonic, mode = edits.key.split(" ")
             key = parse_key(tonic, mode)

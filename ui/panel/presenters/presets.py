@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from engine.types import ArrangeOptions, HarmonizeOptions
+from engine import ArrangeOptions, HarmonizeOptions
 from ui.panel.presenters import StatusView
 
 logger = logging.getLogger("accobridge.panel")
