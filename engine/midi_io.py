@@ -88,6 +88,17 @@ def read_note_tracks(path: str | Path) -> tuple[int, list[tuple[str, list[Note]]
     return source.ticks_per_beat, tracks
 
 
+def open_midi_file(path: str | Path, clip: bool = False) -> mido.MidiFile:
+    """The file as mido parses it, for the offline corpus readers (engine.build) that walk its
+    tracks themselves; this module stays the one that imports mido."""
+    return mido.MidiFile(str(path), clip=clip)
+
+
+def merged_messages(midi: mido.MidiFile) -> list[mido.Message]:
+    """Every track's messages in time order, `time` in delta ticks (mido.merge_tracks)."""
+    return list(mido.merge_tracks(midi.tracks))
+
+
 def _read_midi(path: Path) -> _Source:
     try:
         midi = mido.MidiFile(str(path), clip=True)

@@ -239,14 +239,14 @@ def _pop909_chords(path: Path) -> tuple[list[ChordSpan], int]:
 
 def read_nottingham_tune(folder: Path, name: str) -> ChordSong:
     """One Nottingham tune (see the module docstring)."""
-    import mido
+    from engine.midi_io import merged_messages, open_midi_file
 
     try:
-        melody_file = mido.MidiFile(folder / "melody" / f"{name}.mid")
-        chord_file = mido.MidiFile(folder / "chords" / f"{name}.mid")
+        melody_file = open_midi_file(folder / "melody" / f"{name}.mid")
+        chord_file = open_midi_file(folder / "chords" / f"{name}.mid")
     except (OSError, ValueError, EOFError) as err:
         raise SongSkip("unreadable MIDI file") from err
-    metas = list(mido.merge_tracks(melody_file.tracks))
+    metas = merged_messages(melody_file)
     signatures = {(m.numerator, m.denominator) for m in metas if m.type == "time_signature"}
     if len(signatures) != 1 or next(iter(signatures)) not in SUPPORTED_METERS:
         raise SongSkip(f"meter {sorted(signatures)}")
@@ -286,13 +286,13 @@ def read_nottingham_tune(folder: Path, name: str) -> ChordSong:
 
 def _midi_notes(midi: Any) -> list[Note]:
     """Notes at 480 ticks a beat; a note_on without its note_off is dropped."""
-    import mido
+    from engine.midi_io import merged_messages
 
     scale = TICKS_PER_BEAT / midi.ticks_per_beat
     sounding: dict[tuple[int, int], list[int]] = {}
     notes = []
     tick = 0
-    for msg in mido.merge_tracks(midi.tracks):
+    for msg in merged_messages(midi):
         tick += msg.time
         if msg.type == "note_on" and msg.velocity > 0:
             sounding.setdefault((msg.channel, msg.note), []).append(tick)

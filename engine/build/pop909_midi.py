@@ -45,8 +45,8 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import mido
 import numpy as np
 
 from engine.build.pop909_alignment import (
@@ -62,6 +62,7 @@ from engine.library.chord_labels import (
     note_name_pc,
     parse_pop909_label,
 )
+from engine.midi_io import open_midi_file
 from engine.types import Key, Meter, Phrase
 
 MELODY_TRACK = "MELODY"
@@ -242,7 +243,7 @@ def _read_midi(path: Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]
     if not path.is_file():
         raise MidiFileError(f"{path}: file not found")
     try:
-        midi = mido.MidiFile(str(path), clip=True)
+        midi = open_midi_file(path, clip=True)
     except (OSError, EOFError, ValueError, KeyError, IndexError, struct.error) as err:
         text = str(err).strip().splitlines()
         reason = text[0] if text else type(err).__name__
@@ -295,7 +296,7 @@ def _union(spans: np.ndarray) -> np.ndarray:
     return np.array(merged, dtype=np.float64).reshape(-1, 2)
 
 
-def _tempo_map(midi: mido.MidiFile) -> _Seconds:
+def _tempo_map(midi: Any) -> _Seconds:  # a mido.MidiFile
     changes: list[tuple[int, int]] = []
     for track in midi.tracks:
         tick = 0

@@ -253,10 +253,10 @@ class _MidiFacts:
 
 
 def _read_midi(path: Path) -> _MidiFacts:
-    import mido  # only the builder reads MIDI here; `import engine` stays light
+    from engine.midi_io import open_midi_file  # only the builder reads MIDI files here
 
     try:
-        midi = mido.MidiFile(path)
+        midi = open_midi_file(path)
     except (OSError, ValueError, EOFError) as err:
         raise _Skip("unreadable MIDI file") from err
     meters: list[tuple[int, int]] = []
