@@ -24,6 +24,7 @@ from pythonosc.osc_message import ParseError as MessageParseError
 from pythonosc.parsing import osc_types
 
 from bridge.errors import BadMessageError
+from bridge.tally import Tally
 
 logger = logging.getLogger(__name__)
 
@@ -144,53 +145,6 @@ def _resolve_ipv4(host: str, port: int) -> Address:
     return str(ip), int(resolved_port)
 
 
-class PacketLog:
-    """Counters, and a rate-limited warning for each refused packet: counted as `prefix` and
-    `<prefix>_<reason>`; at most `burst` lines per reason per `window_s`, then one line saying
-    how many more were not logged."""
-
-    def __init__(self, what: str, prefix: str = "bad", burst: int = 10,
-                 window_s: float = 10.0) -> None:
-        self._what = what
-        self._prefix = prefix
-        self._burst = burst
-        self._window_s = window_s
-        self._lock = threading.Lock()
-        self._counts: dict[str, int] = {}
-        self._windows: dict[str, tuple[float, int]] = {}  # reason -> (window start, logged)
-        self._suppressed: dict[str, int] = {}
-
-    def count(self, key: str, n: int = 1) -> None:
-        with self._lock:
-            self._counts[key] = self._counts.get(key, 0) + n
-
-    def refuse(self, reason: str, detail: str, sender: Address | None) -> None:
-        now = time.monotonic()
-        prefix = self._prefix
-        with self._lock:
-            self._counts[prefix] = self._counts.get(prefix, 0) + 1
-            key = f"{prefix}_{reason}"
-            self._counts[key] = self._counts.get(key, 0) + 1
-            start, logged = self._windows.get(reason, (now, 0))
-            if now - start >= self._window_s:
-                suppressed = self._suppressed.pop(reason, 0)
-                if suppressed:
-                    logger.warning("%s: %d more %s packets (%s) not logged", self._what,
-                                   suppressed, prefix, reason)
-                start, logged = now, 0
-            if logged < self._burst:
-                self._windows[reason] = (start, logged + 1)
-                logger.warning("%s: %s packet from %s (%s): %s", self._what, prefix, sender,
-                               reason, detail)
-            else:
-                self._windows[reason] = (start, logged)
-                self._suppressed[reason] = self._suppressed.get(reason, 0) + 1
-
-    def snapshot(self) -> dict[str, int]:
-        with self._lock:
-            return dict(self._counts)
-
-
 class OscServer(Generic[M]):
     """A UDP socket and the thread that reads it.
 
@@ -211,7 +165,7 @@ class OscServer(Generic[M]):
         self._handler = handler
         self._codec = codec
         self._name = name
-        self._log = PacketLog(name)
+        self._log = Tally(name, logger)
         for key in ("received", "delivered", "bad", "send_failed", "handler_failed"):
             self._log.count(key, 0)
         if not is_loopback_host(host):
@@ -308,10 +262,10 @@ class OscServer(Generic[M]):
         try:
             message = self._codec.decode(data)
         except BadMessageError as err:
-            self._log.refuse(err.reason, str(err), sender)
+            self._log.refuse("bad", err.reason, f"packet from {sender}", str(err))
             return
         except Exception:  # a codec bug must not kill the thread: count, log with traceback
-            self._log.refuse("internal", "decoder raised", sender)
+            self._log.refuse("bad", "internal", f"packet from {sender}", "decoder raised")
             logger.exception("%s: decoder failed on %r", self._name, data[:64])
             return
         try:
@@ -334,7 +288,7 @@ class OscClient(Generic[M]):
         self._server = _resolve_ipv4(host, port)
         if bind_host is None:
             bind_host = DEFAULT_HOST if is_loopback_host(self._server[0]) else "0.0.0.0"
-        self._log = PacketLog(f"osc-client->{host}:{port}")
+        self._log = Tally(f"osc-client->{host}:{port}", logger)
         for key in ("received", "delivered", "bad", "foreign"):
             self._log.count(key, 0)
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -383,7 +337,7 @@ class OscClient(Generic[M]):
             try:
                 message = self._codec.decode(data)
             except BadMessageError as err:
-                self._log.refuse(err.reason, str(err), self._server)
+                self._log.refuse("bad", err.reason, f"packet from {self._server}", str(err))
                 continue
             self._log.count("delivered")
             return message

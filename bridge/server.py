@@ -15,12 +15,21 @@ import queue
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, Self, TypeVar
+from typing import Self, TypeVar
 
+from bridge.adapter import (
+    ErrorEvent,
+    EventCallback,
+    ResultEvent,
+    SessionLike,
+    StatusEvent,
+    read_event,
+    submit_clip,
+)
 from bridge.errors import BadMessageError, BridgeError, ClipTooLargeError, ErrorCode
-from bridge.osc import DEFAULT_HOST, DEFAULT_PORT, Address, OscServer, PacketLog
+from bridge.osc import DEFAULT_HOST, DEFAULT_PORT, Address, OscServer
 from bridge.protocol import (
     CODEC,
     MAX_MISSING_PER_NACK,
@@ -45,6 +54,7 @@ from bridge.protocol import (
     encode,
     result_messages,
 )
+from bridge.tally import Tally
 from bridge.types import Clip, GenerateResult
 
 logger = logging.getLogger(__name__)
@@ -55,19 +65,6 @@ MAX_UPLOADS = 64  # partial uploads at once (oldest dropped)
 MAX_REMEMBERED = 256  # peers, routes, statuses, finished uploads
 MAX_RESULTS = 16  # encoded results kept for /acco/result/get
 MAX_MESSAGE_BYTES = 1_000  # status and error texts are cut to this
-
-EventCallback = Callable[[str, object], None]
-
-
-class Session(Protocol):
-    """What the server needs from `bridge.session.Session`."""
-
-    def submit(self, source: str, request_id: str, clip: Clip, options: Mapping[str, Any],
-               on_event: EventCallback) -> object: ...
-
-    def cancel(self, request_id: str) -> object: ...
-
-    def queue_length(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -123,7 +120,7 @@ class BridgeServer:
 
     def __init__(
         self,
-        session: Session,
+        session: SessionLike,
         host: str = DEFAULT_HOST,
         port: int = DEFAULT_PORT,
         upload_timeout_s: float = 5.0,
@@ -137,7 +134,7 @@ class BridgeServer:
         self._tick_s = max(0.01, min(tick_s, upload_timeout_s / 4))
         self._inbox: queue.Queue[object] = queue.Queue()
         self._lock = threading.Lock()
-        self._log = PacketLog("acco-bridge", prefix="rejected")
+        self._log = Tally("acco-bridge", logger)
         for key in ("rejected", "inbox_dropped", "uploads_expired", "clips_expired",
                     "nacks_sent", "internal_errors"):
             self._log.count(key, 0)
@@ -226,7 +223,8 @@ class BridgeServer:
 
     def _reject(self, reason: str, message: Message, sender: Address, detail: str) -> None:
         """A well-formed packet that makes no sense here: counted and logged like bad ones."""
-        self._log.refuse(reason, f"{type(message).__name__}: {detail}", sender)
+        self._log.refuse("rejected", reason, f"packet from {sender}",
+                         f"{type(message).__name__}: {detail}")
 
     def _reply_address(self, sender: Address) -> Address:
         host = sender[0]
@@ -367,8 +365,8 @@ class BridgeServer:
             return
         _remember(self._submitted, rid, None, MAX_REMEMBERED)
         try:
-            self._session.submit(ready.clip.source, rid, ready.clip, options,
-                                 self._event_callback(rid))
+            submit_clip(self._session, ready.clip.source, rid, ready.clip, options,
+                        self._event_callback(rid))
         except BridgeError as err:
             self._error(address, rid, err.code, str(err))
         except Exception as err:  # the session refused (e.g. closing): tell the client
@@ -410,16 +408,15 @@ class BridgeServer:
         if address is None:
             logger.warning("bridge: %s event for %s, whose client is forgotten", event.kind, rid)
             return
-        match event.kind, event.payload:
-            case "status", (str() as state, int() | float() as progress, str() as text):
-                status = Status(rid, state, min(1.0, max(0.0, float(progress))), _cut(text))
+        match read_event(event.kind, event.payload):
+            case StatusEvent() as news:
+                status = Status(rid, news.state, news.progress, _cut(news.message))
                 _remember(self._statuses, rid, status, MAX_REMEMBERED)
                 self._send(address, status)
-            case "result", GenerateResult() as result:
-                self._send_result(address, rid, result)
-            case "error", (int() as code, str() as text):
-                known = code in set(ErrorCode)
-                self._error(address, rid, code if known else ErrorCode.ENGINE_ERROR, text)
+            case ResultEvent() as news:
+                self._send_result(address, rid, news.result)
+            case ErrorEvent() as news:
+                self._error(address, rid, news.code, news.message)
             case _:
                 self._count("internal_errors")
                 logger.error("bridge: malformed session event %r for %s: %r", event.kind, rid,

@@ -33,17 +33,16 @@ import logging
 import math
 import threading
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
+from bridge.adapter import EventCallback, call_guarded
 from bridge.errors import ErrorCode
 from bridge.store import ClipStore
 from bridge.types import Cancelled, Clip, Generate, GenerateResult, JobContext
 
 logger = logging.getLogger(__name__)
-
-EventCallback = Callable[[str, object], None]
 
 QUEUED, RUNNING, DONE = "queued", "running", "done"
 CANCELLED, SUPERSEDED, FAILED = "cancelled", "superseded", "failed"
@@ -293,7 +292,5 @@ class Session:
 
     @staticmethod
     def _emit(on_event: EventCallback, request_id: str, kind: str, payload: object) -> None:
-        try:
-            on_event(kind, payload)
-        except Exception:
-            logger.exception("on_event for request %s raised on %r", request_id, kind)
+        call_guarded(logger, f"on_event for request {request_id} on {kind!r}", on_event, kind,
+                     payload)

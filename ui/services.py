@@ -9,26 +9,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
-from bridge.types import Clip
+from bridge.adapter import SessionLike
 
 State = Literal["connected", "waiting", "off", "error"]
 ANNOUNCE_NONE: Callable[[str], None] = lambda _line: None  # noqa: E731  # a no-op default
-
-
-class SessionLike(Protocol):
-    """What every adapter needs from the engine's session (`bridge.session.Session`)."""
-
-    def submit(self, source: str, request_id: str, clip: Clip, options: Mapping[str, Any],
-               on_event: Callable[[str, object], None]) -> None: ...
-
-    def cancel(self, request_id: str) -> object: ...
-
-    def queue_length(self) -> int: ...
 
 
 class MidiEndError(ValueError):
@@ -248,8 +237,7 @@ class BridgeServices:
             self._report("midi", kind, message)
 
         try:  # the adapter logs its own reports (ports lost/back, takes, errors)
-            adapter = MidiAdapter(self.session, end_on=self.config.midi_end,  # type: ignore[arg-type]
-                                  on_report=on_report)
+            adapter = MidiAdapter(self.session, end_on=self.config.midi_end, on_report=on_report)
         except ValueError as err:  # a bad midi_end setting
             raise MidiEndError(str(err)) from err
         except Exception as err:  # no MIDI system: the other adapters keep serving

@@ -28,11 +28,21 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any
 
 from bridge.ableton.live_api import AbletonError, ClipInfo, LiveApi, LiveNote, SongInfo
-from bridge.errors import BridgeError, ClipTooLargeError, ErrorCode
-from bridge.types import MAX_CLIP_NOTES, PARTS, Clip, ClipNote, GenerateResult
+from bridge.adapter import (
+    EventCallback,
+    ResultEvent,
+    SessionLike,
+    StatusEvent,
+    call_guarded,
+    read_event,
+    submit_clip,
+)
+from bridge.errors import BridgeError, ErrorCode
+from bridge.protocol import check_clip_size
+from bridge.types import PARTS, Clip, ClipNote, GenerateResult
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +56,9 @@ BRIDGE_TRACK_NAMES: Mapping[str, str] = MappingProxyType({
 VERIFY_TOLERANCE_BEATS = 1e-3
 ENDINGS = frozenset({"failed", "cancelled", "superseded"})
 
+# The adapter's own listener: the session's events with the request id in front, plus
+# "written" (see the module docstring).
 AdapterEventCallback = Callable[[str, str, object], None]  # (request_id, kind, payload)
-SessionEventCallback = Callable[[str, object], None]
 
 
 class ClipReadError(BridgeError, ValueError):
@@ -59,13 +70,6 @@ class ClipReadError(BridgeError, ValueError):
 
 class WriteVerifyError(AbletonError):
     """The notes read back from Live differ from the notes written (a lost chunk)."""
-
-
-class SessionLike(Protocol):
-    """What the adapter needs from `bridge.session.Session`."""
-
-    def submit(self, source: str, request_id: str, clip: Clip, options: Mapping[str, Any],
-               on_event: SessionEventCallback) -> object: ...
 
 
 @dataclass(frozen=True)
@@ -295,15 +299,15 @@ class AbletonAdapter:
             self._latest = request_id
             self._targets[request_id] = _Target(slot, clip.length_beats)
         try:
-            self._session.submit(SOURCE, request_id, clip, chosen,
-                                 self._session_callback(request_id))
+            submit_clip(self._session, SOURCE, request_id, clip, chosen,
+                        self._session_callback(request_id))
         except Exception:
             with self._lock:
                 self._targets.pop(request_id, None)
             raise
         return request_id
 
-    def _session_callback(self, request_id: str) -> SessionEventCallback:
+    def _session_callback(self, request_id: str) -> EventCallback:
         def on_event(kind: str, payload: object) -> None:  # the session's worker: enqueue only
             self._inbox.put(_SessionEvent(request_id, kind, payload))
 
@@ -353,17 +357,17 @@ class AbletonAdapter:
 
     def _handle_session_event(self, event: _SessionEvent) -> None:
         rid, kind, payload = event.request_id, event.kind, event.payload
-        if kind == "result" and isinstance(payload, GenerateResult):
-            self._write(rid, payload)
-        elif kind == "status" and isinstance(payload, tuple) and payload:
-            if payload[0] == "done":
+        news = read_event(kind, payload)
+        if isinstance(news, ResultEvent):
+            self._write(rid, news.result)
+            return
+        if isinstance(news, StatusEvent):
+            if news.state == "done":
                 return  # the adapter says "done" once the parts are in Live
-            if payload[0] in ENDINGS:
+            if news.state in ENDINGS:
                 with self._lock:
                     self._targets.pop(rid, None)
-            self._emit(rid, kind, payload)
-        else:
-            self._emit(rid, kind, payload)
+        self._emit(rid, kind, payload)
 
     def _write(self, request_id: str, result: GenerateResult) -> None:
         with self._lock:
@@ -392,12 +396,8 @@ class AbletonAdapter:
                                                        f"{target.slot.scene + 1}"))
 
     def _emit(self, request_id: str, kind: str, payload: object) -> None:
-        if self._on_event is None:
-            return
-        try:
-            self._on_event(request_id, kind, payload)
-        except Exception:
-            logger.exception("ableton: on_event raised on %r for %s", kind, request_id)
+        call_guarded(logger, f"ableton: on_event on {kind!r} for {request_id}", self._on_event,
+                     request_id, kind, payload)
 
     # ---- writing (adapter thread) ----------------------------------------------------------
 
@@ -475,9 +475,7 @@ def clip_from_live(info: ClipInfo, song: SongInfo, notes: Sequence[LiveNote],
         for n in sorted(notes, key=lambda n: (n.start_beats, n.pitch))
         if not n.mute and start <= n.start_beats < end
     )
-    if len(kept) > MAX_CLIP_NOTES:
-        raise ClipTooLargeError(f"the clip has {len(kept)} notes; at most {MAX_CLIP_NOTES}")
-    return Clip(
+    clip = Clip(
         source=SOURCE,
         name=info.name or default_name or "Ableton clip",
         length_beats=length,
@@ -487,6 +485,8 @@ def clip_from_live(info: ClipInfo, song: SongInfo, notes: Sequence[LiveNote],
         notes=kept,
         key_hint=song.key_hint,
     )
+    check_clip_size(clip)  # here too: a clip read for showing must fit what we can generate for
+    return clip
 
 
 def notes_digest(notes: Sequence[LiveNote]) -> str:

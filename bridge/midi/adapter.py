@@ -26,12 +26,20 @@ import weakref
 from collections.abc import Mapping
 from typing import Any
 
+from bridge.adapter import (
+    ErrorEvent,
+    ResultEvent,
+    SessionLike,
+    StatusEvent,
+    call_guarded,
+    read_event,
+    submit_clip,
+)
+from bridge.errors import BridgeError
 from bridge.midi.capture import SOURCE, EndOn, MelodyCapture, Take
 from bridge.midi.clock import ClockFollower, MidiEvent
 from bridge.midi.ports import IN_PORT_NAME, OUT_PORT_NAME, WATCH_S, MidiPorts, ReportFunction
 from bridge.midi.sender import Sender, schedule_parts
-from bridge.session import Session
-from bridge.types import GenerateResult
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +66,7 @@ class MidiAdapter:
     """
 
     def __init__(
-        self, session: Session, api: str | None = None, end_on: str = "stop", *,
+        self, session: SessionLike, api: str | None = None, end_on: str = "stop", *,
         options: Mapping[str, Any] | None = None, ts_num: int = 4, ts_den: int = 4,
         channel: int | None = 1, in_name: str = IN_PORT_NAME, out_name: str = OUT_PORT_NAME,
         in_match: str | None = None, out_match: str | None = None,
@@ -153,28 +161,29 @@ class MidiAdapter:
         self._report("take", f"{request_id}: {clip.name}, {len(clip.notes)} notes, "
                              f"{clip.length_beats:g} beats at {clip.tempo_bpm:g} bpm")
         try:
-            self._session.submit(SOURCE, request_id, clip, self._options,
-                                 functools.partial(self._on_session_event, request_id))
-        except RuntimeError as err:  # the session is closed
+            submit_clip(self._session, SOURCE, request_id, clip, self._options,
+                        functools.partial(self._on_session_event, request_id))
+        except (RuntimeError, BridgeError) as err:  # the session is closed, or a bad take
             self._report("error", f"{request_id} not submitted: {err}")
 
     # ---- session worker -----------------------------------------------------------------
 
     def _on_session_event(self, request_id: str, kind: str, payload: object) -> None:
-        if kind == "result" and isinstance(payload, GenerateResult):
+        news = read_event(kind, payload)
+        if isinstance(news, ResultEvent):
             with self._lock:
                 origin = self._origins.get(request_id)
                 current = request_id == self._latest and not self._closed
             if not current or origin is None:
                 logger.debug("dropping stale MIDI result %s", request_id)
                 return
-            messages = schedule_parts(payload.parts, origin)
+            messages = schedule_parts(news.result.parts, origin)
             self._sender.play(messages)
             self._report("result", f"{request_id}: {len(messages) // 2} notes scheduled "
                                    f"from beat {origin:g}")
-        elif kind == "error":
+        elif isinstance(news, ErrorEvent):
             self._report("error", f"{request_id}: {payload}")
-        elif kind == "status":
+        elif isinstance(news, StatusEvent):
             logger.debug("MIDI request %s: %s", request_id, payload)
 
     def _report(self, kind: str, message: str) -> None:
@@ -182,8 +191,4 @@ class MidiAdapter:
             logger.warning("%s", message)
         else:
             logger.info("%s", message)
-        if self._on_report is not None:
-            try:
-                self._on_report(kind, message)
-            except Exception:
-                logger.exception("MIDI on_report callback raised")
+        call_guarded(logger, "MIDI on_report callback", self._on_report, kind, message)

@@ -35,11 +35,21 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, Self
+from typing import Self
 
+from bridge.adapter import (
+    ErrorEvent,
+    EventCallback,
+    ResultEvent,
+    SessionLike,
+    StatusEvent,
+    call_guarded,
+    read_event,
+    submit_clip,
+)
 from bridge.errors import BadMessageError, BridgeError, ClipTooLargeError, ErrorCode
 from bridge.jsonfile import atomic_write_text
 from bridge.reaper.spool_format import (
@@ -54,7 +64,7 @@ from bridge.reaper.spool_format import (
     result_file_name,
     status_file_name,
 )
-from bridge.types import Clip, GenerateResult
+from bridge.tally import Tally
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +76,6 @@ ABANDONED_TMP_S = 60.0  # a temporary file older than this was left by a crash: 
 LOG_BURST = 10  # warnings per reason per LOG_WINDOW_S, then a count of the rest
 LOG_WINDOW_S = 10.0
 
-EventCallback = Callable[[str, object], None]
 Activity = Callable[[str, int], None]
 
 
@@ -85,61 +94,11 @@ def default_spool_folder() -> Path:
     return reaper_resource_path() / "AccoBridge" / "spool"
 
 
-class SpoolSession(Protocol):
-    """What the spool needs from `bridge.session.Session`."""
-
-    def submit(self, source: str, request_id: str, clip: Clip, options: Mapping[str, Any],
-               on_event: EventCallback) -> object: ...
-
-
 @dataclass(frozen=True)
 class _Event:
     seq: int
     kind: str
     payload: object
-
-
-class _Tally:
-    """Counters, and a rate-limited warning per refusal reason (the spool's counterpart of
-    `bridge.osc.PacketLog`, whose lines speak of packets and sender addresses)."""
-
-    def __init__(self, clock: Callable[[], float]) -> None:
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._counts: dict[str, int] = {}
-        self._windows: dict[str, tuple[float, int]] = {}  # key -> (window start, logged)
-        self._suppressed: dict[str, int] = {}
-
-    def count(self, key: str, n: int = 1) -> None:
-        with self._lock:
-            self._counts[key] = self._counts.get(key, 0) + n
-
-    def refuse(self, prefix: str, reason: str, name: str, detail: str) -> bool:
-        """Count under `prefix` and `<prefix>_<reason>`, and log it unless that reason was
-        logged LOG_BURST times in the current window. Returns whether it was logged."""
-        key = f"{prefix}_{reason}"
-        now = self._clock()
-        with self._lock:
-            self._counts[prefix] = self._counts.get(prefix, 0) + 1
-            self._counts[key] = self._counts.get(key, 0) + 1
-            start, logged = self._windows.get(key, (now, 0))
-            if now - start >= LOG_WINDOW_S:
-                suppressed = self._suppressed.pop(key, 0)
-                if suppressed:
-                    logger.warning("reaper spool: %d more %s files (%s) not logged", suppressed,
-                                   prefix, reason)
-                start, logged = now, 0
-            if logged < LOG_BURST:
-                self._windows[key] = (start, logged + 1)
-                logger.warning("reaper spool: %s %s (%s): %s", prefix, name, reason, detail)
-                return True
-            self._windows[key] = (start, logged)
-            self._suppressed[key] = self._suppressed.get(key, 0) + 1
-            return False
-
-    def snapshot(self) -> dict[str, int]:
-        with self._lock:
-            return dict(self._counts)
 
 
 def _read_clip_file(path: str) -> bytes:
@@ -175,7 +134,7 @@ class ReaperSpool:
     def __init__(
         self,
         folder: Path,
-        session: SpoolSession,
+        session: SessionLike,
         poll_s: float = 0.1,
         *,
         clock: Callable[[], float] = time.monotonic,
@@ -190,7 +149,8 @@ class ReaperSpool:
         self._clock = clock
         self._on_activity = on_activity
         self._source = source
-        self._tally = _Tally(clock)
+        self._tally = Tally("reaper spool", logger, noun="files", burst=LOG_BURST,
+                            window_s=LOG_WINDOW_S, clock=clock)
         for key in ("clips_received", "clips_superseded", "clips_stale", "rejected", "ignored",
                     "tmp_abandoned", "results_written", "errors_written", "status_written",
                     "results_dropped", "read_errors", "write_errors", "internal_errors"):
@@ -384,8 +344,8 @@ class ReaperSpool:
 
     def _submit(self, seq: int, document: SpoolClip) -> None:
         try:
-            self._session.submit(self._source, f"reaper-{seq}", document.clip, document.options,
-                                 self._event_callback(seq))
+            submit_clip(self._session, self._source, f"reaper-{seq}", document.clip,
+                        document.options, self._event_callback(seq))
         except BridgeError as err:
             self._write_error(seq, int(err.code), str(err))
         except Exception as err:  # the session refused (e.g. closing): tell the script
@@ -451,8 +411,8 @@ class ReaperSpool:
                 self._tally.count("results_dropped")
                 logger.debug("reaper spool: dropped the %s of seq %d", event.kind, seq)
             return
-        match event.kind, event.payload:
-            case "result", GenerateResult() as result:
+        match read_event(event.kind, event.payload):
+            case ResultEvent(result=result):
                 try:
                     text = format_result(seq, result)
                 except BadMessageError as err:  # the engine made something we cannot write
@@ -463,11 +423,10 @@ class ReaperSpool:
                 if self._write(result_file_name(seq), text):
                     self._tally.count("results_written")
                     self._notify("result", seq)
-            case "error", (int() as code, str() as message):
-                known = code in set(ErrorCode)
-                self._write_error(seq, code if known else int(ErrorCode.ENGINE_ERROR), message)
-            case "status", (str() as state, int() | float() as progress, str() as message):
-                self._write_status(seq, state, float(progress), message)
+            case ErrorEvent(code=code, message=message):
+                self._write_error(seq, int(code), message)
+            case StatusEvent(state=state, progress=progress, message=message):
+                self._write_status(seq, state, progress, message)
             case _:
                 self._tally.count("internal_errors")
                 logger.error("reaper spool: malformed session event %r for seq %d: %r",
@@ -483,7 +442,6 @@ class ReaperSpool:
         last = self._last_status
         if last is not None and last[0] == state and now - last[1] < STATUS_INTERVAL_S:
             return  # progress within one state: at most every STATUS_INTERVAL_S
-        progress = min(max(progress, 0.0), 1.0) if progress == progress else 0.0  # NaN -> 0
         try:
             text = format_status(seq, state, progress, message)
         except BadMessageError as err:
@@ -507,9 +465,5 @@ class ReaperSpool:
         return True
 
     def _notify(self, what: str, seq: int) -> None:
-        if self._on_activity is None:
-            return
-        try:
-            self._on_activity(what, seq)
-        except Exception:
-            logger.exception("reaper spool: on_activity(%r, %d) raised", what, seq)
+        call_guarded(logger, f"reaper spool: on_activity({what!r}, {seq})", self._on_activity,
+                     what, seq, tally=self._tally)
