@@ -46,6 +46,8 @@ from engine.types import (
 if TYPE_CHECKING:  # the real signatures for type checkers; at run time `__getattr__` loads them
     from engine.analysis.key import parse_key
     from engine.atomic_file import atomic_output
+    from engine.build.chord_templates import main as rebuild_chord_templates
+    from engine.build.pop909_import import main as import_pop909
     from engine.chart import arrangement_chart, harmonization_chart
     from engine.chord_input import read_chord_events
     from engine.demo import demo_melody
@@ -58,6 +60,7 @@ if TYPE_CHECKING:  # the real signatures for type checkers; at run time `__getat
     from engine.grid import melody_end_16th
     from engine.midi_io import melody_from_notes, write_song
     from engine.midi_io import read_melody as load_melody
+    from engine.models.transition import main as embed_textures
     from engine.pipeline import (
         analyze_melody,
         arrange,
@@ -87,6 +90,11 @@ _LAZY: dict[str, tuple[str, str]] = {
     "regenerate": ("engine.edits", "regenerate"),
     "regenerate_phrase": ("engine.edits", "regenerate_phrase"),
     "arrange_harmonization": ("engine.edits", "arrange_harmonization"),
+    # library maintenance (the CLI's `library` commands; argv lists like their own mains):
+    # offline builders, loaded only when asked for
+    "rebuild_chord_templates": ("engine.build.chord_templates", "main"),
+    "import_pop909": ("engine.build.pop909_import", "main"),
+    "embed_textures": ("engine.models.transition", "main"),
 }
 
 __all__ = [
@@ -96,10 +104,10 @@ __all__ = [
     "MelodyAnalysis", "Meter", "ModelChoice", "Note", "OptionError", "PedalEvent", "Phrase",
     "PhraseHarmony", "ProgressionChoice", "Style", "TextureChoice", "TextureLibraryName",
     "Variant", "Voicing", "VoicingRegister", "analyze_melody", "arrange", "arrange_harmonization",
-    "arrangement_chart", "atomic_output", "choose_alternative", "demo_melody",
-    "harmonization_chart", "harmonize", "load_melody", "melody_end_16th", "melody_from_notes",
-    "parse_key", "prepare", "read_chord_events", "regenerate", "regenerate_phrase",
-    "require_one_meter", "write_song",
+    "arrangement_chart", "atomic_output", "choose_alternative", "demo_melody", "embed_textures",
+    "harmonization_chart", "harmonize", "import_pop909", "load_melody", "melody_end_16th",
+    "melody_from_notes", "parse_key", "prepare", "read_chord_events", "rebuild_chord_templates",
+    "regenerate", "regenerate_phrase", "require_one_meter", "write_song",
 ]
 
 

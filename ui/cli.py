@@ -321,31 +321,27 @@ def _cmd_panel(args: argparse.Namespace) -> None:
 
 
 def _cmd_library(args: argparse.Namespace) -> None:
-    if args.library_command == "import-pop909":
-        from engine.build import pop909_import
+    import engine
 
+    if args.library_command == "import-pop909":
         argv = [str(args.path)]
         if args.structure:
             argv += ["--structure", str(args.structure)]
         if args.output:
             argv += ["-o", str(args.output)]
-        pop909_import.main(argv)
+        engine.import_pop909(argv)
         return
     if args.library_command == "embed-textures":
-        from engine.models import transition
-
-        code = transition.main()
+        code = engine.embed_textures()
         if code:
             raise SystemExit(code)
         return
-    from engine.build import chord_templates as build_chord_templates
-
     argv = []
     if args.data:
         argv += ["--data", str(args.data)]
     if args.output:
         argv += ["-o", str(args.output)]
-    build_chord_templates.main(argv)
+    engine.rebuild_chord_templates(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
