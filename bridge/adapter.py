@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bridge.errors import ErrorCode
-from bridge.protocol.upload import check_clip_size
+from bridge.protocol import check_clip_size
 from bridge.tally import Tally
 from bridge.types import Clip, GenerateResult
 
