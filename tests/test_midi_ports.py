@@ -59,8 +59,21 @@ def test_decode_maps_messages_to_events() -> None:
     assert decode([0x92, 60, 99], 0.0) == MidiEvent(Kind.NOTE_ON, 0.0, 3, 60, 99)
     assert decode([0xB0, 64, 127], 0.0) == MidiEvent(Kind.CONTROL_CHANGE, 0.0, 1, 64, 127)
     assert decode([0xE0, 0, 64], 0.0) is None  # pitch bend: not used
+    assert decode([0x83, 61, 40], 0.0) == MidiEvent(Kind.NOTE_OFF, 0.0, 4, 61, 40)
+    assert decode([0xFC], 2.0) == MidiEvent(Kind.STOP, 2.0)
+    assert decode([0xFE], 0.0) is None  # active sensing
+    assert decode([0xF0, 0x7E, 0x01, 0xF7], 0.0) is None  # a whole sysex: valid, unused
     with pytest.raises(ValueError):
         decode([0x90, 200, 1], 0.0)
+
+
+@pytest.mark.parametrize("data", [
+    [], [60, 100], [0x90, 60], [0x90, 60, 1, 2], [0xC0], [0xF4], [0xF9], [0xF7],
+    [0xF2, 1], [0xF0, 1, 2], [0xF0, 0x90, 0xF7], [256], [-1, 0],
+])
+def test_decode_refuses_what_is_not_one_midi_message(data: list[int]) -> None:
+    with pytest.raises(ValueError):
+        decode(data, 0.0)
 
 
 def test_port_names_match_by_case_insensitive_substring() -> None:

@@ -1,7 +1,8 @@
-"""The bridge's one door to MIDI hardware and virtual ports: the only bridge module importing
-python-rtmidi and mido. Opens "AccoBridge In" / "AccoBridge Out", reads (on its own thread,
-which only decodes and enqueues), sends, and watches the ports: one that vanishes is reported
-and re-opened when it can be.
+"""The bridge's one door to MIDI hardware and virtual ports: the only module importing
+python-rtmidi; it decodes the wire bytes itself (mido is engine.midi_io's, for files). Opens
+"AccoBridge In" / "AccoBridge Out", reads (on its own thread, which only decodes and
+enqueues), sends, and watches the ports: one that vanishes is reported and re-opened when it
+can be.
 
 Backend (`api` argument, else `ACCOBRIDGE_MIDI_API`): "UNIX_JACK", "LINUX_ALSA",
 "MACOSX_CORE", "WINDOWS_MM" or "auto" (the default: JACK when a JACK server answers, else the
@@ -31,7 +32,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import mido
 import rtmidi
 
 from bridge.errors import BridgeError
@@ -54,11 +54,14 @@ APIS: dict[str, int] = {
     "UNSPECIFIED": rtmidi.API_UNSPECIFIED,
 }
 
-_KINDS = {
-    "clock": Kind.CLOCK, "start": Kind.START, "continue": Kind.CONTINUE, "stop": Kind.STOP,
-    "songpos": Kind.SONG_POSITION, "note_on": Kind.NOTE_ON, "note_off": Kind.NOTE_OFF,
-    "control_change": Kind.CONTROL_CHANGE,
-}
+# data bytes after each status (MIDI 1.0 spec, table I–III): channel messages by high nibble,
+# system messages by status; a status missing here is undefined and refused
+_CHANNEL_DATA = {0x80: 2, 0x90: 2, 0xA0: 2, 0xB0: 2, 0xC0: 1, 0xD0: 1, 0xE0: 2}
+_SYSTEM_DATA = {0xF1: 1, 0xF2: 2, 0xF3: 1, 0xF6: 0, 0xF8: 0, 0xFA: 0, 0xFB: 0, 0xFC: 0,
+                0xFE: 0, 0xFF: 0}
+_REALTIME = {0xF8: Kind.CLOCK, 0xFA: Kind.START, 0xFB: Kind.CONTINUE, 0xFC: Kind.STOP}
+SONG_POSITION, SYSEX_START, SYSEX_END = 0xF2, 0xF0, 0xF7
+NOTE_OFF, NOTE_ON, CONTROL_CHANGE = 0x80, 0x90, 0xB0
 
 ReportFunction = Callable[[str, str], None]  # (kind, message): "lost", "back", "error"
 EventSink = Callable[[MidiEvent], None]
@@ -139,22 +142,36 @@ def match_port(names: Sequence[str], wanted: str) -> int | None:
 
 def decode(data: Sequence[int], time_s: float) -> MidiEvent | None:
     """Raw bytes -> MidiEvent; None for messages the bridge does not use. Raises ValueError for
-    bytes that are not one valid MIDI message."""
-    message = mido.Message.from_bytes(list(data))
-    kind = _KINDS.get(message.type)
-    if kind is None:
+    bytes that are not one valid MIDI message (no status, a data byte over 127, a wrong
+    length, an undefined status)."""
+    if not data:
+        raise ValueError("empty MIDI message")
+    status, body = data[0], list(data[1:])
+    if status == SYSEX_START:  # a whole system-exclusive message: valid, unused
+        if len(body) < 1 or body[-1] != SYSEX_END or any(not 0 <= b <= 127 for b in body[:-1]):
+            raise ValueError("system exclusive message without its end (F7) or with bad data")
         return None
-    if kind is Kind.SONG_POSITION:
-        return MidiEvent(kind, time_s, 0, message.pos)
-    if kind is Kind.NOTE_ON:
-        if message.velocity == 0:
-            return MidiEvent(Kind.NOTE_OFF, time_s, message.channel + 1, message.note, 0)
-        return MidiEvent(kind, time_s, message.channel + 1, message.note, message.velocity)
-    if kind is Kind.NOTE_OFF:
-        return MidiEvent(kind, time_s, message.channel + 1, message.note, message.velocity)
-    if kind is Kind.CONTROL_CHANGE:
-        return MidiEvent(kind, time_s, message.channel + 1, message.control, message.value)
-    return MidiEvent(kind, time_s)
+    if not 0x80 <= status <= 0xFF:
+        raise ValueError(f"MIDI message starts with data byte {status}, not a status")
+    if any(not 0 <= b <= 127 for b in body):
+        raise ValueError(f"MIDI data bytes must be 0..127, got {body}")
+    expected = (_SYSTEM_DATA.get(status) if status >= 0xF0
+                else _CHANNEL_DATA[status & 0xF0])
+    if expected is None or len(body) != expected:
+        raise ValueError(f"status {status:#04x} with {len(body)} data bytes is no MIDI message")
+    if status >= 0xF0:
+        if status == SONG_POSITION:
+            return MidiEvent(Kind.SONG_POSITION, time_s, 0, body[0] | body[1] << 7)
+        kind = _REALTIME.get(status)
+        return None if kind is None else MidiEvent(kind, time_s)
+    kind_of = status & 0xF0
+    channel = (status & 0x0F) + 1
+    if kind_of == NOTE_ON and body[1] == 0:  # running-status note-off
+        return MidiEvent(Kind.NOTE_OFF, time_s, channel, body[0], 0)
+    kinds = {NOTE_ON: Kind.NOTE_ON, NOTE_OFF: Kind.NOTE_OFF, CONTROL_CHANGE: Kind.CONTROL_CHANGE}
+    if kind_of not in kinds:
+        return None
+    return MidiEvent(kinds[kind_of], time_s, channel, body[0], body[1])
 
 
 class ArrivalTimes:
