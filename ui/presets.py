@@ -18,12 +18,11 @@ from typing import Any, cast
 
 from bridge.errors import StoredFileError
 from bridge.jsonfile import FileFormat, check_schema, read_json_object, user_config_dir
-from engine.types import (
+from engine import (
     ArrangeOptions,
     HarmonizeOptions,
-    ModelChoice,
+    OptionError,
     Style,
-    TextureLibraryName,
     Voicing,
     VoicingRegister,
 )
@@ -110,25 +109,31 @@ class Preset:
     def __post_init__(self) -> None:
         try:
             validate(self.to_json(), preset_schema())
-        except PresetError as err:
+            self.arrange_options()
+        except (PresetError, OptionError) as err:
             raise PresetError(f"preset {self.name!r}: {err}") from err
+
+    def engine_options(self) -> Json:
+        """This preset's settings under the engine's JSON option names (engine/options.py):
+        the engine's one codec reads them, so a preset holds nothing the engine refuses."""
+        return {
+            "style": self.style, "alpha": self.alpha, "beta": self.beta,
+            "tonic_balance": self.tonic_balance, "colours": self.colours,
+            "voicing": {"register": self.voicing.register, "bass": self.voicing.bass},
+            "density": self.density, "polyphony": self.polyphony,
+            "library": None if self.library == "auto" else self.library,
+            "reharmonizer": self.reharmonizer, "transition": self.transition,
+        }
 
     def harmonize_options(self, base: HarmonizeOptions | None = None) -> HarmonizeOptions:
         """`base` with this preset's chord style, α, β, tonic balance, colours and voicing; the
         rest (key, phrases, pickup, per-phrase styles, seed, top_k, variant) kept."""
-        return replace(base or HarmonizeOptions(), style=self.style, alpha=float(self.alpha),
-                       beta=float(self.beta), tonic_balance=float(self.tonic_balance),
-                       melody_colours=self.colours == "melody", voicing=self.voicing)
+        return self.arrange_options(ArrangeOptions(base or HarmonizeOptions())).harmonize
 
     def arrange_options(self, base: ArrangeOptions | None = None) -> ArrangeOptions:
-        base = base or ArrangeOptions()
-        library = None if self.library == "auto" else cast(TextureLibraryName, self.library)
-        return replace(
-            base, harmonize=self.harmonize_options(base.harmonize), density=self.density,
-            polyphony=self.polyphony, library=library,
-            reharmonizer=cast(ModelChoice, self.reharmonizer),
-            transition=cast(ModelChoice, self.transition),
-        )
+        """`base` with every setting this preset holds."""
+        return ArrangeOptions.from_json({**(base or ArrangeOptions()).to_json(),
+                                         **self.engine_options()})
 
     def to_json(self) -> Json:
         return {
