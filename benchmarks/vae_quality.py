@@ -155,8 +155,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     import torch
 
+    from engine.build.vae_training import reconstruction_f1, segment_tensors
     from engine.models.reharmonizer import LearnedReharmonizer, learned_reharmonizer
-    from engine.models.vae import reconstruction_f1, segment_tensors
 
     try:
         segments = load_segments(args.data)

@@ -17,6 +17,7 @@ import torch
 
 from engine.arranger.plugins import DonorPhrase, reharmonize_all
 from engine.build.provenance import write_npz_atomically
+from engine.build.vae_training import grid_rows, transposed, vae_loss
 from engine.errors import LibraryError
 from engine.models.reharmonizer import WEIGHTS_PATH, LearnedReharmonizer, learned_reharmonizer
 from engine.models.vae import (
@@ -28,12 +29,10 @@ from engine.models.vae import (
     decode,
     duration_bits,
     grid_from_notes,
-    grid_rows,
     load_weights,
     note_sequences,
     save_weights,
     texture_input,
-    vae_loss,
 )
 from engine.types import Chord, ChordEvent
 
@@ -94,7 +93,7 @@ def test_duration_bits_round_trip_and_note_sequences():
 
 
 def test_transposition_moves_notes_and_chords_together():
-    batch = _batch().transposed(torch.tensor([3, -5]))
+    batch = transposed(_batch(), torch.tensor([3, -5]))
     assert batch.pitch[0, 0, :3].tolist() == [63, 67, 70]
     assert batch.chord_root[0, 0] == 3 and batch.chord_root[1, 0] == 7
     assert torch.nonzero(batch.chord_chroma[1, 0]).view(-1).tolist() == [2, 7, 11]

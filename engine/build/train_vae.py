@@ -24,19 +24,18 @@ import torch
 
 from engine.atomic_file import atomic_output
 from engine.build.provenance import git_commit
+from engine.build.vae_training import (
+    CONFIGS,
+    parameter_count,
+    reconstruction_f1,
+    segment_tensors,
+    transposed,
+    vae_loss,
+)
 from engine.errors import BadInputError, LibraryError
 from engine.models.device import choose_device, seed_everything
 from engine.models.segments import TEST, TRAIN, VALID, load_segments
-from engine.models.vae import (
-    CONFIGS,
-    ChordTextureVae,
-    SegmentTensors,
-    parameter_count,
-    reconstruction_f1,
-    save_weights,
-    segment_tensors,
-    vae_loss,
-)
+from engine.models.vae import ChordTextureVae, SegmentTensors, save_weights
 
 WEIGHTS_FILE = "chord_texture_vae.pt"
 SHIPPED_DIR = Path(__file__).resolve().parents[1] / "data" / "models"
@@ -162,8 +161,8 @@ def train(args: argparse.Namespace, command: str) -> dict[str, Any]:
             for group in optimizer.param_groups:
                 group["lr"] = lr
             index = order[b * batch_size : (b + 1) * batch_size].to(device)
-            batch = train_set.take(index).transposed(
-                random_shifts(len(index), generator).to(device))
+            batch = transposed(train_set.take(index),
+                               random_shifts(len(index), generator).to(device))
             loss = vae_loss(model, batch, beta, forcing)
             optimizer.zero_grad(set_to_none=True)
             loss.total.backward()
