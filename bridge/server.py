@@ -9,7 +9,6 @@ uploads without sleeping.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import queue
 import threading
@@ -54,6 +53,7 @@ from bridge.protocol import (
     encode,
     result_messages,
 )
+from bridge.protocol.fields import json_object
 from bridge.tally import Tally
 from bridge.types import Clip, GenerateResult
 
@@ -355,13 +355,9 @@ class BridgeServer:
                         "clip/end) and wait for /acco/ack first")
             return
         try:
-            options = json.loads(message.params_json or "{}")
-        except json.JSONDecodeError as err:
-            self._error(address, rid, ErrorCode.BAD_INPUT, f"params_json is not JSON: {err}")
-            return
-        if not isinstance(options, dict):
-            self._error(address, rid, ErrorCode.BAD_INPUT,
-                        f"params_json must be a JSON object, got {type(options).__name__}")
+            options = json_object(message.params_json or "{}", "params_json")
+        except BadMessageError as err:
+            self._error(address, rid, ErrorCode.BAD_INPUT, str(err))
             return
         _remember(self._submitted, rid, None, MAX_REMEMBERED)
         try:

@@ -124,3 +124,39 @@ def test_learned_part_choice_is_checked(name):
         generate(_clip(), {name: "neural"}, context)
     result = generate(_clip(), {name: "learned"}, context)  # authored textures: rules unused
     assert result.parts["piano"]
+
+
+@pytest.fixture
+def real_bridge(tmp_path):
+    """Our OSC server on loopback UDP with a real session running the one generate path."""
+    from bridge.server import BridgeServer
+    from bridge.session import Session
+    from bridge.store import ClipStore
+
+    session = Session(generate, ClipStore(tmp_path / "sessions"))
+    try:
+        with BridgeServer(session, port=0) as bridge:
+            yield bridge
+    finally:
+        session.close(5.0)
+
+
+@pytest.mark.parametrize(("options", "needle"), [
+    ({"parts": 7}, "parts must be a non-empty list"),
+    ({"density": 1e300}, "density must be a whole number 0..4"),
+    ({"key": "C", "mode": 5}, "mode must be one of major, minor"),
+    ({"variant": "x"}, "variant must be one of ours, paper, release"),
+    ({"library": "../../../etc"}, "library must be one of default, pop909"),
+    ({"reharmonizer": "learned", "transition": "neural"}, "transition must be one of"),
+])
+def test_over_osc_a_bad_option_is_error_1_and_the_server_keeps_working(real_bridge, options,
+                                                                        needle):
+    from bridge.client import send_clip_and_wait
+    from bridge.errors import BridgeError, ErrorCode
+
+    with pytest.raises(BridgeError, match=needle) as caught:
+        send_clip_and_wait("127.0.0.1", real_bridge.port, _clip(), options, 30.0)
+    assert caught.value.code == ErrorCode.BAD_INPUT
+    result = send_clip_and_wait("127.0.0.1", real_bridge.port, _clip(), {"parts": ["chords"]},
+                                30.0)
+    assert result.parts["chords"]

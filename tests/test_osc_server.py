@@ -366,6 +366,8 @@ def test_crc_mismatch_is_reported(client):
 @pytest.mark.parametrize(("params", "words"), [
     ("{not json", "params_json is not JSON"),
     ("[1, 2]", "must be a JSON object, got list"),
+    ("[" * 3000 + "]" * 3000, "nested too deeply"),  # used to get no answer at all
+    ('{"alpha": NaN}', "NaN is not a JSON number"),
 ])
 def test_bad_params_json_is_error_1(client, session, params, words):
     _, _, end = upload(client, "r3", melody(10))

@@ -3,6 +3,7 @@ allowed range, and the repeated group (notes, chords, chunk indices) some messag
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -14,6 +15,25 @@ from bridge.osc import WireValue
 
 INT32_MAX = 2**31 - 1
 FLOAT32_MAX = 3.4028234663852886e38
+
+
+def json_object(text: str, what: str, reason: str = "json") -> dict[str, Any]:
+    """The JSON object in `text` that came from outside (a generate's params, a result's
+    summary, a spool file's options): the one parse with the one error, BadMessageError naming
+    `what`. Absurd nesting and NaN/Infinity (not JSON numbers) are refused like bad syntax."""
+
+    def refuse_constant(name: str) -> None:
+        raise ValueError(f"{name} is not a JSON number")
+
+    try:
+        value = json.loads(text, parse_constant=refuse_constant)
+    except RecursionError as err:
+        raise BadMessageError(f"{what} is not JSON: nested too deeply", reason) from err
+    except ValueError as err:  # json.JSONDecodeError, and the refused constants
+        raise BadMessageError(f"{what} is not JSON: {err}", reason) from err
+    if not isinstance(value, dict):
+        raise BadMessageError(f"{what} must be a JSON object, got {type(value).__name__}", reason)
+    return value
 
 
 class _Invalid(ValueError):
