@@ -58,8 +58,9 @@ if TYPE_CHECKING:  # the real signatures for type checkers; at run time `__getat
         regenerate_phrase,
     )
     from engine.grid import melody_end_16th
-    from engine.midi_io import melody_from_notes, write_song
+    from engine.melody_source import melody_from_notes
     from engine.midi_io import read_melody as load_melody
+    from engine.midi_io import write_song
     from engine.models.transition import main as embed_textures
     from engine.pipeline import (
         analyze_melody,
@@ -77,7 +78,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "prepare": ("engine.pipeline", "prepare"),
     "require_one_meter": ("engine.pipeline", "require_one_meter"),
     "load_melody": ("engine.midi_io", "read_melody"),
-    "melody_from_notes": ("engine.midi_io", "melody_from_notes"),
+    "melody_from_notes": ("engine.melody_source", "melody_from_notes"),
     "write_song": ("engine.midi_io", "write_song"),
     "parse_key": ("engine.analysis.key", "parse_key"),
     "harmonization_chart": ("engine.chart", "harmonization_chart"),

@@ -13,7 +13,8 @@ import mido
 import pytest
 
 from engine.errors import BadInputError, MidiFileError, UnsupportedMeterError
-from engine.midi_io import MelodyWarning, read_melody, write_song
+from engine.melody_source import MelodyWarning
+from engine.midi_io import read_melody, write_song
 from engine.types import Key, Meter, Note
 
 TPB = 480
