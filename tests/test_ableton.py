@@ -21,14 +21,11 @@ import pytest
 from ableton_double import DEFAULT_TICK_S, MAX_PACKET_BYTES, AbletonOSCDouble, FakeClip, LiveSet
 
 from bridge.ableton import BRIDGE_TRACK_NAMES, AbletonAdapter, ClipReadError, LiveApi, LiveNote
-from bridge.ableton.adapter import SlotRef, WrittenPart, compare_notes, live_notes
-from bridge.ableton.live_api import (
-    MAX_NOTES_PER_MESSAGE,
-    AbletonError,
-    AbletonPortError,
-    Request,
-    note_chunks,
-)
+from bridge.ableton.errors import AbletonError, AbletonPortError
+from bridge.ableton.live_api import MAX_NOTES_PER_MESSAGE, SlotRef, note_chunks
+from bridge.ableton.notes import compare_notes, live_notes
+from bridge.ableton.osc_client import Request
+from bridge.ableton.tracks import WrittenPart
 from bridge.errors import ErrorCode, ReplyTimeoutError
 from bridge.session import Session
 from bridge.store import ClipStore

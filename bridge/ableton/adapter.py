@@ -1,10 +1,6 @@
 """Ableton Live as a bridge client: read the selected Session clip, hand it to the `Session`,
-write the generated parts into bridge-owned clips, and (live mode) follow the clip's notes.
-
-Ownership: the bridge writes only to tracks named exactly "AccoBridge Chords" and "AccoBridge
-Piano" (found by name, created at the end of the set when missing), in the scene of the melody
-clip; any other track's clips are never touched. Every write is read back and compared; a
-mismatch is error code 4 (DAW_WRITE_FAILED).
+write the generated parts into bridge-owned clips (`tracks`), and (live mode) follow the clip's
+notes.
 
 Threads: `generate_now`, `fetch_selected_clip` and `poll_once` read Live on the caller's
 thread. Session events only enqueue (they arrive on the engine's worker); one adapter thread
@@ -18,19 +14,20 @@ empty request id.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import logging
-import math
 import queue
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from bridge.ableton.live_api import AbletonError, ClipInfo, LiveApi, LiveNote, SongInfo
+from bridge.ableton.errors import AbletonError, ClipReadError
+from bridge.ableton.live_api import LiveApi, SlotRef, SongInfo
+from bridge.ableton.notes import SOURCE, clip_from_live, notes_digest
+from bridge.ableton.tracks import BRIDGE_TRACK_NAMES, BridgeTracks, WrittenPart
 from bridge.adapter import (
     EventCallback,
     ResultEvent,
@@ -41,55 +38,15 @@ from bridge.adapter import (
     submit_clip,
 )
 from bridge.errors import BridgeError, ErrorCode
-from bridge.protocol import check_clip_size
-from bridge.types import PARTS, Clip, ClipNote, GenerateResult
+from bridge.types import PARTS, Clip, GenerateResult
 
 logger = logging.getLogger(__name__)
 
-SOURCE = "ableton"
-BRIDGE_TRACK_NAMES: Mapping[str, str] = MappingProxyType({
-    "chords": "AccoBridge Chords",
-    "piano": "AccoBridge Piano",
-})
-# Live hands times back as 32-bit floats: 1e-3 beats is far above that rounding (≤ 1.3e-4
-# at 1,000 bars) and far below any musical difference.
-VERIFY_TOLERANCE_BEATS = 1e-3
 ENDINGS = frozenset({"failed", "cancelled", "superseded"})
 
 # The adapter's own listener: the session's events with the request id in front, plus
 # "written" (see the module docstring).
 AdapterEventCallback = Callable[[str, str, object], None]  # (request_id, kind, payload)
-
-
-class ClipReadError(BridgeError, ValueError):
-    """The selection holds nothing we can read: no regular track, an empty slot, an audio
-    clip, an AccoBridge part, a clip with no length."""
-
-    code = ErrorCode.BAD_INPUT
-
-
-class WriteVerifyError(AbletonError):
-    """The notes read back from Live differ from the notes written (a lost chunk)."""
-
-
-@dataclass(frozen=True)
-class SlotRef:
-    """A Session-view clip slot by AbletonOSC's 0-based indices."""
-
-    track: int
-    scene: int
-
-    def __str__(self) -> str:  # Live's own numbering, for messages
-        return f"track {self.track + 1}, scene {self.scene + 1}"
-
-
-@dataclass(frozen=True)
-class WrittenPart:
-    part: str
-    track: int  # 0-based index of the bridge-owned track
-    scene: int
-    notes: int
-    messages: int  # add/notes messages it took
 
 
 @dataclass(frozen=True)
@@ -142,7 +99,7 @@ class AbletonAdapter:
         self._next_poll = 0.0
         self._closed = False
         self._poll_lock = threading.Lock()  # one poll at a time (thread or test)
-        self._tracks: dict[str, int] = {}  # part -> bridge track index; adapter thread only
+        self._bridge_tracks = BridgeTracks(live_api)  # adapter thread only
         self._last_poll_error: str | None = None  # adapter thread only
         self._inbox: queue.Queue[object] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="ableton-adapter", daemon=True)
@@ -408,138 +365,5 @@ class AbletonAdapter:
         unknown = set(result.parts) - set(BRIDGE_TRACK_NAMES)
         if unknown:
             logger.warning("ableton: no track for part(s) %s; not written", sorted(unknown))
-        return tuple(self._write_part(part, result.parts[part], scene, length_beats)
+        return tuple(self._bridge_tracks.write_part(part, result.parts[part], scene, length_beats)
                      for part in PARTS if part in result.parts)
-
-    def _write_part(self, part: str, notes: Sequence[ClipNote], scene: int,
-                    length_beats: float) -> WrittenPart:
-        name = BRIDGE_TRACK_NAMES[part]
-        wanted = live_notes(notes)
-        track = self._bridge_track(part)
-        slot = SlotRef(track, scene)
-        lengths = self._api.clip_lengths(track)
-        if scene >= len(lengths):
-            raise AbletonError(f"scene {scene + 1} no longer exists; generate again")
-        existing = lengths[scene]
-        # Only this bridge-owned slot is ever cleared, replaced or created.
-        if existing is not None and math.isclose(existing, length_beats, abs_tol=1e-4):
-            self._api.remove_notes(track, scene)
-        else:
-            if existing is not None:
-                self._api.delete_clip(track, scene)
-            self._api.create_clip(track, scene, length_beats)
-        self._api.set_clip_name(track, scene, name)
-        messages = self._api.add_notes(track, scene, wanted) if wanted else 0
-        back = self._api.clip_notes(track, scene, span_beats=length_beats,
-                                    expected=len(wanted))
-        problem = compare_notes(wanted, back)
-        if problem is not None:
-            raise WriteVerifyError(f"{name} ({slot}): wrote {len(wanted)} notes in {messages} "
-                                   f"message(s), read back {len(back)}: {problem}")
-        return WrittenPart(part, track, scene, len(wanted), messages)
-
-    def _bridge_track(self, part: str) -> int:
-        """The index of the track named BRIDGE_TRACK_NAMES[part]: the remembered one while it
-        still has that name, else the first track with it, else a new MIDI track."""
-        name = BRIDGE_TRACK_NAMES[part]
-        cached = self._tracks.get(part)
-        if cached is not None:
-            try:
-                if self._api.track_name(cached) == name:
-                    return cached
-            except AbletonError:
-                pass  # that index is gone: the set changed
-            logger.info("ableton: %r moved; looking it up by name", name)
-        names = self._api.track_names()
-        if name in names:
-            index = names.index(name)
-        else:
-            index = self._api.create_midi_track()
-            self._api.set_track_name(index, name)
-            logger.info("ableton: created track %d %r", index + 1, name)
-        self._tracks[part] = index
-        return index
-
-
-def clip_from_live(info: ClipInfo, song: SongInfo, notes: Sequence[LiveNote],
-                   default_name: str = "") -> Clip:
-    """A bridge Clip from a Live clip: the unmuted notes that start in the playing region
-    (loop, or start/end markers), timed from the region's start."""
-    start, end = info.region_start_beats, info.region_end_beats
-    length = end - start
-    if not length > 0:
-        raise ClipReadError(f"the clip {info.name!r} has no length ({start:g}..{end:g} beats)")
-    kept = tuple(
-        ClipNote(n.pitch, n.start_beats - start, n.duration_beats,
-                 max(1, min(127, round(n.velocity))), 1)
-        for n in sorted(notes, key=lambda n: (n.start_beats, n.pitch))
-        if not n.mute and start <= n.start_beats < end
-    )
-    clip = Clip(
-        source=SOURCE,
-        name=info.name or default_name or "Ableton clip",
-        length_beats=length,
-        tempo_bpm=song.tempo_bpm,
-        ts_num=song.ts_num,
-        ts_den=song.ts_den,
-        notes=kept,
-        key_hint=song.key_hint,
-    )
-    check_clip_size(clip)  # here too: a clip read for showing must fit what we can generate for
-    return clip
-
-
-def notes_digest(notes: Sequence[LiveNote]) -> str:
-    """A fingerprint of a clip's notes (order-independent, robust to float noise)."""
-    rows = sorted((n.pitch, round(n.start_beats, 5), round(n.duration_beats, 5),
-                   round(n.velocity, 2), n.mute) for n in notes)
-    return hashlib.blake2b(repr(rows).encode(), digest_size=16).hexdigest()
-
-
-def live_notes(notes: Sequence[ClipNote]) -> list[LiveNote]:
-    """Notes as the bridge writes them, sorted by pitch then time. Same-pitch notes that start
-    together are merged and overlapping ones cut at the next start: Live does not keep
-    overlapping notes of one pitch, so writing them would make the read-back differ."""
-    for n in notes:
-        if not 0 <= n.pitch <= 127 or not n.duration_beats > 0 or not n.start_beats >= 0:
-            raise AbletonError(f"the engine made an unwritable note {n}",
-                               ErrorCode.ENGINE_ERROR)
-    ordered = sorted(notes, key=lambda n: (n.pitch, n.start_beats, -n.duration_beats))
-    result: list[LiveNote] = []
-    for n in ordered:
-        note = LiveNote(n.pitch, n.start_beats, n.duration_beats,
-                        float(max(1, min(127, n.velocity))))
-        if result and result[-1].pitch == n.pitch:
-            previous = result[-1]
-            gap = n.start_beats - previous.start_beats
-            if gap < VERIFY_TOLERANCE_BEATS:
-                continue  # same start: keep the longest, already placed
-            if previous.start_beats + previous.duration_beats > n.start_beats:
-                result[-1] = LiveNote(previous.pitch, previous.start_beats, gap,
-                                      previous.velocity)
-        result.append(note)
-    return result
-
-
-def compare_notes(wanted: Sequence[LiveNote], got: Sequence[LiveNote]) -> str | None:
-    """None when `got` (read back, sorted) holds exactly `wanted`, else the first difference."""
-    def key(n: LiveNote) -> tuple[int, float]:
-        return n.pitch, n.start_beats
-
-    wanted, got = sorted(wanted, key=key), sorted(got, key=key)
-    for a, b in zip(wanted, got, strict=False):
-        if (a.pitch != b.pitch or b.mute
-                or abs(a.start_beats - b.start_beats) > VERIFY_TOLERANCE_BEATS
-                or abs(a.duration_beats - b.duration_beats) > VERIFY_TOLERANCE_BEATS
-                or round(a.velocity) != round(b.velocity)):
-            return f"expected {_describe(a)}, found {_describe(b)}"
-    if len(wanted) > len(got):
-        return f"{len(wanted) - len(got)} note(s) missing, from {_describe(wanted[len(got)])}"
-    if len(got) > len(wanted):
-        return f"{len(got) - len(wanted)} unexpected note(s), from {_describe(got[len(wanted)])}"
-    return None
-
-
-def _describe(n: LiveNote) -> str:
-    return (f"pitch {n.pitch} at {n.start_beats:g} for {n.duration_beats:g} beats, "
-            f"velocity {n.velocity:g}")
