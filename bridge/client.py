@@ -25,6 +25,7 @@ from bridge.errors import (
 from bridge.osc import DEFAULT_HOST, DEFAULT_PORT, OscClient
 from bridge.protocol import (
     CODEC,
+    OLDEST_PROTOCOL,
     PROTOCOL_VERSION,
     Ack,
     Cancel,
@@ -37,6 +38,7 @@ from bridge.protocol import (
     Message,
     Nack,
     PartBegin,
+    PartControls,
     PartEnd,
     PartNotes,
     Ping,
@@ -87,6 +89,7 @@ class BridgeClient:
         self.port = port
         self.client_name = client_name
         self.round_timeout_s = round_timeout_s
+        self.proto = PROTOCOL_VERSION  # what the bridge speaks with us, from its hello/ok
         try:
             self._osc: OscClient[Message] = OscClient(host, port, codec=CODEC)
         except OSError as err:
@@ -139,11 +142,13 @@ class BridgeClient:
             self._osc.send(hello)
             reply = self._wait(deadline, lambda m: isinstance(m, HelloOk | ErrorReply))
             if isinstance(reply, HelloOk):
-                if reply.proto != PROTOCOL_VERSION:
+                if not OLDEST_PROTOCOL <= reply.proto <= PROTOCOL_VERSION:
                     raise BadMessageError(
                         f"the bridge at {self.host}:{self.port} speaks protocol {reply.proto}, "
-                        f"this client {PROTOCOL_VERSION}; update one of them", "proto"
+                        f"this client {OLDEST_PROTOCOL}..{PROTOCOL_VERSION}; update one of "
+                        "them", "proto"
                     )
+                self.proto = reply.proto
                 return reply
             if isinstance(reply, ErrorReply):
                 raise error_from_reply(reply)
@@ -214,7 +219,7 @@ class BridgeClient:
             params = json.dumps(dict(options), separators=(",", ":"))
         except (TypeError, ValueError) as err:
             raise BadMessageError(f"options are not JSON: {err}", "value") from err
-        assembly = ResultAssembly(request_id)
+        assembly = ResultAssembly(request_id, self.proto)
         last_status: Status | None = None
         self._osc.send(Generate(request_id, params))
         while True:
@@ -248,7 +253,8 @@ class BridgeClient:
                         )
                     if reply.state == "done" and not assembly.complete:
                         self._osc.send(ResultGet(request_id))
-                case ResultBegin() | PartBegin() | PartNotes() | PartEnd() | Chords() | Summary():
+                case (ResultBegin() | PartBegin() | PartNotes() | PartControls() | PartEnd()
+                      | Chords() | Summary()):
                     assembly.add(reply)
                     if assembly.complete:
                         return assembly.result(source)

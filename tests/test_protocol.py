@@ -17,7 +17,15 @@ from bridge import protocol as p
 from bridge.errors import BadMessageError, BridgeError, ClipTooLargeError, ErrorCode
 from bridge.osc import WireMessage, build_datagram, parse_datagram
 from bridge.protocol import doc
-from bridge.types import MAX_CLIP_BARS, MAX_CLIP_NOTES, ChordSymbol, Clip, ClipNote, GenerateResult
+from bridge.types import (
+    MAX_CLIP_BARS,
+    MAX_CLIP_NOTES,
+    ChordSymbol,
+    Clip,
+    ClipControl,
+    ClipNote,
+    GenerateResult,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTE = ClipNote(60, 0.5, 1.25, 100, 1)
@@ -52,6 +60,9 @@ SAMPLES: list[Any] = [
     p.PartBegin("req-1", "piano", "Piano", 3, 3, 1),
     p.PartNotes("req-1", "piano", 0, (replace(NOTE, channel=3),)),
     p.PartEnd("req-1", "piano", "ffffffff"),
+    p.PartControls("req-1", "piano", 0, 1, 2, "0a1b2c3d",
+                   (ClipControl(0.0, 64, 127, 3), ClipControl(3.5, 64, 0, 3))),
+    p.PartControls("req-1", "chords", 0, 1, 0, "00000000", ()),
     p.Chords("req-1", 0, 1, (ChordSymbol(0.0, 4.0, "Cmaj7"), ChordSymbol(4.0, 2.0, "G/B"))),
     p.Chords("req-1", 0, 1, ()),
     p.Summary("req-1", 0, 1, '{"key": "C major"}'),
@@ -557,3 +568,107 @@ def test_result_assembly_refuses_inconsistent_pieces():
     assembly.add(p.Chords("req", 0, 2, ()))
     with pytest.raises(BadMessageError, match="does not fit"):
         assembly.add(p.Chords("req", 1, 3, ()))
+
+
+# ---- control changes (protocol 2) ---------------------------------------------------------
+
+
+def pedal(n: int, channel: int = 1) -> tuple[ClipControl, ...]:
+    """n sustain-pedal changes, down and up by turns, float32-exact."""
+    return tuple(ClipControl(i * 0.5, 64, 0 if i % 2 else 127, channel) for i in range(n))
+
+
+def with_pedal(n: int = 300) -> GenerateResult:
+    return replace(result(), controls={"piano": pedal(n)})
+
+
+def test_crc_of_controls_is_zlib_crc32_of_the_documented_bytes():
+    data = b"".join(struct.pack(">fBBB", c.start_beats, c.controller, c.value, c.channel)
+                    for c in pedal(5))
+    assert p.crc32_of_controls(pedal(5)) == f"{zlib.crc32(data):08x}"
+    assert p.crc32_of_controls(()) == "00000000"
+    with pytest.raises(BadMessageError, match="control 1 value"):
+        p.crc32_of_controls([ClipControl(0.0, 64, 127), ClipControl(1.0, 64, 128)])
+
+
+def test_controls_travel_per_part_on_its_channel():
+    messages = p.result_messages(with_pedal())
+    controls = [m for m in messages if isinstance(m, p.PartControls)]
+    assert [(m.part, m.chunk, m.n_chunks, m.n_controls, len(m.controls)) for m in controls] == [
+        ("chords", 0, 1, 0, 0), ("piano", 0, 2, 300, 256), ("piano", 1, 2, 300, 44)]
+    assert {c.channel for m in controls for c in m.controls} == {3}
+    assert {m.crc32 for m in controls if m.part == "piano"} == {
+        p.crc32_of_controls(pedal(300, 3))}
+    # each part's controls come before its end
+    kinds = [(type(m).__name__, getattr(m, "part", "")) for m in messages]
+    assert kinds.index(("PartControls", "piano")) < kinds.index(("PartEnd", "piano"))
+
+
+def test_result_with_controls_round_trips_in_any_order_with_duplicates():
+    messages = _round_trip(p.result_messages(with_pedal()))
+    shuffled = messages + messages[::3]
+    random.Random(11).shuffle(shuffled)
+    assembly = p.ResultAssembly("req")
+    for m in shuffled:
+        assembly.add(m)
+    got = assembly.result("src")
+    assert got.controls == {"piano": pedal(300, 3)}
+    assert got.parts == {"chords": notes(600, 2), "piano": notes(300, 3)}
+
+
+def test_a_protocol_2_part_waits_for_its_controls():
+    messages = _round_trip(p.result_messages(with_pedal()))
+    late = [m for m in messages if isinstance(m, p.PartControls) and m.part == "piano"]
+    assembly = p.ResultAssembly("req")
+    for m in messages:
+        if m not in late:
+            assembly.add(m)
+    assert not assembly.complete
+    assert assembly.describe_missing() == "missing part piano controls"
+    assembly.add(late[1])
+    assert not assembly.complete  # one of two chunks
+    assembly.add(late[0])
+    assert assembly.complete and assembly.result("s").controls["piano"] == pedal(300, 3)
+
+
+def test_protocol_1_results_carry_no_controls_and_are_complete_without():
+    """An old client (protocol 1) gets exactly the old messages; a new client of an old bridge
+    finishes a result that brings no controls."""
+    old = p.result_messages(with_pedal(), proto=1)
+    assert not any(isinstance(m, p.PartControls) for m in old)
+    assert old == [m for m in p.result_messages(with_pedal())
+                   if not isinstance(m, p.PartControls)]
+    assembly = p.ResultAssembly("req", proto=1)
+    for m in _round_trip(old):
+        assembly.add(m)
+    got = assembly.result("src")
+    assert got.controls == {} and got.parts["piano"] == notes(300, 3)
+
+
+def test_a_protocol_1_assembly_still_waits_for_controls_it_has_begun_to_get():
+    messages = _round_trip(p.result_messages(with_pedal()))
+    first = next(m for m in messages if isinstance(m, p.PartControls) and m.part == "piano")
+    assembly = p.ResultAssembly("req", proto=1)
+    for m in messages:
+        if not isinstance(m, p.PartControls) or m is first:
+            assembly.add(m)
+    assert assembly.describe_missing() == "missing part piano controls"
+
+
+def test_controls_crc_mismatch_and_inconsistent_totals():
+    messages = [replace(m, crc32="12345678") if isinstance(m, p.PartControls) else m
+                for m in p.result_messages(with_pedal())]
+    assembly = p.ResultAssembly("req")
+    with pytest.raises(BadMessageError, match="controls: CRC mismatch") as info:
+        for m in messages:
+            assembly.add(m)
+    assert info.value.reason == "crc"
+    assembly = p.ResultAssembly("req")
+    assembly.add(p.PartControls("req", "piano", 0, 2, 300, "00000000", pedal(256)))
+    with pytest.raises(BadMessageError, match="chunk 1 announces 299 in 2 chunks"):
+        assembly.add(p.PartControls("req", "piano", 1, 2, 299, "00000000", pedal(43)))
+    with pytest.raises(BadMessageError, match="cannot come in 1 chunks"):
+        p.ResultAssembly("req").add(p.PartControls("req", "piano", 0, 1, 300, "0" * 8, ()))
+    with pytest.raises(ClipTooLargeError, match="at most"):
+        p.ResultAssembly("req").add(
+            p.PartControls("req", "piano", 0, 1, p.MAX_PART_CONTROLS + 1, "0" * 8, ()))

@@ -43,9 +43,25 @@ def test_send_gets_chords_and_piano_back(server, tmp_path, monkeypatch):
     song = mido.MidiFile(out)
     assert [t.name for t in song.tracks] == ["Melody", "Chords", "Piano"]
     assert all(any(m.type == "note_on" for m in t) for t in song.tracks)
+    # the sustain pedal came over OSC: the same as `arrange` writes for the same file/options
+    local = tmp_path / "local.mid"
+    main(["arrange", str(src), "-o", str(local), "--style", "pop_complex", "--density", "2"])
+    pedal = _pedal(mido.MidiFile(out).tracks[2])
+    assert pedal == _pedal(mido.MidiFile(local).tracks[2])
+    assert {value for _, value, _ in pedal} == {0, 127} and {c for *_, c in pedal} == {2}
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=20) == 0
     assert "stopped" in proc.stdout.read()
+
+
+def _pedal(track: mido.MidiTrack) -> list[tuple[int, int, int]]:
+    """The track's sustain-pedal changes: (absolute tick, value, channel 0-15)."""
+    changes, tick = [], 0
+    for message in track:
+        tick += message.time
+        if message.type == "control_change" and message.control == 64:
+            changes.append((tick, message.value, message.channel))
+    return changes
 
 
 def test_send_reports_engine_errors_as_one_line(server, tmp_path, capsys):

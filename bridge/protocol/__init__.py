@@ -28,6 +28,7 @@ from bridge.protocol.messages import (
     Message,
     Nack,
     PartBegin,
+    PartControls,
     PartEnd,
     PartNotes,
     Ping,
@@ -39,21 +40,30 @@ from bridge.protocol.messages import (
     StatusGet,
     Summary,
 )
-from bridge.protocol.notes import NoteChunks, chunk_notes, crc32_of_notes
+from bridge.protocol.notes import (
+    ControlChunks,
+    NoteChunks,
+    chunk_notes,
+    crc32_of_controls,
+    crc32_of_notes,
+)
 from bridge.protocol.result import ResultAssembly, part_order, result_messages
 from bridge.protocol.table import (
     BY_ADDRESS,
     BY_TYPE,
     MAX_CHORDS_PER_CHUNK,
+    MAX_CONTROLS_PER_CHUNK,
     MAX_MISSING_PER_NACK,
     MAX_NOTES_PER_CHUNK,
     MAX_PACKET_BYTES,
     MAX_PARAMS_BYTES,
+    MAX_PART_CONTROLS,
     MAX_PART_NOTES,
     MAX_PARTS,
     MAX_SUMMARY_BYTES,
     MAX_SUMMARY_PIECE_BYTES,
     MESSAGES,
+    OLDEST_PROTOCOL,
     PROTOCOL_VERSION,
     REQUEST_ID,
     MessageSpec,
@@ -62,12 +72,14 @@ from bridge.protocol.upload import ClipUpload, check_clip_size, clip_messages
 
 __all__ = [
     "BY_ADDRESS", "BY_TYPE", "CODEC", "FLOAT32_MAX", "INT32_MAX", "MAX_CHORDS_PER_CHUNK",
-    "MAX_MISSING_PER_NACK", "MAX_NOTES_PER_CHUNK", "MAX_PACKET_BYTES", "MAX_PARAMS_BYTES",
-    "MAX_PARTS", "MAX_PART_NOTES", "MAX_SUMMARY_BYTES", "MAX_SUMMARY_PIECE_BYTES", "MESSAGES",
-    "PROTOCOL_VERSION", "REQUEST_ID", "Ack", "Args", "Cancel", "Chords", "ClipBegin", "ClipEnd",
-    "ClipNotes", "ClipUpload", "ErrorReply", "Field", "Float", "Generate", "Group", "Hello",
-    "HelloOk", "Int", "Message", "MessageSpec", "Nack", "NoteChunks", "PartBegin", "PartEnd",
-    "PartNotes", "Ping", "Pong", "ResultAssembly", "ResultBegin", "ResultGet", "ResultMessage",
-    "Status", "StatusGet", "Summary", "Text", "check_clip_size", "chunk_notes", "clip_messages",
-    "crc32_of_notes", "decode", "encode", "part_order", "result_messages",
+    "MAX_CONTROLS_PER_CHUNK", "MAX_MISSING_PER_NACK", "MAX_NOTES_PER_CHUNK", "MAX_PACKET_BYTES",
+    "MAX_PARAMS_BYTES", "MAX_PARTS", "MAX_PART_CONTROLS", "MAX_PART_NOTES", "MAX_SUMMARY_BYTES",
+    "MAX_SUMMARY_PIECE_BYTES", "MESSAGES", "OLDEST_PROTOCOL", "PROTOCOL_VERSION", "REQUEST_ID",
+    "Ack", "Args", "Cancel", "Chords", "ClipBegin", "ClipEnd", "ClipNotes", "ClipUpload",
+    "ControlChunks", "ErrorReply", "Field", "Float", "Generate", "Group", "Hello", "HelloOk",
+    "Int", "Message", "MessageSpec", "Nack", "NoteChunks", "PartBegin", "PartControls",
+    "PartEnd", "PartNotes", "Ping", "Pong", "ResultAssembly", "ResultBegin", "ResultGet",
+    "ResultMessage", "Status", "StatusGet", "Summary", "Text", "check_clip_size", "chunk_notes",
+    "clip_messages", "crc32_of_controls", "crc32_of_notes", "decode", "encode", "part_order",
+    "result_messages",
 ]

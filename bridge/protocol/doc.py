@@ -8,10 +8,14 @@ from pathlib import Path
 
 from bridge.errors import ErrorCode
 from bridge.protocol.table import (
+    CONTROLS_SINCE,
+    MAX_CONTROLS_PER_CHUNK,
     MAX_MISSING_PER_NACK,
     MAX_NOTES_PER_CHUNK,
     MAX_PACKET_BYTES,
     MESSAGES,
+    OLDEST_PROTOCOL,
+    PROTOCOL_VERSION,
 )
 from bridge.types import MAX_CLIP_BARS, MAX_CLIP_NOTES
 
@@ -62,6 +66,8 @@ _RULES = f"""\
   `tests/test_protocol.py`.
 - Times are float32 beats (quarter notes) from the clip start; a note is the group
   `(i:pitch f:start_beats f:duration_beats i:velocity i:channel)`, channels numbered 1-16.
+- Protocol versions {OLDEST_PROTOCOL}..{PROTOCOL_VERSION}: the bridge answers `hello` with the
+  lower of its version and the client's, and speaks that version to the client from then on.
 - Replies go to the sender's host at the `reply_port` of its `/acco/hello` (matched by sender
   address, else the host's latest hello, else the sender's own address).
 - Clip upload: `clip/begin`, then `clip/notes` chunks (≤ {MAX_NOTES_PER_CHUNK} notes, any order,
@@ -74,12 +80,18 @@ _RULES = f"""\
 - `generate` must follow the `ack` (the uploaded clip waits the same timeout); `params_json` is
   a JSON object of options. The bridge answers `status` (queued, running, done, failed,
   superseded, cancelled) and, on success, the result: `result/begin`, per part `part/begin`,
-  `part/notes` chunks, `part/end`, then `chords` and `summary` chunks (the summary pieces
-  concatenate to one JSON object). `result/get` asks for the whole result again; clients
-  ignore duplicates. A repeated `generate` or `clip/end` is answered again, not re-run.
+  `part/notes` chunks, `part/controls` chunks (protocol {CONTROLS_SINCE}), `part/end`, then
+  `chords` and `summary` chunks (the summary pieces concatenate to one JSON object).
+  `result/get` asks for the whole result again; clients ignore duplicates. A repeated
+  `generate` or `clip/end` is answered again, not re-run.
+- Control changes (the piano's sustain pedal: controller 64, 127 down, 0 up) come in
+  `part/controls` chunks of at most {MAX_CONTROLS_PER_CHUNK}, on the part's channel; each chunk
+  repeats the part's `n_chunks`, `n_controls` and CRC, and a part without any sends one empty
+  chunk, so a protocol-{CONTROLS_SINCE} client knows each part is complete only with them.
 - CRC: `crc32_of_notes` — zlib CRC-32 of the notes in upload order, each as the 11 bytes
   `struct.pack(">BffBB", pitch, start_beats, duration_beats, velocity, channel)` (the float32
-  values that travel), as 8 lowercase hex digits."""
+  values that travel), as 8 lowercase hex digits. `crc32_of_controls` likewise, each control
+  as the 7 bytes `struct.pack(">fBBB", start_beats, controller, value, channel)`."""
 
 
 def osc_api_markdown() -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bridge.types import ChordSymbol, ClipNote
+from bridge.types import ChordSymbol, ClipControl, ClipNote
 
 
 @dataclass(frozen=True)
@@ -128,6 +128,20 @@ class PartEnd:
 
 
 @dataclass(frozen=True)
+class PartControls:
+    """One chunk of a part's control changes; every chunk repeats the totals and the CRC, so
+    any one of them announces the lot (a part without controls sends one empty chunk)."""
+
+    request_id: str
+    part: str
+    chunk: int
+    n_chunks: int
+    n_controls: int
+    crc32: str
+    controls: tuple[ClipControl, ...]
+
+
+@dataclass(frozen=True)
 class Chords:
     request_id: str
     chunk: int
@@ -158,6 +172,8 @@ class ErrorReply:
 Message = (
     Hello | HelloOk | Ping | Pong | ClipBegin | ClipNotes | ClipEnd | Ack | Nack | Generate
     | Cancel | StatusGet | Status | ResultBegin | PartBegin | PartNotes | PartEnd | Chords
-    | Summary | ResultGet | ErrorReply
+    | Summary | ResultGet | ErrorReply | PartControls
 )
-ResultMessage = ResultBegin | PartBegin | PartNotes | PartEnd | Chords | Summary
+ResultMessage = (
+    ResultBegin | PartBegin | PartNotes | PartControls | PartEnd | Chords | Summary
+)

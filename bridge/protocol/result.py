@@ -1,10 +1,14 @@
 """The result: the messages that carry a `GenerateResult` to a client, and the client side's
-state machine that assembles them again (any order, duplicates ignored)."""
+state machine that assembles them again (any order, duplicates ignored).
+
+Control changes (protocol 2) travel per part in `/acco/part/controls`; a bridge sends them,
+an empty chunk included, for every part to a client that speaks 2, so such a client knows to
+wait for them. A client of protocol 1, or of a bridge that speaks 1, gets none."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -12,21 +16,32 @@ from bridge.errors import BadMessageError, BridgeError, ClipTooLargeError
 from bridge.protocol.messages import (
     Chords,
     PartBegin,
+    PartControls,
     PartEnd,
     PartNotes,
     ResultBegin,
     ResultMessage,
     Summary,
 )
-from bridge.protocol.notes import NoteChunks, chunk_notes, crc32_of_notes
+from bridge.protocol.notes import (
+    ControlChunks,
+    NoteChunks,
+    chunk_notes,
+    crc32_of_controls,
+    crc32_of_notes,
+)
 from bridge.protocol.table import (
+    CONTROLS_SINCE,
     MAX_CHORDS_PER_CHUNK,
+    MAX_CONTROLS_PER_CHUNK,
+    MAX_PART_CONTROLS,
     MAX_PART_NOTES,
     MAX_PARTS,
     MAX_SUMMARY_BYTES,
     MAX_SUMMARY_PIECE_BYTES,
+    PROTOCOL_VERSION,
 )
-from bridge.types import PART_CHANNELS, PARTS, ClipNote, GenerateResult
+from bridge.types import PART_CHANNELS, PARTS, ClipControl, ClipNote, GenerateResult
 
 
 def part_order(parts: Iterable[str]) -> list[str]:
@@ -49,13 +64,19 @@ def _summary_pieces(summary: Mapping[str, Any]) -> list[str]:
     return [text[i:i + step] for i in range(0, len(text), step)]
 
 
-def result_messages(result: GenerateResult) -> list[ResultMessage]:
-    """The messages that carry `result` to a client, in sending order. Each part's notes go
-    out on its channel from PART_CHANNELS (an unknown part is a BridgeError, code 3)."""
+def _pieces(items: Sequence[Any], size: int) -> list[tuple[Any, ...]]:
+    """`items` in chunks of at most `size`; one empty chunk for none."""
+    return [tuple(items[i:i + size]) for i in range(0, len(items), size)] or [()]
+
+
+def result_messages(result: GenerateResult, proto: int = PROTOCOL_VERSION
+                    ) -> list[ResultMessage]:
+    """The messages that carry `result` to a client speaking protocol `proto`, in sending
+    order. Each part's notes (and, from protocol 2, its control changes) go out on its channel
+    from PART_CHANNELS (an unknown part is a BridgeError, code 3)."""
     rid = result.request_id
     names = part_order(result.parts)
-    chord_chunks = [tuple(result.chords[i:i + MAX_CHORDS_PER_CHUNK])
-                    for i in range(0, len(result.chords), MAX_CHORDS_PER_CHUNK)] or [()]
+    chord_chunks = _pieces(result.chords, MAX_CHORDS_PER_CHUNK)
     pieces = _summary_pieces(result.summary)
     messages: list[ResultMessage] = [ResultBegin(rid, len(names), len(chord_chunks), len(pieces))]
     for name in names:
@@ -70,6 +91,13 @@ def result_messages(result: GenerateResult) -> list[ResultMessage]:
         messages.append(PartBegin(rid, name, name.capitalize(), channel, len(notes),
                                   len(chunks)))
         messages.extend(PartNotes(rid, name, i, chunk) for i, chunk in enumerate(chunks))
+        if proto >= CONTROLS_SINCE:
+            changes = tuple(c if c.channel == channel else replace(c, channel=channel)
+                            for c in result.controls.get(name, ()))
+            crc32 = crc32_of_controls(changes)
+            control_chunks = _pieces(changes, MAX_CONTROLS_PER_CHUNK)
+            messages.extend(PartControls(rid, name, i, len(control_chunks), len(changes), crc32,
+                                         chunk) for i, chunk in enumerate(control_chunks))
         messages.append(PartEnd(rid, name, crc32_of_notes(notes)))
     messages.extend(Chords(rid, i, len(chord_chunks), chunk)
                     for i, chunk in enumerate(chord_chunks))
@@ -86,6 +114,14 @@ class _Part:
         self.early: dict[int, tuple[ClipNote, ...]] = {}
         self.crc32: str | None = None
         self.notes: tuple[ClipNote, ...] | None = None
+        self.control_chunks: ControlChunks | None = None
+        self.controls_crc32 = ""
+        self.controls: tuple[ClipControl, ...] | None = None
+
+    def done(self, controls_expected: bool) -> bool:
+        """Notes verified, and control changes too where some were announced or expected."""
+        announced = controls_expected or self.control_chunks is not None
+        return self.notes is not None and (self.controls is not None or not announced)
 
 
 class _Pieces:
@@ -119,10 +155,13 @@ class _Pieces:
 
 class ResultAssembly:
     """One result on the client side, from messages in any order, duplicates ignored.
-    Each part's CRC is checked as soon as the part is complete (BadMessageError, "crc")."""
+    Each part's CRC is checked as soon as the part is complete (BadMessageError, "crc").
+    From a bridge speaking protocol 2 (`proto`) every part waits for its control changes; from
+    one speaking 1, a part waits only for those it has begun to receive."""
 
-    def __init__(self, request_id: str) -> None:
+    def __init__(self, request_id: str, proto: int = PROTOCOL_VERSION) -> None:
         self.request_id = request_id
+        self.controls_expected = proto >= CONTROLS_SINCE
         self._header: ResultBegin | None = None
         self._parts: dict[str, _Part] = {}
         self._chords = _Pieces(f"result {request_id} chords")
@@ -150,18 +189,20 @@ class ResultAssembly:
                 return self._chords.add(message.chunk, message.n_chunks, message.chords)
             case Summary():
                 return self._summary.add(message.chunk, message.n_chunks, message.text)
-            case PartBegin() | PartNotes() | PartEnd():
+            case PartBegin() | PartNotes() | PartEnd() | PartControls():
                 return self._add_part(message)
         raise BadMessageError(f"not a result message: {message!r}", "value")
 
-    def _add_part(self, message: PartBegin | PartNotes | PartEnd) -> bool:
+    def _add_part(self, message: PartBegin | PartNotes | PartEnd | PartControls) -> bool:
         part = self._parts.get(message.part)
         if part is None:
             part = self._parts[message.part] = _Part()
             self._check_part_count()
+        what = f"result {self.request_id} part {message.part}"
+        if isinstance(message, PartControls):
+            return self._add_controls(part, message, what)
         if part.notes is not None:
             return False  # complete and verified already
-        what = f"result {self.request_id} part {message.part}"
         new = False
         match message:
             case PartBegin():
@@ -193,6 +234,31 @@ class ResultAssembly:
             part.notes = part.chunks.finish(part.crc32)
         return new
 
+    @staticmethod
+    def _add_controls(part: _Part, message: PartControls, what: str) -> bool:
+        if part.controls is not None:
+            return False  # complete and verified already
+        what = f"{what} controls"
+        if part.control_chunks is None:
+            if message.n_controls > MAX_PART_CONTROLS:
+                raise ClipTooLargeError(
+                    f"{what}: {message.n_controls}; at most {MAX_PART_CONTROLS}"
+                )
+            part.control_chunks = ControlChunks(what, message.n_controls, message.n_chunks)
+            part.controls_crc32 = message.crc32
+        chunks = part.control_chunks
+        if (message.n_chunks, message.n_controls, message.crc32) != (
+                chunks.n_chunks, chunks.n_items, part.controls_crc32):
+            raise BadMessageError(
+                f"{what}: chunk {message.chunk} announces {message.n_controls} in "
+                f"{message.n_chunks} chunks (CRC {message.crc32}), earlier ones "
+                f"{chunks.n_items} in {chunks.n_chunks} (CRC {part.controls_crc32})", "value",
+            )
+        new = chunks.add(message.chunk, message.controls)
+        if chunks.complete:
+            part.controls = chunks.finish(part.controls_crc32)
+        return new
+
     def _check_part_count(self) -> None:
         limit = self._header.n_parts if self._header is not None else MAX_PARTS
         if len(self._parts) > limit:
@@ -206,7 +272,7 @@ class ResultAssembly:
         return (
             self._header is not None
             and len(self._parts) == self._header.n_parts
-            and all(p.notes is not None for p in self._parts.values())
+            and all(p.done(self.controls_expected) for p in self._parts.values())
             and self._chords.complete and self._chords.n_chunks == self._header.n_chord_chunks
             and self._summary.complete
             and self._summary.n_chunks == self._header.n_summary_chunks
@@ -216,7 +282,8 @@ class ResultAssembly:
         """What is still missing, for timeout messages."""
         if self._header is None:
             return "no result yet" if not self.started else "result header missing"
-        gaps = [f"part {name}" for name, p in self._parts.items() if p.notes is None]
+        gaps = [f"part {name}" + (" controls" if p.notes is not None else "")
+                for name, p in self._parts.items() if not p.done(self.controls_expected)]
         if len(self._parts) < self._header.n_parts:
             gaps.append(f"{self._header.n_parts - len(self._parts)} part(s) not begun")
         if not self._chords.complete:
@@ -241,6 +308,8 @@ class ResultAssembly:
         if not isinstance(summary, dict):
             raise BadMessageError(f"result {self.request_id}: summary is not a JSON object",
                                   "value")
-        parts = {name: self._parts[name].notes or () for name in part_order(self._parts)}
+        names = part_order(self._parts)
+        parts = {name: self._parts[name].notes or () for name in names}
+        controls = {name: changes for name in names if (changes := self._parts[name].controls)}
         chords = tuple(c for chunk in self._chords.ordered() for c in chunk)
-        return GenerateResult(self.request_id, source, parts, chords, summary)
+        return GenerateResult(self.request_id, source, parts, chords, summary, controls)

@@ -20,6 +20,7 @@ from bridge.protocol.messages import (
     HelloOk,
     Nack,
     PartBegin,
+    PartControls,
     PartEnd,
     PartNotes,
     Ping,
@@ -30,18 +31,24 @@ from bridge.protocol.messages import (
     StatusGet,
     Summary,
 )
-from bridge.types import ChordSymbol, ClipNote
+from bridge.types import ChordSymbol, ClipControl, ClipNote
 
-PROTOCOL_VERSION = 1
+# 2 added /acco/part/controls. A bridge answers a hello with the lower of the two versions and
+# sends controls only to clients that speak 2; a client takes either answer.
+PROTOCOL_VERSION = 2
+OLDEST_PROTOCOL = 1
+CONTROLS_SINCE = 2
 MAX_PACKET_BYTES = 9_216
 MAX_NOTES_PER_CHUNK = 256
 MAX_CHORDS_PER_CHUNK = 128
+MAX_CONTROLS_PER_CHUNK = 256
 MAX_MISSING_PER_NACK = 256
 MAX_SUMMARY_PIECE_BYTES = 4_096
 MAX_SUMMARY_BYTES = 64 * 1024
 MAX_PARAMS_BYTES = 8_000
 MAX_PARTS = 16
 MAX_PART_NOTES = 200_000
+MAX_PART_CONTROLS = 200_000
 
 TO_BRIDGE = "→ bridge"
 TO_CLIENT = "→ client"
@@ -62,8 +69,12 @@ CHORD_ARGS: Args = (
     ("duration_beats", Float(0.0, lo_open=True)),
     ("symbol", Text(32, 1)),
 )
-
-
+CONTROL_ARGS: Args = (
+    ("start_beats", Float(0.0)),
+    ("controller", Int(0, 127)),
+    ("value", Int(0, 127)),
+    ("channel", Int(1, 16)),
+)
 
 def note_values(note: ClipNote) -> tuple[Any, ...]:
     return (note.pitch, note.start_beats, note.duration_beats, note.velocity, note.channel)
@@ -73,9 +84,15 @@ def chord_values(chord: ChordSymbol) -> tuple[Any, ...]:
     return (chord.start_beats, chord.duration_beats, chord.symbol)
 
 
+def control_values(control: ClipControl) -> tuple[Any, ...]:
+    return (control.start_beats, control.controller, control.value, control.channel)
+
+
 NOTES = Group("notes", "note", NOTE_ARGS, 1, MAX_NOTES_PER_CHUNK, ClipNote, note_values)
 CHORDS = Group("chords", "chord", CHORD_ARGS, 0, MAX_CHORDS_PER_CHUNK, ChordSymbol,
                chord_values)
+CONTROLS = Group("controls", "control", CONTROL_ARGS, 0, MAX_CONTROLS_PER_CHUNK, ClipControl,
+                 control_values)
 MISSING = Group("missing", "chunk", (("chunk", CHUNK),), 0, MAX_MISSING_PER_NACK, int,
                 lambda chunk: (chunk,))
 
@@ -157,6 +174,11 @@ MESSAGES: tuple[MessageSpec, ...] = (
           "one generated part (chords: channel 2, piano: 3)"),
     _spec("/acco/part/notes", PartNotes, TO_CLIENT, (RID, PART, ("chunk", CHUNK)),
           "one chunk of a part's notes", NOTES),
+    _spec("/acco/part/controls", PartControls, TO_CLIENT,
+          (RID, PART, ("chunk", CHUNK), ("n_chunks", Int(1)), ("n_controls", COUNT),
+           ("crc32", CRC32)),
+          "one chunk of a part's control changes (the piano's sustain pedal, CC 64), with "
+          "the part's totals and CRC; protocol 2 and later, one empty chunk for none", CONTROLS),
     _spec("/acco/part/end", PartEnd, TO_CLIENT, (RID, PART, ("crc32", CRC32)),
           "end of a part, CRC of its notes"),
     _spec("/acco/chords", Chords, TO_CLIENT, (RID, ("chunk", CHUNK), ("n_chunks", Int(1))),
