@@ -19,15 +19,25 @@ from typing import Any, Literal, TypeVar
 
 from bridge.errors import StoredFileError
 from bridge.jsonfile import FileFormat, user_data_dir
-from bridge.types import ChordSymbol, Clip, ClipNote, GenerateResult
+from bridge.types import ChordSymbol, Clip, ClipControl, ClipNote, GenerateResult
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
-# Version 1 is the only one so far; older versions will migrate through `upgrades`. A result
-# of MAX_PART_NOTES notes per part is tens of MB: the size limit only stops absurd files.
-SESSION_FILE = FileFormat("session", "schema", SCHEMA_VERSION, max_bytes=256 * 1024 * 1024,
-                          compact=True)
+
+
+def _with_no_controls(document: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 → 2: results gained their control changes; an old result had none."""
+    payload = document.get("result")
+    if document.get("kind") != "result" or not isinstance(payload, dict):
+        return document  # a clip, or something the checks on reading refuse
+    return {**document, "result": {**payload, "controls": {}}}
+
+
+SCHEMA_VERSION = 2
+# A result of MAX_PART_NOTES notes per part is tens of MB: the size limit only stops absurd
+# files.
+SESSION_FILE = FileFormat("session", "schema", SCHEMA_VERSION, {1: _with_no_controls},
+                          max_bytes=256 * 1024 * 1024, compact=True)
 Kind = Literal["clip", "result"]
 _KINDS: tuple[Kind, ...] = ("clip", "result")
 _SLUG_MAX = 40
@@ -41,7 +51,8 @@ class _CorruptError(ValueError):
 
 # ---- frozen dataclasses <-> JSON ----------------------------------------------------------
 # Notes are stored as compact arrays [pitch, start_beats, duration_beats, velocity, channel]:
-# a 10,000-note clip stays a few hundred KB instead of megabytes of repeated keys.
+# a 10,000-note clip stays a few hundred KB instead of megabytes of repeated keys; control
+# changes likewise as [start_beats, controller, value, channel].
 
 
 def _note_to_json(note: ClipNote) -> list[Any]:
@@ -69,6 +80,8 @@ def result_to_json(result: GenerateResult) -> dict[str, Any]:
         "chords": [[c.start_beats, c.duration_beats, c.symbol] for c in result.chords],
         # JSON-like values only; tuples come back as lists.
         "summary": dict(result.summary),
+        "controls": {name: [[c.start_beats, c.controller, c.value, c.channel] for c in changes]
+                     for name, changes in result.controls.items()},
     }
 
 
@@ -119,6 +132,18 @@ def _notes_from_json(value: object, what: str) -> tuple[ClipNote, ...]:
     return tuple(_note_from_json(n, f"{what}[{i}]") for i, n in enumerate(_list(value, what)))
 
 
+def _control_from_json(value: object, what: str) -> ClipControl:
+    fields = _list(value, what)
+    if len(fields) != 4:
+        raise _CorruptError(f"{what}: expected 4 fields, got {len(fields)}")
+    return ClipControl(
+        start_beats=_float(fields[0], f"{what}.start_beats"),
+        controller=_int(fields[1], f"{what}.controller"),
+        value=_int(fields[2], f"{what}.value"),
+        channel=_int(fields[3], f"{what}.channel"),
+    )
+
+
 def clip_from_json(data: Mapping[str, Any]) -> Clip:
     """Raises ValueError (with the offending field) when `data` is not a stored clip."""
     try:
@@ -142,6 +167,7 @@ def result_from_json(data: Mapping[str, Any]) -> GenerateResult:
     try:
         parts = _dict(data["parts"], "parts")
         chords = _list(data["chords"], "chords")
+        controls = _dict(data["controls"], "controls")
         return GenerateResult(
             request_id=_str(data["request_id"], "request_id"),
             source=_str(data["source"], "source"),
@@ -151,6 +177,12 @@ def result_from_json(data: Mapping[str, Any]) -> GenerateResult:
             },
             chords=tuple(_chord_from_json(c, f"chords[{i}]") for i, c in enumerate(chords)),
             summary=_dict(data["summary"], "summary"),
+            controls={
+                _str(name, "part name"): tuple(
+                    _control_from_json(c, f"controls.{name}[{i}]")
+                    for i, c in enumerate(_list(changes, f"controls.{name}")))
+                for name, changes in controls.items()
+            },
         )
     except KeyError as err:
         raise _CorruptError(f"missing field {err}") from err

@@ -12,6 +12,7 @@ import logging
 import threading
 import tracemalloc
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,15 @@ from bridge.errors import ErrorCode
 from bridge.jsonfile import DATA_DIR_ENV
 from bridge.session import Session
 from bridge.store import SCHEMA_VERSION, ClipStore, clip_from_json, clip_to_json, file_stem
-from bridge.types import Cancelled, ChordSymbol, Clip, ClipNote, GenerateResult, JobContext
+from bridge.types import (
+    Cancelled,
+    ChordSymbol,
+    Clip,
+    ClipControl,
+    ClipNote,
+    GenerateResult,
+    JobContext,
+)
 from engine.errors import OptionError
 
 WAIT = 10.0  # seconds; only ever reached when a test is about to fail
@@ -47,6 +56,8 @@ def make_result(request_id: str, source: str, clip: Clip) -> GenerateResult:
         },
         chords=(ChordSymbol(0.0, 4.0, "C"), ChordSymbol(4.0, 4.0, "G7/B")),
         summary={"key": "C major", "meter": "4/4", "phrases": ["A8", "B8"], "name": clip.name},
+        controls={"piano": tuple(ClipControl(n.start_beats, 64, 0 if i % 2 else 127, 3)
+                                 for i, n in enumerate(melody))},
     )
 
 
@@ -412,6 +423,33 @@ def test_stored_file_names_schema_and_source(store: ClipStore) -> None:
     document = json.loads(store.clip_path("osc:a").read_text())
     assert document["schema"] == SCHEMA_VERSION
     assert (document["kind"], document["source"]) == ("clip", "osc:a")
+
+
+def test_a_version_1_result_loads_without_controls(store: ClipStore) -> None:
+    clip = make_clip()
+    result = make_result("r", clip.source, clip)
+    store.save_result(clip.source, result)
+    path = store.result_path(clip.source)
+    document = json.loads(path.read_text())
+    assert document["schema"] == SCHEMA_VERSION == 2
+    assert document["result"]["controls"]["piano"][1] == [0.5, 64, 0, 3]
+    del document["result"]["controls"]
+    path.write_text(json.dumps({**document, "schema": 1}))
+    assert store.load_result(clip.source) == replace(result, controls={})
+    store.save_clip(clip.source, clip)  # a version-1 clip file is a version-2 one unchanged
+    document = json.loads(store.clip_path(clip.source).read_text())
+    store.clip_path(clip.source).write_text(json.dumps({**document, "schema": 1}))
+    assert store.load_clip(clip.source) == clip
+
+
+def test_corrupt_control_field_reads_as_absent(store: ClipStore) -> None:
+    clip = make_clip()
+    store.save_result(clip.source, make_result("r", clip.source, clip))
+    path = store.result_path(clip.source)
+    document = json.loads(path.read_text())
+    document["result"]["controls"]["piano"][0] = [0.0, 64, "down", 3]
+    path.write_text(json.dumps(document))
+    assert store.load_result(clip.source) is None and store.corrupt_files == 1
 
 
 @pytest.mark.parametrize(
