@@ -139,8 +139,22 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
-def _resolve_ipv4(host: str, port: int) -> Address:
-    infos = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_DGRAM)
+def address_family(host: str) -> socket.AddressFamily:
+    """IPv6 for an IPv6 address (`::1`), else IPv4 (a name resolves to IPv4 first, as before;
+    a name with only IPv6 addresses gets IPv6)."""
+    try:
+        version = ipaddress.ip_address(host).version
+    except ValueError:
+        try:
+            socket.getaddrinfo(host, None, socket.AF_INET, socket.SOCK_DGRAM)
+        except socket.gaierror:
+            return socket.AF_INET6
+        return socket.AF_INET
+    return socket.AF_INET6 if version == 6 else socket.AF_INET
+
+
+def _resolve(host: str, port: int) -> Address:
+    infos = socket.getaddrinfo(host, port, address_family(host), socket.SOCK_DGRAM)
     ip, resolved_port = infos[0][4][:2]
     return str(ip), int(resolved_port)
 
@@ -171,7 +185,7 @@ class OscServer(Generic[M]):
         if not is_loopback_host(host):
             logger.warning("%s: listening on %s:%d, reachable from other machines", name, host,
                            port)
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._sock = socket.socket(address_family(host), socket.SOCK_DGRAM)
         try:
             _grow_receive_buffer(self._sock)
             self._sock.bind((host, port))
@@ -285,13 +299,16 @@ class OscClient(Generic[M]):
         self, host: str, port: int, *, codec: Codec[M], bind_host: str | None = None
     ) -> None:
         self._codec = codec
-        self._server = _resolve_ipv4(host, port)
+        self._server = _resolve(host, port)
+        family = address_family(self._server[0])
         if bind_host is None:
-            bind_host = DEFAULT_HOST if is_loopback_host(self._server[0]) else "0.0.0.0"
+            loopback, anywhere = (("::1", "::") if family == socket.AF_INET6
+                                  else (DEFAULT_HOST, "0.0.0.0"))
+            bind_host = loopback if is_loopback_host(self._server[0]) else anywhere
         self._log = Tally(f"osc-client->{host}:{port}", logger)
         for key in ("received", "delivered", "bad", "foreign"):
             self._log.count(key, 0)
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
             _grow_receive_buffer(self._sock)
             self._sock.bind((bind_host, 0))

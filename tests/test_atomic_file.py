@@ -1,10 +1,11 @@
 """engine.atomic_file: the new file appears whole, or the old one stays and nothing is left."""
 
+import os
 from pathlib import Path
 
 import pytest
 
-from engine.atomic_file import atomic_output
+from engine.atomic_file import atomic_output, process_umask
 
 
 def test_the_file_appears_whole_and_readable(tmp_path: Path) -> None:
@@ -12,8 +13,20 @@ def test_the_file_appears_whole_and_readable(tmp_path: Path) -> None:
     with atomic_output(target) as out:
         out.write(b"new")
     assert target.read_bytes() == b"new"
-    assert target.stat().st_mode & 0o777 == 0o644
+    assert target.stat().st_mode & 0o777 == 0o666 & ~process_umask()
     assert sorted(p.name for p in target.parent.iterdir()) == ["song.bin"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_the_file_follows_the_umask(tmp_path: Path, umask: int) -> None:
+    before = os.umask(umask)
+    try:
+        assert process_umask() == umask
+        with atomic_output(tmp_path / "song.bin") as out:
+            out.write(b"x")
+    finally:
+        os.umask(before)
+    assert (tmp_path / "song.bin").stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_a_failure_keeps_the_old_file_and_leaves_no_temporary(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 line, no traceback, nothing half-written)."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import mido
 import pytest
 
+from engine.atomic_file import process_umask
 from engine.demo import DEMO_TUNE, melody_from_steps
 from engine.midi_io import write_song
 from engine.types import Meter
@@ -179,7 +181,32 @@ def test_outputs_are_readable_by_other_programs(demo_mid, tmp_path, capsys):
     out, chart = tmp_path / "out.mid", tmp_path / "chart.json"
     _ok(["harmonize", demo_mid, "-o", out, "--json", chart], capsys)
     for path in (out, chart):
-        assert path.stat().st_mode & 0o777 == 0o644, oct(path.stat().st_mode)
+        assert path.stat().st_mode & 0o777 == 0o666 & ~process_umask(), oct(path.stat().st_mode)
+    before = os.umask(0o027)  # … and they follow the user's umask, like any other program's
+    try:
+        _ok(["harmonize", demo_mid, "-o", out], capsys)
+    finally:
+        os.umask(before)
+    assert out.stat().st_mode & 0o777 == 0o640
+
+
+def test_each_send_is_its_own_source():
+    from ui.cli import send_source
+
+    sources = {send_source(Path(folder) / "take.mid") for folder in ("a", "b", "a")}
+    assert len(sources) == 3 and all(s.startswith("cli:") and s.endswith(":take.mid")
+                                     for s in sources)
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["serve", "--osc-port", "70000"], "0-65535"),
+    (["serve", "--osc-port", "-1"], "0-65535"),
+    (["send", "x.mid", "-o", "y.mid", "--osc-port", "port"], "0-65535"),
+    (["serve", "--listen", "nosuch.invalid"], "cannot listen on 'nosuch.invalid'"),
+])
+def test_ports_and_listen_addresses_are_checked(args, needle, capsys):
+    code, printed = _run(args, capsys)
+    assert code == 2 and printed.err.count("\n") == 1 and needle in printed.err
 
 
 def test_demo_harmonizes_and_arranges_the_shipped_melody(tmp_path, capsys, monkeypatch):

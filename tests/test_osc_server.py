@@ -30,7 +30,14 @@ from bridge.errors import (
 )
 from bridge.osc import OscClient, OscServer, WireMessage
 from bridge.server import BRIDGE_VERSION, BridgeServer
-from bridge.types import MAX_CLIP_NOTES, ChordSymbol, Clip, ClipNote, GenerateResult
+from bridge.types import (
+    MAX_CLIP_NOTES,
+    ChordSymbol,
+    Clip,
+    ClipControl,
+    ClipNote,
+    GenerateResult,
+)
 
 WAIT_S = 5.0  # generous upper bound for loopback replies; tests finish far sooner
 
@@ -146,6 +153,26 @@ def test_binds_loopback_by_default(server):
     assert [osc.is_loopback_host(h) for h in ("0.0.0.0", "192.168.1.4", "")] == [False] * 3
 
 
+def _ipv6_loopback() -> bool:
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="this machine has no IPv6 loopback")
+def test_ipv6_loopback_works_end_to_end(session):
+    with BridgeServer(session, host="::1", port=0) as bridge:
+        assert bridge.host == "::1"
+        with OscClient("::1", bridge.port, codec=p.CODEC) as c:
+            c.send(p.Hello("test", "pytest", p.PROTOCOL_VERSION, c.reply_port))
+            assert expect(c, p.HelloOk).proto == p.PROTOCOL_VERSION
+
+
 def test_other_interfaces_log_a_warning(monkeypatch, caplog):
     with OscServer(lambda m, s: None, port=0, codec=osc.WIRE_CODEC):
         pass
@@ -162,12 +189,39 @@ def test_hello_and_ping(client):
     assert expect(client, p.Pong) == p.Pong("abc", 3)
 
 
-def test_hello_with_another_protocol_version_is_answered_with_an_error(client):
-    client.send(p.Hello("old", "x", 2, client.reply_port))
-    assert expect(client, p.HelloOk).proto == p.PROTOCOL_VERSION
-    error = expect(client, p.ErrorReply)
-    assert (error.request_id, error.code) == ("", ErrorCode.BAD_INPUT)
-    assert "protocol version 2" in error.message
+def test_hello_is_answered_with_the_lower_protocol_version(client):
+    client.send(p.Hello("old", "x", p.OLDEST_PROTOCOL, client.reply_port))
+    assert expect(client, p.HelloOk).proto == p.OLDEST_PROTOCOL
+    client.send(p.Hello("future", "x", p.PROTOCOL_VERSION + 1, client.reply_port))
+    assert expect(client, p.HelloOk).proto == p.PROTOCOL_VERSION  # the client decides
+    client.send(p.Ping("after"))
+    assert expect(client, p.Pong).token == "after"  # and no error came before it
+
+
+def test_control_changes_reach_protocol_2_clients_only(server, session, monkeypatch):
+    pedal = (ClipControl(0.0, 64, 127, 3), ClipControl(2.0, 64, 0, 3))
+
+    def with_pedal(rid: str, source: str, clip: Clip, on_event: Any) -> None:
+        on_event("result", replace(generated(rid, source), controls={"piano": pedal}))
+        on_event("status", ("done", 1.0, "done"))
+
+    class Recording(BridgeClient):
+        received: list[p.Message] = []  # one instance per test
+
+        def _receive(self, timeout_s: float) -> p.Message | None:
+            message = super()._receive(timeout_s)
+            if message is not None:
+                self.received.append(message)
+            return message
+
+    session.script = with_pedal
+    assert send_clip_and_wait("127.0.0.1", server.port, melody(), {}, WAIT_S).controls == {
+        "piano": pedal}
+    monkeypatch.setattr("bridge.client.PROTOCOL_VERSION", p.OLDEST_PROTOCOL)
+    with Recording("127.0.0.1", server.port) as old:
+        result = old.run(melody(), {}, WAIT_S)
+    assert old.proto == p.OLDEST_PROTOCOL and result.controls == {}
+    assert old.received and not any(isinstance(m, p.PartControls) for m in old.received)
 
 
 def test_replies_go_to_the_hello_reply_port(server):

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
+import uuid
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,6 +33,37 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"accobridge: error: {message} (see --help)\n")
+
+
+def _port(text: str) -> int:
+    """A UDP port number (0: any free one, for serve)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a UDP port is a whole number 0-65535, not {text!r}")
+    return value
+
+
+def _listen_host(text: str) -> str:
+    """An address of this machine to listen on: an IPv4 or IPv6 address or a name that
+    resolves (checked here, so a typo is one clear line rather than a socket error later)."""
+    import ipaddress
+    import socket
+
+    try:
+        ipaddress.ip_address(text)
+        return text
+    except ValueError:
+        pass
+    try:
+        socket.getaddrinfo(text, None, socket.AF_UNSPEC, socket.SOCK_DGRAM)
+    except (socket.gaierror, UnicodeError) as err:
+        raise argparse.ArgumentTypeError(
+            f"cannot listen on {text!r}: not an IP address and the name does not resolve "
+            f"({err}); use 127.0.0.1 (default), ::1, or this machine's address") from err
+    return text
 
 
 def _add_harmonize_options(p: argparse.ArgumentParser) -> None:
@@ -79,8 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     arr.add_argument("--chords", type=Path, metavar="CHORDS.mid",
                      help="arrange against these chords instead of harmonizing")
     serve = sub.add_parser("serve", help="run the DAW bridge (our OSC API) headless")
-    serve.add_argument("--osc-port", type=int, default=17000, help="UDP port (default 17000)")
-    serve.add_argument("--listen", default="127.0.0.1",
+    serve.add_argument("--osc-port", type=_port, default=17000,
+                       help="UDP port (default 17000; 0 = any free port)")
+    serve.add_argument("--listen", type=_listen_host, default="127.0.0.1",
                        help="interface to bind (default 127.0.0.1; others are an explicit risk)")
     serve.add_argument("--ableton", action="store_true", help="Ableton Live via AbletonOSC")
     serve.add_argument("--reaper-spool", type=Path, metavar="DIR", nargs="?", const="",
@@ -97,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--library", choices=("default", "pop909"), help="texture library")
     _add_model_options(send)
     send.add_argument("--host", default="127.0.0.1", help="bridge host (default 127.0.0.1)")
-    send.add_argument("--osc-port", type=int, default=17000, help="bridge UDP port")
+    send.add_argument("--osc-port", type=_port, default=17000, help="bridge UDP port")
     send.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for parts")
     demo = sub.add_parser("demo", help="harmonize and arrange the shipped demo melody")
     demo.add_argument("-o", "--output", type=Path, default=Path("accobridge-demo.mid"))
@@ -242,7 +276,9 @@ def _cmd_serve(args: argparse.Namespace) -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     log = logging.getLogger("accobridge.serve")
-    if args.listen not in ("127.0.0.1", "localhost", "::1"):
+    from bridge.osc import is_loopback_host
+
+    if not is_loopback_host(args.listen):
         sys.stderr.write(f"accobridge: warning: listening on {args.listen}: any host that can "
                          "reach it can send clips and read results\n")
     stop = threading.Event()
@@ -283,6 +319,12 @@ def _prepare_engine(log: Any) -> None:
         log.warning("engine warm-up failed: %s: %s", type(err).__name__, err)
 
 
+def send_source(path: Path) -> str:
+    """The bridge source a `send` uploads as: its own (process and run) plus the file name, so
+    parallel sends, even of files with the same name, never supersede each other."""
+    return f"cli:{os.getpid()}-{uuid.uuid4().hex[:8]}:{path.name}"[:128]
+
+
 def _cmd_send(args: argparse.Namespace) -> None:
     from bridge.client import send_clip_and_wait
     from engine import load_melody, require_one_meter, write_song
@@ -291,7 +333,7 @@ def _cmd_send(args: argparse.Namespace) -> None:
     options = _options(args)  # validates the shared options before anything is sent
     melody = load_melody(args.input, track=args.track)
     require_one_meter(melody, "the bridge")
-    clip = clip_from_melody(melody, f"cli:{args.input.name}", args.input.stem)
+    clip = clip_from_melody(melody, send_source(args.input), args.input.stem)
     result = send_clip_and_wait(args.host, args.osc_port, clip, options.to_json(), args.timeout)
     tpb = melody.ticks_per_beat
     tracks = [(name.capitalize(), channel, notes_of_part(result.parts.get(name, ()), tpb))
