@@ -18,8 +18,8 @@ from bridge.midi.clock import (
     Kind,
     MidiEvent,
 )
-from bridge.midi.sender import Scheduled, Sender, schedule_parts
-from bridge.types import ClipNote
+from bridge.midi.sender import CONTROL, NOTE_OFF, NOTE_ON, Scheduled, Sender, schedule_parts
+from bridge.types import ClipControl, ClipNote
 
 BPM = 120.0
 SPT = 60.0 / (BPM * TICKS_PER_BEAT)  # seconds per tick
@@ -271,8 +271,22 @@ def test_schedule_parts_maps_parts_to_channels_and_song_positions() -> None:
     parts = {"chords": (ClipNote(48, 0.0, 2.0, 70, 9),), "piano": (ClipNote(60, 1.0, 0.5, 64),),
              "melody": (ClipNote(72, 0.0, 1.0),)}
     assert schedule_parts(parts, 8.0) == (
-        Scheduled(8.0, True, 2, 48, 70), Scheduled(9.0, True, 3, 60, 64),
-        Scheduled(9.5, False, 3, 60), Scheduled(10.0, False, 2, 48),
+        Scheduled(8.0, NOTE_ON, 2, 48, 70), Scheduled(9.0, NOTE_ON, 3, 60, 64),
+        Scheduled(9.5, NOTE_OFF, 3, 60), Scheduled(10.0, NOTE_OFF, 2, 48),
+    )
+
+
+def test_schedule_parts_puts_the_pedal_between_note_offs_and_note_ons() -> None:
+    parts = {"piano": (ClipNote(60, 0.0, 1.0, 64), ClipNote(62, 1.0, 1.0, 64))}
+    pedal = {"piano": (ClipControl(0.0, 64, 127, 9), ClipControl(1.0, 64, 0, 9),
+                       ClipControl(1.0, 64, 127, 9)),
+             "melody": (ClipControl(0.0, 64, 127),)}
+    assert schedule_parts(parts, 4.0, pedal) == (
+        Scheduled(4.0, CONTROL, 3, 64, 127), Scheduled(4.0, NOTE_ON, 3, 60, 64),
+        # at beat 5: the old note ends, the pedal lifts and goes down again, the next starts
+        Scheduled(5.0, NOTE_OFF, 3, 60), Scheduled(5.0, CONTROL, 3, 64, 0),
+        Scheduled(5.0, CONTROL, 3, 64, 127), Scheduled(5.0, NOTE_ON, 3, 62, 64),
+        Scheduled(6.0, NOTE_OFF, 3, 62),
     )
 
 
@@ -293,15 +307,57 @@ def test_sender_plays_on_time_and_silences_on_stop() -> None:
         assert max(abs(e) for e in errors) < 0.010  # sender-side precision (goal: <= 2 ms)
         assert sorted(e for e in errors)[len(errors) // 2] < 0.002
         assert sent[0][1] == (0x91, 48, 70)  # chords on channel 2
-        # Stop: the sounding chord gets its note-off, then all-notes-off on channels 2 and 3.
+        # Stop: the sounding chord gets its note-off, then pedal up and all-notes-off on
+        # channels 2 and 3.
         count = len(out.messages)
         sender.set_clock(ClockSnapshot(False, 2, 24.0, None, SPT))
-        tail = [data for _, data in out.wait_for(count + 3)[count:]]
-        assert tail == [(0x81, 48, 0), (0xB1, 123, 0), (0xB2, 123, 0)]
+        tail = [data for _, data in out.wait_for(count + 5)[count:]]
+        assert tail == [(0x81, 48, 0), *SILENCE]
     finally:
         sender.close()
-    assert out.messages[-2:] == [(out.messages[-2][0], (0xB1, 123, 0)),
-                                 (out.messages[-1][0], (0xB2, 123, 0))]
+    assert [data for _, data in out.messages[-4:]] == SILENCE
+
+
+SILENCE = [(0xB1, 64, 0), (0xB1, 123, 0), (0xB2, 64, 0), (0xB2, 123, 0)]
+
+
+def test_sender_plays_the_pedal_in_time_and_lifts_it_on_a_new_result() -> None:
+    out = FakeOutput()
+    sender = Sender(out.send)
+    try:
+        parts = {"piano": tuple(ClipNote(60 + i, i * 0.5, 0.4, 64) for i in range(4))}
+        pedal = {"piano": (ClipControl(0.0, 64, 127), ClipControl(1.0, 64, 0),
+                           ClipControl(1.0, 64, 127))}
+        sender.play(schedule_parts(parts, 0.0, pedal))
+        start = time.monotonic() + 0.1
+        sender.set_clock(ClockSnapshot(True, 1, 0.0, start, SPT))
+        sent = out.wait_for(1 + 6 + 2 + 1)  # pedal down, 3 notes, pedal up + down, note on
+        pedals = [(t, data) for t, data in sent if data[:2] == (0xB2, 64)]
+        assert [data[2] for _, data in pedals] == [127, 0, 127]
+        assert [data for _, data in sent[:2]] == [(0xB2, 64, 127), (0x92, 60, 64)]
+        errors = [t - start - beat * 0.5 for (t, _), beat in zip(pedals, (0, 1, 1), strict=True)]
+        assert max(abs(e) for e in errors) < 0.010
+        # A new result while the pedal is down (every note has ended): the pedal comes up.
+        count = len(out.wait_for(3 + 8))
+        sender.play(())
+        assert [data for _, data in out.wait_for(count + 4)[count:]] == SILENCE
+    finally:
+        sender.close()
+
+
+def test_a_late_pedal_change_is_sent_where_a_late_note_is_skipped() -> None:
+    out = FakeOutput()
+    sender = Sender(out.send, late_limit_s=-1.0)  # every note-on counts as too late
+    try:
+        parts = {"piano": (ClipNote(60, 0.0, 0.5, 64),)}
+        pedal = {"piano": (ClipControl(0.0, 64, 127), ClipControl(0.5, 64, 0))}
+        sender.play(schedule_parts(parts, 0.0, pedal))
+        sender.set_clock(ClockSnapshot(True, 1, 0.0, time.monotonic() + 0.02, SPT))
+        assert [data for _, data in out.wait_for(2)] == [(0xB2, 64, 127), (0xB2, 64, 0)]
+        assert sender.skipped_late == 1
+    finally:
+        sender.close()
+    assert not any(data[0] == 0x92 for _, data in out.messages)
 
 
 def test_sender_skips_what_the_transport_has_passed() -> None:

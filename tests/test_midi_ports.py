@@ -36,7 +36,7 @@ from bridge.midi.ports import (
 )
 from bridge.session import Session
 from bridge.store import ClipStore
-from bridge.types import Clip, ClipNote, GenerateResult, JobContext
+from bridge.types import Clip, ClipControl, ClipNote, GenerateResult, JobContext
 
 rtmidi = pytest.importorskip("rtmidi")
 
@@ -147,7 +147,8 @@ def run_scenario(server: jack_server.JackServer, scenario: Callable[[], None]) -
 # ---- the bridge's engine, faked -------------------------------------------------------------
 
 class FakeEngine:
-    """Chords: one root-position triad per bar; piano: an octave below each melody note."""
+    """Chords: one root-position triad per bar; piano: an octave below each melody note, with
+    the sustain pedal down from the middle of each bar's first beat to its last beat."""
 
     def __init__(self) -> None:
         self.clips: queue.Queue[Clip] = queue.Queue()
@@ -160,7 +161,14 @@ class FakeEngine:
                        for start in range(0, int(clip.length_beats), int(bar))
                        for pitch in (48, 52, 55))
         piano = tuple(ClipNote(n.pitch - 12, n.start_beats, 0.25, 64, 3) for n in clip.notes)
-        return GenerateResult(ctx.request_id, ctx.source, {"chords": chords, "piano": piano})
+        pedal = tuple(ClipControl(start + offset, 64, value, 3)
+                      for start in range(0, int(clip.length_beats), int(bar))
+                      for offset, value in PEDAL)
+        return GenerateResult(ctx.request_id, ctx.source, {"chords": chords, "piano": piano},
+                              controls={"piano": pedal})
+
+
+PEDAL = ((0.5, 127), (3.0, 0))  # (beats into the bar, CC 64 value)
 
 
 @pytest.fixture
@@ -253,7 +261,11 @@ def test_capture_generate_and_stream_in_time(
             adapter.close()
         ons = [(t, d) for t, d in received if d[0] in (0x91, 0x92) and d[2] > 0]
         offs = [(t, d) for t, d in received if d[0] in (0x81, 0x82)]
+        pedal = [(t, d) for t, d in received if d[:2] == (0xB2, 64)]
         assert len(ons) == expected, (state, received)
+        # the pedal in each of the two bars, then lifted again at Stop (nothing left held)
+        assert [d[2] for _, d in pedal] == [127, 0, 127, 0, 0], (state, received)
+        assert (0xB1, 64, 0) in [d for _, d in received]
         assert sorted((d[0] & 0x0F, d[1]) for _, d in offs) == sorted(
             (d[0] & 0x0F, d[1]) for _, d in ons)  # every note ended
         assert {d[0] for _, d in received if d[1] == 123} == {0xB1, 0xB2}  # all-notes-off
@@ -262,10 +274,14 @@ def test_capture_generate_and_stream_in_time(
         for t, d in ons:
             beat = plan[(d[0] & 0x0F) + 1, d[1]].pop(0)
             errors.append(t - (tick0 + beat * 24 * spt))
+        scheduled = pedal[:-1]  # the last is Stop's
+        for (t, _), beat in zip(scheduled, [bar + offset for bar in (0, 4) for offset, _ in PEDAL],
+                                strict=True):
+            errors.append(t - (tick0 + beat * 24 * spt))
         measured[:] = errors
         worst = max(abs(e) for e in errors)
-        detail = [(d[0] & 0x0F, d[1], round(e * 1e3, 2)) for (_, d), e in zip(ons, errors,
-                                                                              strict=True)]
+        detail = [(d[0] & 0x0F, d[1], round(e * 1e3, 2))
+                  for (_, d), e in zip(ons + scheduled, errors, strict=True)]
         assert worst <= tolerance, f"timing errors (channel-1, pitch, ms): {detail}"
 
     run_scenario(jack, scenario)
@@ -273,7 +289,8 @@ def test_capture_generate_and_stream_in_time(
     with capsys.disabled():
         print(f"\nMIDI streaming vs clock on JACK (period {jack.period_s * 1e3:.2f} ms): "
               f"median {statistics.median(ms):.2f} ms, max {ms[-1]:.2f} ms, "
-              f"spread {(max(measured) - min(measured)) * 1e3:.2f} ms over {len(ms)} notes")
+              f"spread {(max(measured) - min(measured)) * 1e3:.2f} ms over {len(ms)} notes "
+              "and pedal changes")
 
 
 def _planned(clip: Clip) -> dict[tuple[int, int], list[float]]:

@@ -1,7 +1,8 @@
 """`MidiAdapter`: the virtual-port path between a DAW and the session. The DAW plays (or sends)
 a melody with its clock into "AccoBridge In"; each take goes to the session when it ends; the
-result streams out of "AccoBridge Out" (chords channel 2, piano channel 3) in place — at the
-take's song position — whenever the DAW's transport plays through it.
+result streams out of "AccoBridge Out" (chords channel 2, piano channel 3 with its sustain
+pedal, CC 64) in place — at the take's song position — whenever the DAW's transport plays
+through it.
 
 Threads: the ports' reader only decodes and enqueues; one dispatch thread feeds the clock
 follower and the capture and submits takes; the session's worker hands results to the sender
@@ -177,10 +178,12 @@ class MidiAdapter:
             if not current or origin is None:
                 logger.debug("dropping stale MIDI result %s", request_id)
                 return
-            messages = schedule_parts(news.result.parts, origin)
-            self._sender.play(messages)
-            self._report("result", f"{request_id}: {len(messages) // 2} notes scheduled "
-                                   f"from beat {origin:g}")
+            result = news.result
+            self._sender.play(schedule_parts(result.parts, origin, result.controls))
+            notes = sum(len(notes) for part, notes in result.parts.items() if part != "melody")
+            changes = sum(len(changes) for changes in result.controls.values())
+            self._report("result", f"{request_id}: {notes} notes and {changes} control "
+                                   f"changes scheduled from beat {origin:g}")
         elif isinstance(news, ErrorEvent):
             self._report("error", f"{request_id}: {payload}")
         elif isinstance(news, StatusEvent):

@@ -1,8 +1,11 @@
-"""The MIDI sender thread: plays a result's parts (chords on channel 2, piano on channel 3) in
-time with the DAW's clock. Backends send at once, so timing is ours: each message's song
-position is turned into a deadline with the follower's latest `ClockSnapshot` (current tempo,
-last clock tick), the thread sleeps until ~2 ms before it, then spins. On Stop, a jump, a new
-result or close it sends note-offs for everything sounding and all-notes-off (CC 123).
+"""The MIDI sender thread: plays a result's parts (chords on channel 2, piano on channel 3) and
+their control changes (the piano's sustain pedal) in time with the DAW's clock. Backends send
+at once, so timing is ours: each message's song position is turned into a deadline with the
+follower's latest `ClockSnapshot` (current tempo, last clock tick), the thread sleeps until
+~2 ms before it, then spins. On Stop, a jump, a new result or close it sends note-offs for
+everything sounding, then on each silenced channel pedal up (CC 64 0: all-notes-off leaves
+pedalled notes ringing) and all-notes-off (CC 123). After a jump the pedal stays up until the
+schedule's next change (the notes before the jump are not played either).
 
 No mido here: messages are raw bytes handed to a `send` function (the ports').
 """
@@ -19,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from bridge.midi.clock import STOPPED, ClockSnapshot
-from bridge.types import PART_CHANNELS, ClipNote
+from bridge.types import PART_CHANNELS, SUSTAIN_PEDAL, ClipControl, ClipNote
 
 logger = logging.getLogger(__name__)
 
@@ -32,22 +35,29 @@ SILENCE_CHANNELS = (PART_CHANNELS["chords"], PART_CHANNELS["piano"])
 TIMING_LOG = 4096  # (song position, deadline, sent) kept for tests and the jitter benchmark
 
 
+# What a scheduled message is; at one song position they go out in this order: notes end, the
+# pedal changes (lifted before the next notes, pressed after the last ones ended), notes start.
+NOTE_OFF, CONTROL, NOTE_ON = 0, 1, 2
+
+
 @dataclass(frozen=True, order=True)
 class Scheduled:
-    """One message at a song position; at equal positions note-offs go first."""
+    """One message at a song position: a note-on/off or a control change."""
 
     beats: float
-    is_on: bool
+    kind: int  # NOTE_OFF, CONTROL or NOTE_ON
     channel: int  # 1-16
-    pitch: int
-    velocity: int = 0
+    number: int  # pitch or controller
+    value: int = 0  # velocity or control value
 
 
 def schedule_parts(
     parts: Mapping[str, Sequence[ClipNote]], origin_beats: float,
+    controls: Mapping[str, Sequence[ClipControl]] | None = None,
 ) -> tuple[Scheduled, ...]:
-    """A result's parts as note-on/off messages at song positions (clip beats + origin).
-    Known parts go to their channel (chords 2, piano 3); the melody is not echoed."""
+    """A result's parts as note-on/off messages, and their control changes, at song positions
+    (clip beats + origin). Known parts go to their channel (chords 2, piano 3); the melody is
+    not echoed."""
     messages: list[Scheduled] = []
     for part, notes in parts.items():
         if part == "melody":
@@ -55,8 +65,13 @@ def schedule_parts(
         for note in notes:
             channel = PART_CHANNELS.get(part, note.channel)
             start = origin_beats + note.start_beats
-            messages.append(Scheduled(start, True, channel, note.pitch, note.velocity))
-            messages.append(Scheduled(start + note.duration_beats, False, channel, note.pitch))
+            messages.append(Scheduled(start, NOTE_ON, channel, note.pitch, note.velocity))
+            messages.append(Scheduled(start + note.duration_beats, NOTE_OFF, channel,
+                                      note.pitch))
+        messages.extend(
+            Scheduled(origin_beats + c.start_beats, CONTROL, PART_CHANNELS.get(part, c.channel),
+                      c.controller, c.value)
+            for c in (controls or {}).get(part, ()))
     return tuple(sorted(messages))
 
 
@@ -81,6 +96,7 @@ class Sender:
         self._reposition = True
         self._silence = False
         self._sounding: set[tuple[int, int]] = set()  # (channel, pitch)
+        self._pedalled: set[int] = set()  # channels whose sustain pedal is down
         self._closed = False
         self.timing: deque[tuple[float, float, float]] = deque(maxlen=TIMING_LOG)
         self.sent = 0
@@ -108,7 +124,7 @@ class Sender:
         with self._cond:
             self._messages = tuple(sorted(messages))
             self._reposition = True
-            self._silence = bool(self._sounding)
+            self._silence = bool(self._sounding or self._pedalled)
             self._cond.notify()
 
     def clear(self) -> None:
@@ -156,7 +172,7 @@ class Sender:
             if clock.generation != self._generation:
                 self._generation = clock.generation
                 self._reposition = True
-                if self._sounding or not clock.playing:
+                if self._sounding or self._pedalled or not clock.playing:
                     self._silence = True
             if self._silence:
                 self._silence = False
@@ -174,7 +190,7 @@ class Sender:
             if deadline - now > self._spin_s:
                 self._cond.wait(min(deadline - now - self._spin_s, MAX_WAIT_S))
                 continue
-            if now - deadline > self._late_limit_s and message.is_on:
+            if now - deadline > self._late_limit_s and message.kind == NOTE_ON:
                 self.skipped_late += 1
                 self._index += 1
                 continue
@@ -190,15 +206,22 @@ class Sender:
         self._reposition = False
 
     def _send_due(self, message: Scheduled, deadline: float) -> None:
-        key = (message.channel, message.pitch)
-        if message.is_on:
+        status = message.channel - 1
+        key = (message.channel, message.number)
+        if message.kind == CONTROL:  # never skipped when late: a lost pedal-up would hang
+            data = (0xB0 | status, message.number, message.value)
+            if message.number == SUSTAIN_PEDAL and message.value >= 64:  # MIDI's "on"
+                self._pedalled.add(message.channel)
+            elif message.number == SUSTAIN_PEDAL:
+                self._pedalled.discard(message.channel)
+        elif message.kind == NOTE_ON:
             if key in self._sounding:  # same pitch again before its note-off: restrike
-                self._send((0x80 | (message.channel - 1), message.pitch, 0))
-            data = (0x90 | (message.channel - 1), message.pitch, max(1, message.velocity))
+                self._send((0x80 | status, message.number, 0))
+            data = (0x90 | status, message.number, max(1, message.value))
             self._sounding.add(key)
         elif key in self._sounding:
             self._sounding.discard(key)
-            data = (0x80 | (message.channel - 1), message.pitch, 0)
+            data = (0x80 | status, message.number, 0)
         else:
             return  # its note-on was skipped, or already stopped
         sent_at = self._now()
@@ -206,13 +229,16 @@ class Sender:
             self.timing.append((message.beats, deadline, sent_at))
 
     def _all_off(self) -> None:
-        """Note-offs for what sounds, then all-notes-off on the parts' channels."""
-        channels = set(SILENCE_CHANNELS)
+        """Note-offs for what sounds, then on the parts' channels pedal up and all-notes-off
+        (pedal first: a synth holds pedalled notes through all-notes-off)."""
+        channels = set(SILENCE_CHANNELS) | self._pedalled
         for channel, pitch in sorted(self._sounding):
             self._send((0x80 | (channel - 1), pitch, 0))
             channels.add(channel)
         self._sounding.clear()
+        self._pedalled.clear()
         for channel in sorted(channels):
+            self._send((0xB0 | (channel - 1), SUSTAIN_PEDAL, 0))
             self._send((0xB0 | (channel - 1), ALL_NOTES_OFF, 0))
 
     def _send(self, data: Sequence[int]) -> bool:
