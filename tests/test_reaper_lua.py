@@ -30,7 +30,14 @@ from bridge.reaper.spool_format import (
     parse_file_name,
     result_file_name,
 )
-from bridge.types import MAX_CLIP_NOTES, ChordSymbol, Clip, ClipNote, GenerateResult
+from bridge.types import (
+    MAX_CLIP_NOTES,
+    ChordSymbol,
+    Clip,
+    ClipControl,
+    ClipNote,
+    GenerateResult,
+)
 
 LUA = shutil.which("lua5.4")
 
@@ -226,6 +233,11 @@ function reaper.MIDI_InsertNote(take, sel, muted, s, e, chan, pitch, vel, no_sor
   record("note", take.item.track.name, s, e, chan, pitch, vel, no_sort)
   return true
 end
+function reaper.MIDI_InsertCC(take, sel, muted, ppq, chanmsg, chan, msg2, msg3)
+  mutate("insert cc")
+  record("cc", take.item.track.name, ppq, chanmsg, chan, msg2, msg3)
+  return true
+end
 function reaper.MIDI_InsertTextSysexEvt(take, sel, muted, ppq, kind, text)
   mutate("insert text")
   record("text", take.item.track.name, ppq, kind, text)
@@ -390,6 +402,8 @@ def answer_result() -> GenerateResult:
                          ClipNote(64, 12.0, 2.0, 60, 3))},
         chords=(ChordSymbol(0.0, 3.0, "C"), ChordSymbol(3.0, 3.0, "Am7/G")),
         summary={"key": "C major"},
+        controls={"piano": (ClipControl(0.0, 64, 127, 3), ClipControl(1.5, 64, 0, 3),
+                            ClipControl(1.5, 64, 127, 3), ClipControl(14.0, 64, 0, 3))},
     )
 
 
@@ -456,6 +470,13 @@ def test_imports_the_result_in_one_undo_block_then_removes_it(reaper_stub: Reape
         ("AccoBridge Piano", 1440.0, 1920.0, 2, 60, 75, "true"),
         ("AccoBridge Piano", 11_520.0, 13_440.0, 2, 64, 60, "true"),
     ]
+    # the sustain pedal: CC 64 on the piano's channel, down/up as the result says
+    assert [(t, float(ppq), int(msg), int(ch), int(cc), int(v))
+            for t, ppq, msg, ch, cc, v in run.kind("cc")] == [
+        ("AccoBridge Piano", 0.0, 0xB0, 2, 64, 127), ("AccoBridge Piano", 1440.0, 0xB0, 2, 64, 0),
+        ("AccoBridge Piano", 1440.0, 0xB0, 2, 64, 127),
+        ("AccoBridge Piano", 13_440.0, 0xB0, 2, 64, 0),
+    ]
     assert run.kind("sort") == [["AccoBridge Chords"], ["AccoBridge Piano"]]
     assert [(t, float(ppq), kind, text) for t, ppq, kind, text in run.kind("text")] == [
         ("AccoBridge Chords", 0.0, "1", "C"), ("AccoBridge Chords", 2880.0, "1", "Am7/G"),
@@ -493,6 +514,16 @@ def test_error_and_malformed_answers_change_nothing(reaper_stub: Reaper) -> None
     assert any("no accompaniment (error 2): clip is 600 bars long" in m for m in run.console)
     assert any("unreadable answer" in m and "bad note" in m for m in run.console)
     assert list(reaper_stub.spool.glob("result-*")) == []
+
+
+@pytest.mark.parametrize("bad", ["control 0.0 64 128 3", "control -1 64 0 3",
+                                 "control 0.0 64 0 17", "control 0.0 64 0", "control x 64 0 3"])
+def test_a_bad_control_line_changes_nothing(reaper_stub: Reaper, bad: str) -> None:
+    text = format_result(0, answer_result()).replace("control 0.0 64 127 3", bad)
+    assert bad in text
+    run = reaper_stub.run(loops=4, steps={2: {"answer": reaper_stub.template("bad.txt", text)}})
+    assert run.kind("undo_begin") == [] and run.kind("cc") == []
+    assert any("unreadable answer" in m and "bad control" in m for m in run.console)
 
 
 def test_never_sends_its_own_items_back(reaper_stub: Reaper) -> None:

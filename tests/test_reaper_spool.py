@@ -9,12 +9,14 @@ import os
 import random
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bridge.errors import BadMessageError, ClipTooLargeError, ErrorCode
+from bridge.protocol import MAX_PART_CONTROLS
 from bridge.reaper import spool as spool_module
 from bridge.reaper.spool import MAX_REJECTED_KEPT, ReaperSpool
 from bridge.reaper.spool_format import (
@@ -44,6 +46,7 @@ from bridge.types import (
     MAX_CLIP_NOTES,
     ChordSymbol,
     Clip,
+    ClipControl,
     ClipNote,
     GenerateResult,
     JobContext,
@@ -65,6 +68,7 @@ def accompaniment(request_id: str, clip: Clip) -> GenerateResult:
          "piano": tuple(ClipNote(n.pitch - 24, n.start_beats, 0.25, 64, 3) for n in clip.notes)},
         (ChordSymbol(0.0, 3.0, "C"), ChordSymbol(3.0, 3.0, "G7/B")),
         {"key": "C major", "phrases": ["A4"]},
+        {"piano": (ClipControl(0.0, 64, 127, 3), ClipControl(2.75, 64, 0, 3))},
     )
 
 
@@ -263,7 +267,8 @@ def test_too_many_notes_or_bars_is_too_large() -> None:
 
 RESULT = format_result(9, accompaniment("reaper-9", melody(2))).splitlines()
 # header, seq, kind, request, source, summary, part chords, 2 notes, part piano, 2 notes,
-# 2 chords, end
+# 2 controls, 2 chords, end
+CONTROL_LINE = 12
 
 
 def result_with(index: int, line: str | None, insert: bool = False) -> str:
@@ -289,6 +294,13 @@ BAD_OTHERS: list[tuple[str, str, str, int]] = [
      len(RESULT)),
     ("part_name", result_with(6, "part Chords 2"), "value", 7),
     ("part_channel", result_with(6, "part chords 0"), "value", 7),
+    ("control_value", result_with(CONTROL_LINE, "control 0.0 64 128 3"), "value",
+     CONTROL_LINE + 1),
+    ("control_fields", result_with(CONTROL_LINE, "control 0.0 64 127"), "parse",
+     CONTROL_LINE + 1),
+    ("control_before_part", result_with(6, "control 0 64 0 3", insert=True), "order", 7),
+    ("control_after_chord", result_with(len(RESULT) - 1, "control 0 64 0 3", insert=True),
+     "order", len(RESULT)),
     ("chord_symbol_missing", result_with(len(RESULT) - 2, "chord 0 1"), "value",
      len(RESULT) - 1),
     ("chord_duration", result_with(len(RESULT) - 2, "chord 0 0 C"), "value", len(RESULT) - 1),
@@ -320,6 +332,34 @@ def test_result_limits() -> None:
         format_result(1, GenerateResult("r", "s", {f"p{i}": () for i in range(17)}))
     with pytest.raises(BadMessageError, match="no MIDI channel"):
         format_result(1, GenerateResult("r", "s", {"p1": ()}))
+    pedal = (ClipControl(0.0, 64, 127),) * (MAX_PART_CONTROLS + 1)
+    with pytest.raises(BadMessageError, match="part piano has 200001 control changes"):
+        format_result(1, GenerateResult("r", "s", {"piano": ()}, controls={"piano": pedal}))
+
+
+def test_control_lines_follow_their_part_on_its_channel() -> None:
+    result = accompaniment("reaper-3", melody(2))
+    lines = format_result(3, replace(result, controls={
+        "piano": (ClipControl(0.5, 64, 127, 9),), "chords": (ClipControl(1.0, 1, 5, 2),),
+        "bass": (ClipControl(1.0, 64, 0),)})).splitlines()  # a part not in the result: dropped
+    assert lines[lines.index("part chords 2") + 3] == "control 1.0 1 5 2"
+    assert lines[lines.index("part piano 3") + 3] == "control 0.5 64 127 3"
+    assert not any(line.startswith("control") and line.endswith(" 0 1") for line in lines)
+    # a result without controls reads back with none
+    plain = parse(format_result(3, replace(result, controls={})))
+    assert isinstance(plain, SpoolResult) and plain.result.controls == {}
+
+
+@pytest.mark.parametrize(("control", "words"), [
+    (ClipControl(-0.5, 64, 0), "control 0 start_beats"),
+    (ClipControl(float("nan"), 64, 0), "finite"),
+    (ClipControl(0.0, 128, 0), "control 0 controller"),
+    (ClipControl(0.0, 64, -1), "control 0 value"),
+])
+def test_format_refuses_invalid_controls(control: ClipControl, words: str) -> None:
+    result = replace(accompaniment("r", melody(2)), controls={"piano": (control,)})
+    with pytest.raises(BadMessageError, match=words):
+        format_result(1, result)
 
 
 # ---- file names ---------------------------------------------------------------------------

@@ -107,6 +107,7 @@ def test_serve_with_a_reaper_spool_answers_a_clip_file(tmp_path):
         answer = parse(result_file.read_text())
         assert isinstance(answer, SpoolResult)
         assert set(answer.result.parts) == {"chords", "piano"}
+        assert {c.controller for c in answer.result.controls["piano"]} == {64}  # the pedal
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=20)

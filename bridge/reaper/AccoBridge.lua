@@ -11,7 +11,8 @@
 --    new MIDI item at the source item's position on a track of its own ("AccoBridge Chords",
 --    "AccoBridge Piano", created below the source track on first use), all in one undo point.
 --    Items it made earlier for the same source take are replaced; nothing else is touched.
---    Chord symbols become text events in the chords item. An error answer goes to the console.
+--    Chord symbols become text events in the chords item, a part's control changes (the
+--    piano's sustain pedal, CC 64) CC events in its item. An error answer goes to the console.
 --
 -- Spool folder: <ResourcePath>/AccoBridge/spool, or the ExtState "AccoBridge"/"spool_dir".
 --   The bridge must watch the same folder (accobridge ... --reaper-spool DIR).
@@ -268,7 +269,7 @@ local function parse_answer(text, seq)
     elseif kind == "result" and key == "part" then
       local name, channel = rest:match("^([%l%d_]+) (%d+)$")
       if not name or #name > 32 or answer.chords[1] then return bad(i, "bad part line") end
-      part = { name = name, channel = parse_int(channel), notes = {} }
+      part = { name = name, channel = parse_int(channel), notes = {}, controls = {} }
       answer.parts[#answer.parts + 1] = part
     elseif kind == "result" and key == "note" then
       local p, s, d, v, c = rest:match("^(%S+) (%S+) (%S+) (%S+) (%S+)$")
@@ -278,6 +279,14 @@ local function parse_answer(text, seq)
         return bad(i, "bad note")
       end
       part.notes[#part.notes + 1] = { pitch = p, start = s, dur = d, vel = v, chan = c }
+    elseif kind == "result" and key == "control" then
+      local s, n, v, c = rest:match("^(%S+) (%S+) (%S+) (%S+)$")
+      s, n, v, c = parse_num(s), parse_int(n), parse_int(v), parse_int(c)
+      if not (part and s and n and v and c and s >= 0 and n >= 0 and n <= 127 and v >= 0
+              and v <= 127 and c >= 1 and c <= 16) then
+        return bad(i, "bad control")
+      end
+      part.controls[#part.controls + 1] = { start = s, controller = n, value = v, chan = c }
     elseif kind == "result" and key == "chord" then
       local s, d, symbol = rest:match("^(%S+) (%S+) (.+)$")
       s, d = parse_num(s), parse_num(d)
@@ -334,6 +343,7 @@ end
 local function insert_part(track, part, start_qn, length, guid, chords)
   local end_beats = length
   for _, n in ipairs(part.notes) do end_beats = math.max(end_beats, n.start + n.dur) end
+  for _, c in ipairs(part.controls) do end_beats = math.max(end_beats, c.start) end
   local item = r.CreateNewMIDIItemInProj(track, start_qn, start_qn + end_beats, true)
   if not item then error("REAPER did not create a MIDI item for " .. part.name) end
   r.GetSetMediaItemInfo_String(item, ITEM_KEY, guid, true)
@@ -343,6 +353,10 @@ local function insert_part(track, part, start_qn, length, guid, chords)
     local s = r.MIDI_GetPPQPosFromProjQN(take, start_qn + n.start)
     local e = r.MIDI_GetPPQPosFromProjQN(take, start_qn + n.start + n.dur)
     r.MIDI_InsertNote(take, false, false, s, e, n.chan - 1, n.pitch, n.vel, true)
+  end
+  for _, c in ipairs(part.controls) do
+    r.MIDI_InsertCC(take, false, false, r.MIDI_GetPPQPosFromProjQN(take, start_qn + c.start),
+      0xB0, c.chan - 1, c.controller, c.value)
   end
   for _, c in ipairs(chords) do
     r.MIDI_InsertTextSysexEvt(take, false, false, r.MIDI_GetPPQPosFromProjQN(take,
