@@ -27,9 +27,10 @@ from bridge.ableton.notes import compare_notes, live_notes
 from bridge.ableton.osc_client import Request
 from bridge.ableton.tracks import WrittenPart
 from bridge.errors import ErrorCode, ReplyTimeoutError
+from bridge.pedal import sustain_into_durations
 from bridge.session import Session
 from bridge.store import ClipStore
-from bridge.types import Clip, ClipNote, GenerateResult, JobContext
+from bridge.types import Clip, ClipControl, ClipNote, GenerateResult, JobContext
 
 TICK_S = 0.005
 WAIT_S = 10.0  # only reached when a test is about to fail
@@ -68,7 +69,10 @@ def fake_generate(clip: Clip, options: Mapping[str, Any], ctx: JobContext) -> Ge
     count = int(options.get("piano_notes", 8))
     step = clip.length_beats / count
     piano = tuple(ClipNote(36 + i % 48, i * step, step / 2, 60 + i % 40, 3) for i in range(count))
-    return GenerateResult(ctx.request_id, ctx.source, {"chords": chords, "piano": piano})
+    # {"pedal": True}: the sustain pedal down over the first half of the clip
+    pedal = (ClipControl(step / 4, 64, 127, 3), ClipControl(clip.length_beats / 2, 64, 0, 3))
+    return GenerateResult(ctx.request_id, ctx.source, {"chords": chords, "piano": piano},
+                          controls={"piano": pedal} if options.get("pedal") else {})
 
 
 class Events:
@@ -260,6 +264,17 @@ def test_writes_parts_into_new_bridge_tracks_in_the_same_scene(rig: Rig) -> None
         assert rig.part_notes(name) == expected_notes(result.parts[part])
         assert all(rig.double.clip(track, s) is None for s in (0, 2, 3))
     assert user_tracks(rig) == before
+
+
+def test_the_piano_clip_gets_the_sustain_pedal_in_its_note_lengths(rig: Rig) -> None:
+    rid = rig.adapter.generate_now({"pedal": True})
+    events = rig.events.wait_end(rid)
+    result = next(p for k, p in events if k == "result")
+    assert isinstance(result, GenerateResult) and result.controls["piano"]
+    sustained = sustain_into_durations(result.parts["piano"], result.controls["piano"])
+    assert sustained != result.parts["piano"]  # the pedal made a difference …
+    assert rig.part_notes(PIANO) == expected_notes(sustained)  # … and Live got it
+    assert rig.part_notes(CHORDS) == expected_notes(result.parts["chords"])
 
 
 def test_rerun_replaces_only_bridge_owned_clips(rig: Rig) -> None:

@@ -38,6 +38,7 @@ from bridge.adapter import (
     submit_clip,
 )
 from bridge.errors import BridgeError, ErrorCode
+from bridge.pedal import sustain_into_durations
 from bridge.types import PARTS, Clip, GenerateResult
 
 logger = logging.getLogger(__name__)
@@ -365,5 +366,7 @@ class AbletonAdapter:
         unknown = set(result.parts) - set(BRIDGE_TRACK_NAMES)
         if unknown:
             logger.warning("ableton: no track for part(s) %s; not written", sorted(unknown))
-        return tuple(self._bridge_tracks.write_part(part, result.parts[part], scene, length_beats)
-                     for part in PARTS if part in result.parts)
+        # AbletonOSC cannot write CC: the piano's sustain pedal goes into its note lengths.
+        return tuple(self._bridge_tracks.write_part(
+            part, sustain_into_durations(result.parts[part], result.controls.get(part, ())),
+            scene, length_beats) for part in PARTS if part in result.parts)
