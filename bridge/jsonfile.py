@@ -1,6 +1,7 @@
 """Versioned JSON files, the one way settings, presets and the session store persist: a version
-key with an upgrade chain, atomic writes, bounded reads that fail with our error (never a
-KeyError), schema checks with messages that name the field, and the per-OS folders.
+key with an upgrade chain, atomic writes under the user's umask, bounded reads that fail with
+our error (never a KeyError, never a wait on a FIFO), schema checks with messages that name the
+field, and the per-OS folders.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import contextlib
 import json
 import math
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -23,6 +25,9 @@ APP_NAME = "accobridge"
 CONFIG_DIR_ENV = "ACCOBRIDGE_CONFIG_DIR"
 DATA_DIR_ENV = "ACCOBRIDGE_DATA_DIR"  # the same variable engine.userdata honours
 MAX_FILE_BYTES = 1024 * 1024
+# Deeper than any file we write (a session file is 5 levels): beyond it, code that walks or
+# prints a value (repr, jsonschema, dataclass checks) could meet a RecursionError.
+MAX_JSON_DEPTH = 64
 
 Json = dict[str, Any]
 Upgrade = Callable[[Json], Json]
@@ -46,17 +51,37 @@ def user_data_dir() -> Path:
     return platformdirs.user_data_path(APP_NAME, appauthor=False, roaming=True)
 
 
+def process_umask() -> int:
+    """The process's umask (Linux: read from /proc, without touching it; elsewhere set and put
+    back at once). The same reading as the engine's outputs use; bridge cannot import it."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_text(path: str | os.PathLike[str], text: str, *, durable: bool = True) -> None:
     """Write `text` (UTF-8) to a temporary file in the same folder, then `os.replace` it over
     `path`: a reader or a crash sees the old file or the new one, never half of one, and a
-    failure leaves no temporary file. `durable` also fsyncs the file and (POSIX) the folder,
-    so the new file survives a power cut; the spool's short-lived answers skip that."""
+    failure leaves no temporary file. The temporary file is made with O_EXCL and the rename
+    replaces a symbolic link at `path` rather than following it. Its mode is 0o666 less the
+    umask, as `open` would give (mkstemp makes files owner-only). `durable` also fsyncs the
+    file and (POSIX) the folder, so the new file survives a power cut; the spool's short-lived
+    answers skip that."""
     folder = os.path.dirname(os.fspath(path)) or "."
     os.makedirs(folder, exist_ok=True)
     name = os.path.basename(os.fspath(path))
     fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as file:
+            if hasattr(os, "fchmod"):  # POSIX; Windows has no umask bits to follow
+                os.fchmod(file.fileno(), 0o666 & ~process_umask())
             file.write(text.encode("utf-8"))
             if durable:
                 file.flush()
@@ -74,19 +99,48 @@ def atomic_write_text(path: str | os.PathLike[str], text: str, *, durable: bool 
             os.close(folder_fd)
 
 
+def _open_regular(path: str | os.PathLike[str]) -> int:
+    """A read-only descriptor of `path`, which must be a regular file. O_NONBLOCK: opening a
+    FIFO or a device returns at once instead of waiting for a writer; fstat then refuses it."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise StoredFileError("is not a regular file")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _check_depth(document: object, max_depth: int) -> None:
+    """StoredFileError when arrays and objects nest deeper than `max_depth` (no recursion)."""
+    stack: list[tuple[object, int]] = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        children = (value.values() if isinstance(value, dict)
+                    else value if isinstance(value, list) else ())
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > max_depth:
+                    raise StoredFileError(f"nested more than {max_depth} levels deep")
+                stack.append((child, depth + 1))
+
+
 def read_json_object(path: str | os.PathLike[str], max_bytes: int = MAX_FILE_BYTES) -> Json:
     """The JSON object in `path`. FileNotFoundError passes through (a missing file is often
-    fine); anything else wrong is a StoredFileError: unreadable, over `max_bytes`, not JSON,
-    nested too deeply, or not an object."""
+    fine); anything else wrong is a StoredFileError: unreadable, not a regular file (a FIFO
+    is refused, never waited on), over `max_bytes`, not JSON, nested more than
+    MAX_JSON_DEPTH levels, or not an object."""
     try:
-        with open(path, "rb") as file:
+        with os.fdopen(_open_regular(path), "rb") as file:
             size = os.fstat(file.fileno()).st_size
-            data = file.read(max_bytes + 1)
+            data = file.read(max_bytes + 1) if size <= max_bytes else b""
     except FileNotFoundError:
         raise
     except OSError as err:
         raise StoredFileError(f"cannot be read ({err})") from err
-    if max(size, len(data)) > max_bytes:
+    if max(size, len(data)) > max_bytes:  # refused before reading, or grown while read
         raise StoredFileError(f"is {max(size, len(data))} bytes; at most {max_bytes} are read")
     try:
         document = json.loads(data.decode("utf-8"))
@@ -98,6 +152,7 @@ def read_json_object(path: str | os.PathLike[str], max_bytes: int = MAX_FILE_BYT
         raise StoredFileError("not valid JSON (nested too deeply)") from err
     if not isinstance(document, dict):
         raise StoredFileError(f"not a JSON object (found {type(document).__name__})")
+    _check_depth(document, MAX_JSON_DEPTH)
     return document
 
 

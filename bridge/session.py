@@ -1,8 +1,11 @@
 """The engine's single worker thread and its job queue: latest request per source wins.
 
-Every adapter (OSC, Ableton, REAPER, MIDI) hands clips to one `Session`; the session persists
-each clip before queueing it, runs one job at a time, and reports back through the job's
-`on_event(kind, payload)` — always on the worker thread.
+Every adapter (OSC, Ableton, REAPER, MIDI) hands clips to one `Session`; the session runs one
+job at a time and reports back through the job's `on_event(kind, payload)` — always on the
+worker thread. It keeps each source's last request in its `ClipStore`: the clip when its job
+starts, the clip and result as one pair when it is done; a job that fails, is cancelled or
+superseded leaves the pair before it (refused clips are not kept), one the process did not
+survive leaves its clip as "not generated". `close()` keeps the running job's clip too.
 
 Events, per request, in this order:
 
@@ -33,19 +36,20 @@ import logging
 import math
 import threading
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
 from bridge.adapter import EventCallback, call_guarded
 from bridge.errors import ErrorCode
-from bridge.store import ClipStore
+from bridge.store import ClipStore, StoredSession
 from bridge.types import Cancelled, Clip, Generate, GenerateResult, JobContext
 
 logger = logging.getLogger(__name__)
 
 QUEUED, RUNNING, DONE = "queued", "running", "done"
 CANCELLED, SUPERSEDED, FAILED = "cancelled", "superseded", "failed"
+SESSION_CLOSED = "session closed"
 
 
 class _Job:
@@ -79,8 +83,6 @@ class Session:
         self._store = store if store is not None else ClipStore()
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
-        # Serialises submit's save+enqueue so the stored clip is always the queued one.
-        self._submit_lock = threading.Lock()
         self._queue: dict[str, _Job] = {}  # source -> its one waiting job, in submission order
         self._running: _Job | None = None
         # Events the worker still has to send. They hold the callback, not the job, so a
@@ -100,28 +102,22 @@ class Session:
         self, source: str, request_id: str, clip: Clip, options: Mapping[str, Any],
         on_event: EventCallback,
     ) -> None:
-        """Persist `clip` as `source`'s last clip, then queue it, replacing the source's queued
-        job and cancelling its running one. Does not wait for the engine (only for the small
-        atomic file write). Raises RuntimeError after `close()`."""
+        """Queue `clip`, replacing the source's queued job and cancelling its running one. Does
+        not wait for the engine or the disk. Raises RuntimeError after `close()`."""
         job = _Job(source, request_id, clip, MappingProxyType(dict(options)), on_event)
-        with self._submit_lock:
+        with self._lock:
             if self._closing:
                 raise RuntimeError("session is closed")
-            save_error = self._save_clip(source, clip)
-            with self._lock:
-                if self._closing:
-                    raise RuntimeError("session is closed")
-                reason = f"superseded by {request_id}"
-                replaced = self._queue.pop(source, None)
-                if replaced is not None:
-                    self._notice(replaced, "status", (SUPERSEDED, 0.0, reason))
-                running = self._running
-                if running is not None and running.source == source and running.stop is None:
-                    running.stop = (SUPERSEDED, reason)
-                self._queue[source] = job
-                message = QUEUED if save_error is None else f"queued; clip not saved: {save_error}"
-                self._notice(job, "status", (QUEUED, 0.0, message))
-                self._wake.notify()
+            reason = f"superseded by {request_id}"
+            replaced = self._queue.pop(source, None)
+            if replaced is not None:
+                self._notice(replaced, "status", (SUPERSEDED, 0.0, reason))
+            running = self._running
+            if running is not None and running.source == source and running.stop is None:
+                running.stop = (SUPERSEDED, reason)
+            self._queue[source] = job
+            self._notice(job, "status", (QUEUED, 0.0, QUEUED))
+            self._wake.notify()
 
     def cancel(self, request_id: str, source: str | None = None) -> bool:
         """Cancel the queued or running job(s) with this id (only `source`'s, if given).
@@ -149,11 +145,10 @@ class Session:
         with self._lock:
             return len(self._queue)
 
-    def last(self, source: str) -> tuple[Clip | None, GenerateResult | None]:
-        """The last clip submitted for `source` and the last result delivered for it, from the
-        store: they survive a restart. The result may belong to an older clip; compare its
-        request id with the one you submitted."""
-        return self._store.load_clip(source), self._store.load_result(source)
+    def last(self, source: str) -> StoredSession | None:
+        """`source`'s last request from the store (it survives a restart): a clip with its own
+        result, or a clip marked not generated (`result` None); None when nothing is stored."""
+        return self._store.load(source)
 
     def close(self, timeout: float | None = 5.0) -> bool:
         """Cancel queued jobs, ask the running one to stop, let the worker deliver their endings
@@ -163,23 +158,22 @@ class Session:
             if not self._closing:
                 self._closing = True
                 for job in self._queue.values():
-                    self._notice(job, "status", (CANCELLED, 0.0, "session closed"))
+                    self._notice(job, "status", (CANCELLED, 0.0, SESSION_CLOSED))
                 self._queue.clear()
                 if self._running is not None and self._running.stop is None:
-                    self._running.stop = (CANCELLED, "session closed")
+                    self._running.stop = (CANCELLED, SESSION_CLOSED)
                 self._wake.notify()
         if threading.current_thread() is self._worker:
             return False  # cannot join ourselves; the worker exits after this event
         self._worker.join(timeout)
         return not self._worker.is_alive()
 
-    def _save_clip(self, source: str, clip: Clip) -> str | None:
-        # A full disk must not stop music: log with traceback, run the job, and say so in its
-        # "queued" status.
+    def _stored(self, what: str, save: Callable[[], None]) -> str | None:
+        # A full disk must not stop music: log with traceback, go on, and say so in the status.
         try:
-            self._store.save_clip(source, clip)
+            save()
         except (OSError, TypeError, ValueError) as err:
-            logger.exception("could not save the clip for %r", source)
+            logger.exception("could not store %s", what)
             return str(err)
         return None
 
@@ -200,7 +194,10 @@ class Session:
             self._run(job)
 
     def _run(self, job: _Job) -> None:
-        self._send(job, "status", (RUNNING, 0.0, "started"))
+        problem = self._stored(f"the clip of {job.request_id}",
+                               lambda: self._store.save_clip(job.source, job.request_id, job.clip))
+        message = "started" if problem is None else f"started; clip not saved: {problem}"
+        self._send(job, "status", (RUNNING, 0.0, message))
         context = JobContext(
             request_id=job.request_id,
             source=job.source,
@@ -219,6 +216,12 @@ class Session:
         self._deliver_notices()  # whatever was announced before this ending goes first
         if stop is None and isinstance(error, Cancelled):
             stop = (CANCELLED, "cancelled by the engine")
+        delivered = stop is None and error is None and isinstance(result, GenerateResult)
+        if not delivered and stop != (CANCELLED, SESSION_CLOSED):
+            # Refused, failed, or the user went on: its clip is not kept. (Stopped by close()
+            # it stays, "not generated", for the next start to offer.)
+            self._stored(f"the end of {job.request_id}",
+                         lambda: self._store.discard(job.source, job.request_id))
         if stop is not None:
             if error is not None and not isinstance(error, Cancelled):
                 logger.warning("request %s failed after it was stopped", job.request_id,
@@ -234,12 +237,9 @@ class Session:
             self._deliver(job, result)
 
     def _deliver(self, job: _Job, result: GenerateResult) -> None:
-        try:
-            self._store.save_result(job.source, result)
-            message = DONE
-        except (OSError, TypeError, ValueError) as err:
-            logger.exception("could not save the result of %s", job.request_id)
-            message = f"done; result not saved: {err}"
+        problem = self._stored(f"the result of {job.request_id}",
+                               lambda: self._store.save_pair(job.source, job.clip, result))
+        message = DONE if problem is None else f"done; result not saved: {problem}"
         self._send(job, "result", result)
         self._send(job, "status", (DONE, 1.0, message))
 

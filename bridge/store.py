@@ -1,28 +1,40 @@
-"""Crash-safe memory of each source's last clip and last result, as versioned JSON files.
+"""Crash-safe memory of each source's last request: its clip and its result stored as ONE pair
+keyed by request id, or the clip alone while (or because) it was never generated.
 
-One file per (source, kind) in `user_data_dir() / "sessions"`, written and read through
-`bridge.jsonfile` (atomic and durable writes, bounded reads), so a crash leaves either the old
-or the new file. A corrupt or unknown file is logged, counted and read as absent — restoring
-never crashes.
+Files in `user_data_dir() / "sessions"`, written and read through `bridge.jsonfile` (atomic
+writes, bounded reads that never wait on a FIFO), so a crash leaves either the old or the new
+file:
+
+- ``<source stem>.<request digest>.pair.json``: a finished request (clip + result), durable;
+- ``<source stem>.<request digest>.clip.json``: a request whose job has started and not ended.
+  Its job's ending replaces it with a pair (done) or deletes it (failed, cancelled,
+  superseded: refused clips are not kept). One that survives was running when the process
+  died: restore offers it as "not generated", never with an older request's result.
+
+Per source at most one pair and one newer clip entry are kept; the whole store keeps the newest
+MAX_SOURCES sources and MAX_STORE_BYTES. A corrupt, unknown, oversized, deeply nested or
+non-regular file is logged, counted and read as absent; the others still restore. Temporary
+files a crash left behind go on the store's first use.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import re
+import stat
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
-from bridge.errors import StoredFileError
-from bridge.jsonfile import FileFormat, user_data_dir
+from bridge.jsonfile import FileFormat, atomic_write_text, user_data_dir
 from bridge.types import ChordSymbol, Clip, ClipControl, ClipNote, GenerateResult
 
 logger = logging.getLogger(__name__)
-
 
 
 def _with_no_controls(document: dict[str, Any]) -> dict[str, Any]:
@@ -33,15 +45,28 @@ def _with_no_controls(document: dict[str, Any]) -> dict[str, Any]:
     return {**document, "result": {**payload, "controls": {}}}
 
 
-SCHEMA_VERSION = 2
-# A result of MAX_PART_NOTES notes per part is tens of MB: the size limit only stops absurd
-# files.
-SESSION_FILE = FileFormat("session", "schema", SCHEMA_VERSION, {1: _with_no_controls},
-                          max_bytes=256 * 1024 * 1024, compact=True)
-Kind = Literal["clip", "result"]
-_KINDS: tuple[Kind, ...] = ("clip", "result")
+def _paired(document: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 → 3: a source's clip and result were separate files that need not belong
+    together. An old clip becomes a request without a result (request id unknown: ""); an old
+    result, whose clip is unknown, is left for the first use of the store to delete."""
+    if document.get("kind") != "clip":
+        return document
+    return {"kind": "session", "source": document.get("source"), "request_id": "",
+            "clip": document.get("clip"), "result": None}
+
+
+SCHEMA_VERSION = 3
+MAX_SOURCES = 32  # sources kept (the newest; the others' files go)
+MAX_STORE_BYTES = 64 * 1024 * 1024  # all files together (the oldest go first)
+# A 10,000-note clip with its parts is a few MB; larger files are refused, never read.
+MAX_ENTRY_BYTES = 32 * 1024 * 1024
+SESSION_FILE = FileFormat("session", "schema", SCHEMA_VERSION,
+                          {1: _with_no_controls, 2: _paired},
+                          max_bytes=MAX_ENTRY_BYTES, compact=True)
 _SLUG_MAX = 40
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+_ENTRY_NAME = re.compile(r"([A-Za-z0-9_-]+)\.([0-9a-f]{16})\.(pair|clip)\.json")
+_LEGACY_NAME = re.compile(r"([A-Za-z0-9_-]+)\.(clip|result)\.json")  # schema 1 and 2
 _T = TypeVar("_T")
 
 
@@ -206,120 +231,267 @@ def file_stem(source: str) -> str:
     """A safe, unique file stem for any source name: a readable slug of [A-Za-z0-9_-] (so no
     separators, dots or drive letters can escape the folder) plus a hash of the full name (so
     "osc:a/b" and "osc:a_b" stay apart)."""
-    digest = hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()[:16]
     slug = _UNSAFE.sub("_", source)[:_SLUG_MAX].strip("_") or "source"
-    return f"{slug}-{digest}"
+    return f"{slug}-{_digest(source)}"
 
 
-def _file_name(source: str, kind: Kind) -> str:
-    return f"{file_stem(source)}.{kind}.json"
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def entry_name(source: str, request_id: str, generated: bool) -> str:
+    """The file of one stored request: the source's stem, the request's digest, and whether
+    it holds a result ("pair") or the clip alone ("clip")."""
+    return f"{file_stem(source)}.{_digest(request_id)}.{'pair' if generated else 'clip'}.json"
 
 
 # ---- the store ----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class StoredSession:
+    """One stored request: its clip and, when it was generated, its result (whose request id is
+    the same, checked on reading). `result` None: the job never finished ("not generated")."""
+
+    source: str
+    request_id: str
+    clip: Clip
+    result: GenerateResult | None
+
+
+@dataclass(frozen=True)
+class _Entry:
+    name: str
+    stem: str
+    digest: str
+    generated: bool
+    mtime_ns: int
+    size: int
+
+    def newest_first(self) -> tuple[int, bool]:
+        return (-self.mtime_ns, not self.generated)  # a tie: the pair was written last
+
+
 class ClipStore:
-    """Last clip and last result per source. Thread-safe: each write goes to its own temp file
-    and is swapped in atomically; the last `os.replace` wins."""
+    """Each source's last request (see the module doc). Thread-safe: writes and the trimming
+    after them hold a lock; each file is swapped in atomically, so readers on other threads
+    see whole files."""
 
     def __init__(self, folder: Path | None = None) -> None:
         self.folder = folder if folder is not None else user_data_dir() / "sessions"
+        self._lock = threading.Lock()  # writes, trimming and the first-use sweep
         self._count_lock = threading.Lock()
+        self._swept = False
         self._corrupt_files = 0
+        self._warned: set[str] = set()  # non-regular names already logged
 
     @property
     def corrupt_files(self) -> int:
-        """How many unreadable files loads have met so far (each is also logged)."""
+        """How many unreadable files reads have met so far (each is also logged)."""
         return self._corrupt_files
 
-    def clip_path(self, source: str) -> Path:
-        return self._path(source, "clip")
+    def path(self, source: str, request_id: str, generated: bool) -> Path:
+        return self.folder / entry_name(source, request_id, generated)
 
-    def result_path(self, source: str) -> Path:
-        return self._path(source, "result")
+    # -- writing (the session's worker) --
 
-    def _path(self, source: str, kind: Kind) -> Path:
-        return self.folder / _file_name(source, kind)
+    def save_clip(self, source: str, request_id: str, clip: Clip) -> None:
+        """`request_id`'s job has started: keep its clip as "not generated" until it ends
+        (`save_pair` or `discard`). Not fsynced: it guards against a crash of the process, and
+        most live for one job. Raises OSError when the disk refuses, ValueError when the file
+        would be over MAX_ENTRY_BYTES; the stored pair then stays."""
+        self._write(source, request_id, clip, None)
 
-    # -- writing --
+    def save_pair(self, source: str, clip: Clip, result: GenerateResult) -> None:
+        """`result` (of `clip`) is the source's last request now: its pair replaces the
+        source's other files. Raises TypeError/ValueError when the summary is not JSON-like or
+        the file would be too large, OSError on disk errors; the old files then stay."""
+        self._write(source, result.request_id, clip, result)
 
-    def save_clip(self, source: str, clip: Clip) -> None:
-        """Raises OSError when the disk refuses; the previous file then stays intact."""
-        self._write(source, "clip", clip_to_json(clip))
+    def discard(self, source: str, request_id: str) -> None:
+        """`request_id`'s job ended without a result: its clip is not kept. Raises OSError
+        when the disk refuses."""
+        with self._lock:
+            self._sweep_once()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(self.folder, entry_name(source, request_id, False)))
 
-    def save_result(self, source: str, result: GenerateResult) -> None:
-        """Raises TypeError/ValueError when the summary is not JSON-like, OSError on disk errors;
-        the previous file then stays intact."""
-        self._write(source, "result", result_to_json(result))
+    def _write(self, source: str, request_id: str, clip: Clip,
+               result: GenerateResult | None) -> None:
+        document = {"kind": "session", "source": source, "request_id": request_id,
+                    "clip": clip_to_json(clip),
+                    "result": None if result is None else result_to_json(result)}
+        text = SESSION_FILE.dumps(document)
+        if len(text) > MAX_ENTRY_BYTES:
+            raise ValueError(f"the stored request would be {len(text)} bytes; at most "
+                             f"{MAX_ENTRY_BYTES} are kept")
+        name = entry_name(source, request_id, result is not None)
+        with self._lock:
+            self._sweep_once()
+            # Plain strings, not Path: pathlib interns every name it parses, and re-interning
+            # the same name on every write churns the interpreter's global intern table.
+            atomic_write_text(os.path.join(self.folder, name), text, durable=result is not None)
+            stem = file_stem(source)
+            for entry in self._entries():  # a pair replaces all; a clip, older clips
+                if (entry.stem == stem and entry.name != name
+                        and (result is not None or not entry.generated)):
+                    self._unlink(entry.name)
+            self._trim(keep=name)
 
-    def _write(self, source: str, kind: Kind, payload: dict[str, Any]) -> None:
-        document = {"kind": kind, "source": source, kind: payload}
-        # Plain strings, not Path: pathlib interns every name it parses, and re-interning the
-        # same name on every write churns the interpreter's global intern table.
-        SESSION_FILE.save(os.path.join(self.folder, _file_name(source, kind)), document)
+    # -- reading (any thread) --
 
-    # -- reading --
+    def load(self, source: str) -> StoredSession | None:
+        """`source`'s last request (a pair, or a newer clip that was never generated), or None
+        when there is none or its files are unreadable."""
+        stem = file_stem(source)
+        return self._first_readable(e for e in self._listing() if e.stem == stem)
 
-    def load_clip(self, source: str) -> Clip | None:
-        """The last clip saved for `source`, or None when there is none or it is unreadable."""
-        payload = self._read(self._path(source, "clip"), "clip", source)
-        return None if payload is None else self._decode(payload, clip_from_json, source, "clip")
+    def newest(self) -> StoredSession | None:
+        """The most recently stored request of any source (what the panel offers to restore)."""
+        return self._first_readable(self._listing())
 
-    def load_result(self, source: str) -> GenerateResult | None:
-        """The last result saved for `source`, or None when there is none or it is unreadable."""
-        payload = self._read(self._path(source, "result"), "result", source)
-        if payload is None:
+    def stored_result(self, request_id: str,
+                      source_ok: Callable[[str], bool] | None = None) -> GenerateResult | None:
+        """The stored result of `request_id` (the newest, if several sources used that id),
+        only of a source `source_ok` accepts; None when none is stored. Reads one file, found
+        by name: cheap enough to answer a request for it after a restart."""
+        digest = _digest(request_id)
+        for entry in self._listing():
+            if not (entry.generated and entry.digest == digest):
+                continue
+            stored = self._read(entry)
+            if (stored is not None and stored.request_id == request_id
+                    and (source_ok is None or source_ok(stored.source))):
+                return stored.result
+        return None
+
+    def _listing(self) -> list[_Entry]:
+        with self._lock:
+            self._sweep_once()
+        return self._entries(warn=True)
+
+    def _first_readable(self, entries: Iterable[_Entry]) -> StoredSession | None:
+        for entry in entries:
+            stored = self._read(entry)
+            if stored is not None:
+                return stored
+        return None
+
+    def _read(self, entry: _Entry) -> StoredSession | None:
+        path = os.path.join(self.folder, entry.name)
+        if entry.size > MAX_ENTRY_BYTES:  # refused before opening it
+            self._corrupt(path, f"is {entry.size} bytes; at most {MAX_ENTRY_BYTES} are read")
             return None
-        return self._decode(payload, result_from_json, source, "result")
-
-    def sources(self) -> list[str]:
-        """Every source with a readable stored clip or result, sorted."""
-        if not self.folder.is_dir():
-            return []
-        found: set[str] = set()
-        for kind in _KINDS:
-            for path in self.folder.glob(f"*.{kind}.json"):
-                document = self._read_document(path, kind)
-                if document is not None:
-                    found.add(document["source"])
-        return sorted(found)
-
-    def _read(self, path: Path, kind: Kind, source: str) -> dict[str, Any] | None:
-        document = self._read_document(path, kind)
-        if document is None:
-            return None
-        if document["source"] != source:  # a copied/renamed file, or a hash collision
-            self._corrupt(path, f"holds source {document['source']!r}, expected {source!r}")
-            return None
-        payload: dict[str, Any] = document[kind]
-        return payload
-
-    def _read_document(self, path: Path, kind: Kind) -> dict[str, Any] | None:
-        """The checked top level of one file: schema, kind, source and an object payload."""
         try:
             document = SESSION_FILE.load(path)
-            if document.get("kind") != kind:
-                raise _CorruptError(f"kind {document.get('kind')!r}, expected {kind!r}")
-            _str(document.get("source"), "source")
-            _dict(document.get(kind), kind)
+            if document.get("kind") != "session":
+                raise _CorruptError(f"kind {document.get('kind')!r}, expected 'session'")
+            source = _str(document.get("source"), "source")
+            request_id = _str(document.get("request_id"), "request_id")
+            payload = document.get("result")
+            if (file_stem(source), _digest(request_id)) != (entry.stem, entry.digest) \
+                    or (payload is not None) != entry.generated:
+                raise _CorruptError("its name does not match its content (copied or renamed?)")
+            clip = clip_from_json(_dict(document.get("clip"), "clip"))
+            result = None if payload is None else result_from_json(_dict(payload, "result"))
+            if result is not None and result.request_id != request_id:
+                raise _CorruptError(f"holds the result of {result.request_id!r}, "
+                                    f"not of {request_id!r}")
         except FileNotFoundError:
+            return None  # replaced or trimmed since the listing
+        except (ValueError, RecursionError) as err:  # StoredFileError, _CorruptError included
+            self._corrupt(path, str(err) if not isinstance(err, RecursionError)
+                          else "nested too deeply")
             return None
-        except (StoredFileError, _CorruptError) as err:
-            self._corrupt(path, str(err))
-            return None
-        return document
+        return StoredSession(source, request_id, clip, result)
 
-    def _decode(
-        self, payload: dict[str, Any], decode: Callable[[Mapping[str, Any]], _T], source: str,
-        kind: Kind,
-    ) -> _T | None:
+    # -- the folder --
+
+    def _entries(self, *, warn: bool = False) -> list[_Entry]:
+        """The stored requests' files, newest first: regular files only (lstat; a symbolic
+        link, FIFO or folder with such a name is skipped, logged once when `warn`)."""
+        entries: list[_Entry] = []
         try:
-            return decode(payload)
-        except ValueError as err:
-            self._corrupt(self._path(source, kind), str(err))
-            return None
+            listing = list(os.scandir(self.folder))
+        except FileNotFoundError:
+            return []
+        except OSError as err:
+            logger.warning("cannot list the session store %s: %s", self.folder, err)
+            return []
+        for item in listing:
+            match = _ENTRY_NAME.fullmatch(item.name)
+            if match is None:
+                continue
+            try:
+                info = item.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if not stat.S_ISREG(info.st_mode):
+                if warn and item.name not in self._warned:
+                    self._warned.add(item.name)
+                    self._corrupt(item.path, "is not a regular file")
+                continue
+            entries.append(_Entry(item.name, match[1], match[2], match[3] == "pair",
+                                  info.st_mtime_ns, info.st_size))
+        return sorted(entries, key=_Entry.newest_first)
 
-    def _corrupt(self, path: Path, reason: str) -> None:
+    def _trim(self, keep: str) -> None:
+        """Keep the newest MAX_SOURCES sources and MAX_STORE_BYTES (`keep` always)."""
+        sources: set[str] = set()
+        total = 0
+        for entry in self._entries():
+            sources.add(entry.stem)
+            total += entry.size
+            if entry.name != keep and (len(sources) > MAX_SOURCES or total > MAX_STORE_BYTES):
+                self._unlink(entry.name)
+                total -= entry.size
+
+    def _sweep_once(self) -> None:
+        """On first use (with the lock held): delete temporary files a crash left, bring files
+        of schema 1 and 2 to this one, and trim."""
+        if self._swept:
+            return
+        self._swept = True
+        try:
+            listing = [item for item in os.scandir(self.folder)
+                       if item.is_file(follow_symlinks=False)]
+        except OSError:  # no folder yet (or none possible: the writes will say so)
+            return
+        for item in listing:
+            legacy = _LEGACY_NAME.fullmatch(item.name)
+            if item.name.startswith(".") and item.name.endswith(".tmp"):
+                logger.info("deleting %s, left by an interrupted write", item.path)
+                self._unlink(item.name)
+            elif legacy is not None:
+                self._upgrade_legacy(item, legacy[2])
+        self._trim(keep="")
+
+    def _upgrade_legacy(self, item: os.DirEntry[str], kind: str) -> None:
+        """A schema-2 clip file becomes a "not generated" request (its mtime kept, for
+        ordering); a schema-2 result file, whose clip is unknown, goes."""
+        if kind == "clip":
+            try:
+                document = SESSION_FILE.load(item.path)
+                source = _str(document.get("source"), "source")
+                clip = clip_from_json(_dict(document.get("clip"), "clip"))
+                name = entry_name(source, "", False)
+                atomic_write_text(os.path.join(self.folder, name), SESSION_FILE.dumps(
+                    {**document, "clip": clip_to_json(clip)}), durable=True)
+                mtime_ns = item.stat(follow_symlinks=False).st_mtime_ns
+                os.utime(os.path.join(self.folder, name), ns=(mtime_ns, mtime_ns))
+            except (OSError, ValueError, RecursionError) as err:
+                self._corrupt(item.path, f"{err}; deleted")
+        self._unlink(item.name)
+
+    def _unlink(self, name: str) -> None:
+        try:
+            os.unlink(os.path.join(self.folder, name))
+        except FileNotFoundError:
+            pass
+        except OSError as err:
+            logger.warning("cannot delete %s from the session store: %s", name, err)
+
+    def _corrupt(self, path: str, reason: str) -> None:
         with self._count_lock:
             self._corrupt_files += 1
         logger.warning("ignoring stored session file %s: %s", path, reason)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 
 import platformdirs
@@ -14,9 +15,11 @@ from bridge.errors import NewerFileError, StoredFileError
 from bridge.jsonfile import (
     CONFIG_DIR_ENV,
     DATA_DIR_ENV,
+    MAX_JSON_DEPTH,
     FileFormat,
     atomic_write_text,
     check_schema,
+    process_umask,
     read_json_object,
     user_config_dir,
     user_data_dir,
@@ -67,6 +70,60 @@ def test_corrupt_files_give_our_error_never_a_key_error(tmp_path: Path, content,
     path.write_bytes(content)
     with pytest.raises(StoredFileError, match=message):
         read_json_object(path, max_bytes=1000 if len(content) < 5000 else 10**6)
+
+
+@pytest.mark.parametrize("depth", [MAX_JSON_DEPTH + 1, 900])
+def test_deep_nesting_is_refused_before_anyone_walks_it(tmp_path: Path, depth: int) -> None:
+    """Issue 13: a deeply nested file that json.loads still takes met a RecursionError later
+    (repr, schema checks) and disabled the whole reader."""
+    path = tmp_path / "deep.json"
+    path.write_text('{"a": ' + "[" * (depth - 1) + "]" * (depth - 1) + "}")
+    with pytest.raises(StoredFileError, match=f"nested more than {MAX_JSON_DEPTH} levels"):
+        read_json_object(path)
+    path.write_text('{"a": ' + "[" * (MAX_JSON_DEPTH - 1) + "]" * (MAX_JSON_DEPTH - 1) + "}")
+    assert read_json_object(path)["a"]
+
+
+def test_a_fifo_or_folder_is_refused_never_waited_on(tmp_path: Path) -> None:
+    fifo = tmp_path / "settings.json"
+    os.mkfifo(fifo)  # no writer: a plain open() would wait for one forever
+    outcome: list[BaseException | None] = []
+
+    def read() -> None:
+        try:
+            read_json_object(fifo)
+            outcome.append(None)
+        except BaseException as err:
+            outcome.append(err)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(10.0)
+    if reader.is_alive():
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # let it go, then fail
+        pytest.fail("reading a FIFO waited for a writer")
+    assert isinstance(outcome[0], StoredFileError) and "not a regular file" in str(outcome[0])
+    with pytest.raises(StoredFileError, match="not a regular file"):
+        read_json_object(tmp_path)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_written_files_follow_the_umask(tmp_path: Path, umask: int) -> None:
+    before = os.umask(umask)
+    try:
+        assert process_umask() == umask
+        atomic_write_text(tmp_path / "song.json", "{}")
+    finally:
+        os.umask(before)
+    assert (tmp_path / "song.json").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_a_link_at_the_target_is_replaced_not_written_through(tmp_path: Path) -> None:
+    target = tmp_path / "precious.txt"
+    target.write_text("keep me")
+    (tmp_path / "song.json").symlink_to(target)
+    atomic_write_text(tmp_path / "song.json", "{}")
+    assert target.read_text() == "keep me" and not (tmp_path / "song.json").is_symlink()
 
 
 def test_a_missing_file_is_left_to_the_caller(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ alternative, lock, regenerate, export; DAW clips in live mode; errors in the ban
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 from dataclasses import replace
@@ -119,9 +120,11 @@ def test_a_loaded_file_shows_its_chords_over_the_roll_and_the_piano_below(qtbot,
     assert [p.label for p in window.roll.view.phrases] == ["A", "B"]
     assert len(window.phrase_strip.cards) == 2
     assert "F major" in window.analysis.detected.text()
-    # the clip is the panel's last clip in the store: nothing lost on a crash
-    assert window.link.store.load_clip(PANEL_SOURCE).notes == \
-        clip_from_melody(demo_melody(), PANEL_SOURCE, "demo").notes
+    # the clip and its own result are the panel's last request in the store
+    stored = window.link.store.load(PANEL_SOURCE)
+    assert stored.clip.notes == clip_from_melody(demo_melody(), PANEL_SOURCE, "demo").notes
+    assert stored.result.request_id == stored.request_id
+    assert [c.symbol for c in stored.result.chords] == [c.symbol for c in window.roll.view.chords]
 
 
 def test_changing_the_preset_regenerates_in_its_style(qtbot, window, demo_file):
@@ -367,8 +370,7 @@ def test_the_last_session_is_offered_and_restored(qtbot, tmp_path):
     stored = GenerateResult("ableton-7", "ableton",
                             {"chords": (ClipNote(53, 0.0, 4.0, 90, 2),), "piano": ()},
                             (ChordSymbol(0.0, 4.0, "F"), ChordSymbol(4.0, 4.0, "Bb")))
-    store.save_clip("ableton", clip)
-    store.save_result("ableton", stored)
+    store.save_pair("ableton", clip, stored)
     win = PanelWindow(_settings(osc_enabled=False), settings_file=tmp_path / "s.json", store=store,
                       start_services=False)
     qtbot.addWidget(win)
@@ -390,6 +392,73 @@ def test_the_last_session_is_offered_and_restored(qtbot, tmp_path):
     with qtbot.waitSignal(win.error_shown, timeout=WAIT_MS) as blocker:
         win.send_action.trigger()
     assert "ableton has not sent a clip" in blocker.args[0]
+    win.shutdown()
+
+
+def _restore_offer(qtbot, tmp_path, store):
+    win = PanelWindow(_settings(osc_enabled=False), settings_file=tmp_path / "s.json", store=store,
+                      start_services=False)
+    qtbot.addWidget(win)
+    win.show()
+    with qtbot.waitSignal(win.restore_offered, timeout=WAIT_MS):
+        pass  # the store is read on the I/O thread; the offer comes back as a signal
+    return win
+
+
+def _old_pair_then(store, newer_clip):
+    """The store as a session leaves it: an older request of "ableton" done (F, Bb), then a
+    newer one started with `newer_clip`."""
+    old = _daw_clip(demo_melody(), source="ableton")
+    result = GenerateResult("ableton-1", "ableton",
+                            {"chords": (ClipNote(53, 0.0, 4.0, 90, 2),), "piano": ()},
+                            (ChordSymbol(0.0, 4.0, "F"), ChordSymbol(4.0, 4.0, "Bb")))
+    store.save_pair("ableton", old, result)
+    store.save_clip("ableton", "ableton-2", newer_clip)
+    return old
+
+
+def test_a_killed_job_restores_its_melody_not_generated_never_with_older_chords(qtbot,
+                                                                               tmp_path):
+    """Issue 13: after a killed job the panel showed the new melody with the old clip's
+    chords and piano."""
+    store = ClipStore(tmp_path / "sessions")
+    newer = replace(_daw_clip(demo_melody(), source="ableton"), name="take 2",
+                    notes=_daw_clip(demo_melody()).notes[:5])
+    _old_pair_then(store, newer)  # … and the process died while ableton-2 ran
+    win = _restore_offer(qtbot, tmp_path, store)
+    assert "take 2" in win.offer.message.text() and "not generated" in win.offer.message.text()
+    with qtbot.waitSignal(win.clip_loaded, timeout=WAIT_MS):
+        win.offer.restore_button.click()
+    assert len(win.roll.view.melody) == 5
+    assert win.roll.view.chords == () and win.roll.view.piano == ()
+    assert win.document.restored is None
+    win.shutdown()
+
+
+def test_a_failed_job_restores_the_pair_before_it(qtbot, tmp_path):
+    store = ClipStore(tmp_path / "sessions")
+    old = _old_pair_then(store, replace(_daw_clip(demo_melody(), source="ableton"),
+                                        name="take 2"))
+    store.discard("ableton", "ableton-2")  # what the session does when the engine refuses it
+    win = _restore_offer(qtbot, tmp_path, store)
+    assert "daw clip" in win.offer.message.text() and "chords and piano" in \
+        win.offer.message.text()
+    with qtbot.waitSignal(win.result_shown, timeout=WAIT_MS):
+        win.offer.restore_button.click()
+    assert len(win.roll.view.melody) == len(old.notes)
+    assert [c.symbol for c in win.roll.view.chords] == ["F", "Bb"]
+    win.shutdown()
+
+
+def test_an_unreadable_session_file_never_stops_the_offer(qtbot, tmp_path):
+    store = ClipStore(tmp_path / "sessions")
+    _old_pair_then(store, _daw_clip(demo_melody(), source="ableton"))
+    store.discard("ableton", "ableton-2")
+    os.mkfifo(store.path("osc:x", "r", True))  # newer, and would block a plain open()
+    store.path("osc:y", "r", True).write_text('{"schema": 3, "clip": ' + "[" * 900 +
+                                              "]" * 900 + "}")
+    win = _restore_offer(qtbot, tmp_path, store)
+    assert "daw clip" in win.offer.message.text()
     win.shutdown()
 
 

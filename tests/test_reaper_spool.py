@@ -485,14 +485,13 @@ def test_clip_file_is_submitted_and_answered_atomically(
     answer = read_answer(folder, 17)
     assert isinstance(answer, SpoolResult)
     assert answer.result == accompaniment("reaper-17", clip)
-    status = parse((folder / status_file_name(17)).read_bytes())
-    assert isinstance(status, SpoolStatus) and status.state == "done"
+    assert spool.stats()["status_written"] == 2  # queued, running; after the answer: gone
     # Every answer went through a temporary file in the same folder, then os.replace.
     result_writes = [(s, d) for s, d in replaced if d.endswith(result_file_name(17))]
     assert len(result_writes) == 1
     temp = Path(result_writes[0][0])
     assert temp.parent == folder and is_temporary_name(temp.name) and not temp.exists()
-    assert sorted(p.name for p in folder.iterdir()) == ["result-17.txt", "status-17.txt"]
+    assert sorted(p.name for p in folder.iterdir()) == ["result-17.txt"]
     stats = spool.stats()
     assert stats["clips_received"] == 1 and stats["results_written"] == 1
     assert stats["highest_seq"] == 17 and stats["rejected"] == 0
@@ -674,12 +673,136 @@ def test_path_traversal_is_impossible(tmp_path: Path, folder: Path, session: Fak
         "clip-30.txt", "clip-31.txt", "rejected", "result-33.txt"]
 
 
+def test_a_planted_reason_link_is_replaced_never_written_through(
+    tmp_path: Path, folder: Path, session: FakeSession, spool: ReaperSpool
+) -> None:
+    """Issue 13: a planted ``rejected/clip-5.txt.reason`` link overwrote any file the user
+    can write."""
+    precious = tmp_path / "precious.txt"
+    precious.write_text("keep me")
+    (folder / "rejected").mkdir()
+    (folder / "rejected" / "clip-5.txt.reason").symlink_to(precious)
+    (folder / "rejected" / "clip-5.txt").symlink_to(precious)
+    put(folder, "clip-5.txt", "garbage\n")
+    spool.poll_once()
+    assert precious.read_text() == "keep me"
+    reason = folder / "rejected" / "clip-5.txt.reason"
+    assert not reason.is_symlink() and "header" in reason.read_text()
+    assert (folder / "rejected" / "clip-5.txt").read_text() == "garbage\n"
+    assert isinstance(read_answer(folder, 5), SpoolError)
+
+
+@pytest.mark.parametrize("kind", ["link", "file"])
+def test_a_rejected_folder_that_is_a_link_or_a_file_is_refused(
+    tmp_path: Path, folder: Path, session: FakeSession, spool: ReaperSpool,
+    caplog: pytest.LogCaptureFixture, kind: str
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    if kind == "link":
+        (folder / "rejected").symlink_to(elsewhere, target_is_directory=True)
+    else:
+        (folder / "rejected").write_text("not a folder")
+    put(folder, "clip-5.txt", "garbage\n")
+    with caplog.at_level("WARNING", logger=spool_module.__name__):
+        spool.poll_once()
+    assert list(elsewhere.iterdir()) == []  # nothing sent elsewhere
+    assert not (folder / "clip-5.txt").exists()  # deleted instead of kept
+    assert isinstance(read_answer(folder, 5), SpoolError)  # the script still hears of it
+    stats = spool.stats()
+    assert stats["unsafe"] == 1 and stats["unsafe_rejected_folder"] == 1
+    assert stats["rejected_header"] == 1
+    what = "a symbolic link" if kind == "link" else "not a folder"
+    assert any(what in r.getMessage() for r in caplog.records)
+
+
+def test_a_poisoned_seq_is_rejected_and_later_clips_still_work(
+    folder: Path, session: FakeSession, spool: ReaperSpool
+) -> None:
+    """Issue 13: one clip file with seq 2^53-1 made every later clip "not newer", deleted
+    unread until restart, and the script waited forever."""
+    put(folder, clip_file_name(MAX_SEQ), clip_text(MAX_SEQ))
+    spool.poll_once()
+    assert session.submitted == [] and spool.stats()["rejected_seq_ahead"] == 1
+    assert not (folder / result_file_name(MAX_SEQ)).exists()  # no exchange is started
+    put(folder, "clip-5.txt", clip_text(5))
+    spool.poll_once()
+    assert [s[1] for s in session.submitted] == ["reaper-5"]
+    assert isinstance(read_answer(folder, 5), SpoolResult)
+    # … and in one scan, the poisoned file does not supersede the script's clip
+    put(folder, clip_file_name(MAX_SEQ - 1), clip_text(MAX_SEQ - 1))
+    put(folder, "clip-6.txt", clip_text(6))
+    spool.poll_once()
+    assert [s[1] for s in session.submitted] == ["reaper-5", "reaper-6"]
+    assert spool.stats()["highest_seq"] == 6
+
+
+def test_the_seq_may_lead_the_clock_by_an_hour(folder: Path, session: FakeSession) -> None:
+    now_s = 1_718_000_000.0
+    limit = int((now_s + spool_module.MAX_SEQ_LEAD_S) * 1000)
+    with ReaperSpool(folder, session, start=False, wall_clock=lambda: now_s) as spool:
+        put(folder, clip_file_name(limit), clip_text(limit))
+        spool.poll_once()
+        put(folder, clip_file_name(limit + 1), clip_text(limit + 1))
+        spool.poll_once()
+    assert [s[1] for s in session.submitted] == [f"reaper-{limit}"]
+    assert spool.stats()["rejected_seq_ahead"] == 1
+
+
+def test_status_files_go_after_the_exchange_and_on_close(folder: Path) -> None:
+    session = FakeSession(hold=True)
+    with ReaperSpool(folder, session, start=False) as spool:
+        put(folder, "clip-5.txt", clip_text(5))
+        spool.poll_once()
+        send = session.callbacks["reaper-5"]
+        send("status", ("running", 0.5, "half"))
+        spool.poll_once()
+        assert (folder / status_file_name(5)).exists()
+        send("result", accompaniment("reaper-5", melody()))
+        send("status", ("done", 1.0, "done"))  # after the answer: nobody waits for it
+        spool.poll_once()
+        assert sorted(p.name for p in folder.iterdir()) == ["result-5.txt"]
+        put(folder, "clip-6.txt", clip_text(6))
+        spool.poll_once()
+        session.callbacks["reaper-6"]("status", ("running", 0.1, "started"))
+        spool.poll_once()
+        assert (folder / status_file_name(6)).exists()
+    assert not (folder / status_file_name(6)).exists()  # closed: it would never change again
+
+
+def test_an_earlier_runs_leftovers_are_cleared_at_start(folder: Path,
+                                                        session: FakeSession) -> None:
+    folder.mkdir(parents=True)
+    leftovers = [".result-3.txt.abc123.tmp", ".status-3.txt.x_y.tmp", "status-3.txt"]
+    kept = ["result-3.txt", "clip-4.tmp", "notes.txt"]  # an answer, the script's, not ours
+    for name in leftovers + kept:
+        (folder / name).write_text("x")
+    (folder / "status-9.txt").mkdir()  # not a regular file: left alone
+    with ReaperSpool(folder, session, start=False):
+        assert sorted(p.name for p in folder.iterdir()) == sorted([*kept, "status-9.txt"])
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_answers_follow_the_umask(folder: Path, session: FakeSession, umask: int) -> None:
+    before = os.umask(umask)
+    try:
+        with ReaperSpool(folder, session, start=False) as spool:
+            put(folder, "clip-1.txt", "garbage\n")
+            spool.poll_once()
+            put(folder, "clip-2.txt", clip_text(2))
+            spool.poll_once()
+    finally:
+        os.umask(before)
+    for path in (folder / result_file_name(2), folder / "rejected" / "clip-1.txt.reason"):
+        assert path.stat().st_mode & 0o777 == 0o666 & ~umask, path
+
+
 def test_content_names_are_data(folder: Path, session: FakeSession, spool: ReaperSpool) -> None:
     clip = melody(name="../../../etc/passwd")
     put(folder, "clip-40.txt", format_clip(40, clip, {"path": "../../x"}))
     spool.poll_once()
     assert session.submitted[0][2].name == "../../../etc/passwd"
-    assert sorted(p.name for p in folder.iterdir()) == ["result-40.txt", "status-40.txt"]
+    assert sorted(p.name for p in folder.iterdir()) == ["result-40.txt"]
 
 
 def test_a_refusing_session_or_unwritable_result_becomes_an_error_answer(folder: Path) -> None:
@@ -745,7 +868,9 @@ def test_the_thread_with_a_real_session(tmp_path: Path, folder: Path) -> None:
     assert activity == [("clip", 77), ("result", 77)]
     answer = read_answer(folder, 77)
     assert isinstance(answer, SpoolResult) and answer.result.request_id == "reaper-77"
-    assert session.last("reaper")[0] == melody()
+    stored = session.last("reaper")
+    assert stored is not None and stored.clip == melody()
+    assert stored.result == answer.result  # the clip and its own result, one pair
 
 
 # ---- fuzz -------------------------------------------------------------------------------

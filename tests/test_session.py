@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import os
 import threading
 import tracemalloc
 from collections.abc import Iterator, Mapping
@@ -18,10 +19,21 @@ from typing import Any
 
 import pytest
 
+from bridge import store as store_module
 from bridge.errors import ErrorCode
 from bridge.jsonfile import DATA_DIR_ENV
 from bridge.session import Session
-from bridge.store import SCHEMA_VERSION, ClipStore, clip_from_json, clip_to_json, file_stem
+from bridge.store import (
+    SCHEMA_VERSION,
+    SESSION_FILE,
+    ClipStore,
+    StoredSession,
+    clip_from_json,
+    clip_to_json,
+    file_stem,
+    result_from_json,
+    result_to_json,
+)
 from bridge.types import (
     Cancelled,
     ChordSymbol,
@@ -200,8 +212,8 @@ def test_a_superseded_result_that_still_arrives_is_dropped(
     assert rec.kinds("R1") == ["status", "status", "status"]  # no "result"
     assert rec.ending("R1")[0] == "superseded"
     assert rec.order == ["R2"]
-    stored = store.load_result("reaper")
-    assert stored is not None and stored.request_id == "R2"
+    stored = store.load("reaper")
+    assert stored is not None and stored.result is not None and stored.request_id == "R2"
 
 
 def test_sources_queue_fifo_and_all_are_delivered(session: Session, engine: FakeEngine) -> None:
@@ -368,10 +380,16 @@ def test_close_joins_cancels_and_is_idempotent(engine: FakeEngine, store: ClipSt
         session.submit("a", "S3", make_clip(), {}, rec.for_request("S3"))
 
 
-# ---- persistence --------------------------------------------------------------------------
+# ---- persistence: one pair per request --------------------------------------------------------
 
 
-def test_last_clip_and_result_survive_a_restart(tmp_path: Path) -> None:
+def _stored_names(store: ClipStore) -> list[str]:
+    return sorted(p.name for p in store.folder.iterdir()) if store.folder.is_dir() else []
+
+
+def test_a_killed_job_restores_its_clip_as_not_generated_never_with_an_older_result(
+    tmp_path: Path,
+) -> None:
     folder = tmp_path / "data"
     engine = FakeEngine()
     first = Session(engine, ClipStore(folder))
@@ -381,18 +399,87 @@ def test_last_clip_and_result_survive_a_restart(tmp_path: Path) -> None:
     rec.wait("R1")
     (result,) = rec.payloads("R1", "result")
     newer = make_clip("osc:client-1", "take 4", notes=3)
-    engine.gate.clear()
     first.submit("osc:client-1", "R2", newer, {"block": True}, rec.for_request("R2"))
     assert engine.started_event("R2").wait(WAIT)
     # "Crash" while R2 runs: nothing of the first session is used any more.
     restarted = Session(FakeEngine(), ClipStore(folder))
     try:
-        assert restarted.last("osc:client-1") == (newer, result)  # clip saved before the job ran
-        assert restarted.last("never-seen") == (None, None)
-        assert restarted.store.sources() == ["osc:client-1"]
+        assert restarted.last("osc:client-1") == StoredSession("osc:client-1", "R2", newer, None)
+        assert restarted.last("never-seen") is None
+        # R1's pair is still there for whoever asks for R1 by its id
+        assert restarted.store.stored_result("R1") == result
+        assert restarted.store.stored_result("R2") is None
     finally:
         engine.gate.set()
         assert first.close(WAIT) and restarted.close(WAIT)
+
+
+@pytest.mark.parametrize("ending", ["failed", "bad input", "cancelled", "superseded"])
+def test_a_job_without_a_result_leaves_the_pair_before_it(
+    session: Session, engine: FakeEngine, store: ClipStore, ending: str
+) -> None:
+    rec = Recorder()
+    old = make_clip("ableton", "old", notes=5)
+    session.submit("ableton", "G1", old, {}, rec.for_request("G1"))
+    rec.wait("G1")
+    (result,) = rec.payloads("G1", "result")
+    new = make_clip("ableton", "new", notes=9)
+    options: dict[str, Any] = {"failed": {"raise": RuntimeError("engine died")},
+                               "bad input": {"raise": ValueError("10,000 notes: too many")},
+                               "cancelled": {"hold": True},
+                               "superseded": {"hold": True}}[ending]
+    session.submit("ableton", "G2", new, options, rec.for_request("G2"))
+    if ending in ("cancelled", "superseded"):
+        assert engine.started_event("G2").wait(WAIT)
+        assert store.load("ableton") == StoredSession("ableton", "G2", new, None)  # running
+        if ending == "cancelled":
+            session.cancel("G2")
+        else:  # a newer clip that the engine then refuses
+            session.submit("ableton", "G3", make_clip("ableton", "newest"),
+                           {"raise": ValueError("refused")}, rec.for_request("G3"))
+        engine.gate.set()
+        rec.wait("G3" if ending == "superseded" else "G2")
+    rec.wait("G2")
+    # Never the new melody with the old chords: the old pair, whole, or nothing else.
+    assert session.last("ableton") == StoredSession("ableton", "G1", old, result)
+    assert len(_stored_names(store)) == 1  # refused clips are not kept
+
+
+def test_close_keeps_the_running_clip_as_not_generated(tmp_path: Path) -> None:
+    engine = FakeEngine()
+    session = Session(engine, ClipStore(tmp_path / "s"))
+    rec = Recorder()
+    session.submit("panel", "P1", make_clip("panel"), {"block": True}, rec.for_request("P1"))
+    assert engine.started_event("P1").wait(WAIT)
+    assert session.close(WAIT)
+    assert rec.ending("P1")[0] == "cancelled"
+    assert ClipStore(tmp_path / "s").newest() == StoredSession("panel", "P1", make_clip("panel"),
+                                                              None)
+
+
+def test_a_pair_replaces_the_sources_older_files(store: ClipStore) -> None:
+    clip = make_clip()
+    store.save_clip("osc:test", "crashed", make_clip(name="crashed"))  # left by a killed job
+    store.save_pair("osc:test", clip, make_result("R1", "osc:test", clip))
+    store.save_clip("osc:test", "R2", make_clip(name="running"))
+    assert sorted(n.split(".")[-2] for n in _stored_names(store)) == ["clip", "pair"]
+    assert store.load("osc:test") == StoredSession("osc:test", "R2", make_clip(name="running"),
+                                                   None)
+    store.save_pair("osc:test", clip, make_result("R2", "osc:test", clip))
+    assert _stored_names(store) == [store.path("osc:test", "R2", True).name]
+    assert store.stored_result("R1") is None and store.stored_result("R2") is not None
+
+
+def test_stored_results_are_found_by_request_id_and_source(store: ClipStore) -> None:
+    for source in ("osc:a", "osc:b"):  # two clients that both count from 1
+        clip = make_clip(source)
+        store.save_pair(source, clip, make_result("1", source, clip))
+    found = store.stored_result("1")
+    assert found is not None and found.source == "osc:b"  # the newest
+    only_a = store.stored_result("1", lambda source: source.startswith("osc:a"))
+    assert only_a is not None and only_a.source == "osc:a"
+    assert store.stored_result("1", lambda source: False) is None
+    assert store.stored_result("2") is None
 
 
 def test_default_store_lives_in_the_user_data_dir(
@@ -408,48 +495,63 @@ def test_default_store_lives_in_the_user_data_dir(
 
 def test_store_round_trips_clips_and_results(store: ClipStore) -> None:
     for clip in (make_clip(notes=0), make_clip(notes=5), make_clip("x", notes=10_000)):
-        store.save_clip(clip.source, clip)
-        assert store.load_clip(clip.source) == clip
         result = make_result("r", clip.source, clip)
-        store.save_result(clip.source, result)
-        assert store.load_result(clip.source) == result
+        store.save_pair(clip.source, clip, result)
+        assert store.load(clip.source) == StoredSession(clip.source, "r", clip, result)
     assert clip_from_json(json.loads(json.dumps(clip_to_json(clip)))) == clip
-    assert store.sources() == ["osc:test", "x"]
+    assert store.newest() == StoredSession("x", "r", clip, result)
     assert [p.name for p in store.folder.iterdir() if p.suffix == ".tmp"] == []
 
 
 def test_stored_file_names_schema_and_source(store: ClipStore) -> None:
-    store.save_clip("osc:a", make_clip("osc:a"))
-    document = json.loads(store.clip_path("osc:a").read_text())
-    assert document["schema"] == SCHEMA_VERSION
-    assert (document["kind"], document["source"]) == ("clip", "osc:a")
-
-
-def test_a_version_1_result_loads_without_controls(store: ClipStore) -> None:
-    clip = make_clip()
-    result = make_result("r", clip.source, clip)
-    store.save_result(clip.source, result)
-    path = store.result_path(clip.source)
+    store.save_clip("osc:a", "R9", make_clip("osc:a"))
+    path = store.path("osc:a", "R9", False)
+    assert path.name.startswith(file_stem("osc:a") + ".") and path.name.endswith(".clip.json")
     document = json.loads(path.read_text())
-    assert document["schema"] == SCHEMA_VERSION == 2
-    assert document["result"]["controls"]["piano"][1] == [0.5, 64, 0, 3]
+    assert document["schema"] == SCHEMA_VERSION == 3
+    assert (document["kind"], document["source"], document["request_id"]) == (
+        "session", "osc:a", "R9")
+    assert document["result"] is None
+
+
+def test_files_of_schema_1_and_2_are_upgraded_on_first_use(store: ClipStore) -> None:
+    """Schema 2 kept a clip file and a result file per source, which need not belong together:
+    the clip comes back not generated, the result (whose clip is unknown) goes."""
+    clip = make_clip()
+    store.folder.mkdir(parents=True)
+    stem = file_stem(clip.source)
+    old_clip = store.folder / f"{stem}.clip.json"
+    old_clip.write_text(json.dumps({"schema": 1, "kind": "clip", "source": clip.source,
+                                    "clip": clip_to_json(clip)}))
+    result = result_to_json(make_result("r", clip.source, clip))
+    del result["controls"]
+    (store.folder / f"{stem}.result.json").write_text(json.dumps(
+        {"schema": 1, "kind": "result", "source": clip.source, "result": result}))
+    os.utime(old_clip, ns=(10**18, 10**18))
+    assert store.newest() == StoredSession(clip.source, "", clip, None)
+    assert _stored_names(store) == [store.path(clip.source, "", False).name]
+    assert store.path(clip.source, "", False).stat().st_mtime_ns == 10**18  # order kept
+
+
+def test_a_version_1_result_loads_without_controls() -> None:
+    clip = make_clip()
+    document = {"schema": 1, "kind": "result", "source": clip.source,
+                "result": {**result_to_json(make_result("r", clip.source, clip))}}
     del document["result"]["controls"]
-    path.write_text(json.dumps({**document, "schema": 1}))
-    assert store.load_result(clip.source) == replace(result, controls={})
-    store.save_clip(clip.source, clip)  # a version-1 clip file is a version-2 one unchanged
-    document = json.loads(store.clip_path(clip.source).read_text())
-    store.clip_path(clip.source).write_text(json.dumps({**document, "schema": 1}))
-    assert store.load_clip(clip.source) == clip
+    upgraded = SESSION_FILE.upgrade(document)
+    assert upgraded["result"]["controls"] == {}
+    assert result_from_json(upgraded["result"]) == replace(make_result("r", clip.source, clip),
+                                                           controls={})
 
 
 def test_corrupt_control_field_reads_as_absent(store: ClipStore) -> None:
     clip = make_clip()
-    store.save_result(clip.source, make_result("r", clip.source, clip))
-    path = store.result_path(clip.source)
+    store.save_pair(clip.source, clip, make_result("r", clip.source, clip))
+    path = store.path(clip.source, "r", True)
     document = json.loads(path.read_text())
     document["result"]["controls"]["piano"][0] = [0.0, 64, "down", 3]
     path.write_text(json.dumps(document))
-    assert store.load_result(clip.source) is None and store.corrupt_files == 1
+    assert store.load(clip.source) is None and store.corrupt_files == 1
 
 
 @pytest.mark.parametrize(
@@ -458,50 +560,130 @@ def test_corrupt_control_field_reads_as_absent(store: ClipStore) -> None:
         "not json at all {",
         "",
         "[1, 2, 3]",
-        '{"schema": 99, "kind": "clip", "source": "osc:test", "clip": {}}',
-        '{"schema": 1, "kind": "clip", "source": "osc:test", "clip": {"name": "x"}}',
-        '{"schema": 1, "kind": "result", "source": "osc:test", "result": {}}',
-        '{"schema": 1, "kind": "clip", "source": "someone-else", "clip": {}}',
+        '{"schema": 99, "kind": "session", "source": "osc:test", "request_id": "r"}',
+        '{"schema": 3, "kind": "session", "source": "osc:test", "request_id": "r", '
+        '"clip": {"name": "x"}, "result": null}',
+        '{"schema": 3, "kind": "clip", "source": "osc:test", "clip": {}}',
+        '{"schema": 3, "kind": "session", "source": "someone-else", "request_id": "r"}',
+        '{"schema": 3, "kind": "session", "source": "osc:test", "request_id": "other"}',
+        '{"schema": 3, "kind": "session", "source": "osc:test", "request_id": "r", '
+        '"clip": {}, "result": {}}',
+        '{"schema": 3, "source": ' + "[" * 60 + "]" * 60 + "}",
+        '{"schema": 3, "source": ' + "[" * 990 + "]" * 990 + "}",
     ],
 )
 def test_corrupt_file_reads_as_absent_and_is_logged(
     store: ClipStore, caplog: pytest.LogCaptureFixture, damage: str
 ) -> None:
     clip = make_clip()
-    store.save_clip(clip.source, clip)
-    store.clip_path(clip.source).write_text(damage)
+    store.save_clip(clip.source, "r", clip)
+    store.path(clip.source, "r", False).write_text(damage)
     with caplog.at_level(logging.WARNING, logger="bridge.store"):
-        assert store.load_clip(clip.source) is None
+        assert store.load(clip.source) is None
     assert any("ignoring stored session file" in r.getMessage() for r in caplog.records)
     assert store.corrupt_files == 1
 
 
-def test_corrupt_note_field_reads_as_absent(store: ClipStore) -> None:
+def test_a_result_filed_under_another_request_is_corrupt(store: ClipStore) -> None:
     clip = make_clip()
-    store.save_clip(clip.source, clip)
-    path = store.clip_path(clip.source)
-    document = json.loads(path.read_text())
-    document["clip"]["notes"][2] = [60, "soon", 1.0, 100, 1]
-    path.write_text(json.dumps(document))
-    assert store.load_clip(clip.source) is None
-    assert store.sources() == [clip.source]  # the envelope is fine; only the clip is not
+    store.save_pair(clip.source, clip, make_result("R1", clip.source, clip))
+    document = json.loads(store.path(clip.source, "R1", True).read_text())
+    document["result"]["request_id"] = "R0"  # an older job's result beside this clip
+    store.path(clip.source, "R1", True).write_text(json.dumps(document))
+    assert store.load(clip.source) is None and store.corrupt_files == 1
+
+
+def test_bad_files_are_skipped_and_the_others_still_restore(
+    store: ClipStore, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A FIFO (which would block an open() forever), a deeply nested file, an oversized one, a
+    symbolic link and garbage, all newer than the good pair: skipped with a warning each."""
+    good = make_clip("good")
+    store.save_pair("good", good, make_result("G", "good", good))
+    os.utime(store.path("good", "G", True), ns=(10**18, 10**18))  # older than the rest
+    deep = store.path("deep", "D", False)
+    deep.write_text('{"schema": 3, "kind": "session", "source": "deep", "request_id": "D", '
+                    '"clip": ' + "[" * 500 + "]" * 500 + ', "result": null}')
+    store.path("huge", "H", False).write_bytes(b" " * 9000)
+    monkeypatch.setattr(store_module, "MAX_ENTRY_BYTES", 8192)
+    store.path("garbage", "X", True).write_bytes(b"\xff\xfe")
+    store.path("link", "L", True).symlink_to(store.path("good", "G", True))
+    fifo = store.path("fifo", "F", False)
+    os.mkfifo(fifo)
+    found: list[StoredSession | None] = []
+    reader = threading.Thread(target=lambda: found.append(store.newest()), daemon=True)
+    with caplog.at_level(logging.WARNING, logger="bridge.store"):
+        reader.start()
+        reader.join(WAIT)
+    if reader.is_alive():  # blocked on the FIFO: let it go, then fail
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        pytest.fail("reading the store waited on a FIFO")
+    assert found == [StoredSession("good", "G", good, make_result("G", "good", good))]
+    warned = "\n".join(r.getMessage() for r in caplog.records)
+    for name in ("deep", "huge", "garbage", "link", "fifo"):
+        assert file_stem(name) in warned, name
+    assert "not a regular file" in warned and "nested more than" in warned
+
+
+def test_stale_temporary_files_go_on_first_use(store: ClipStore) -> None:
+    store.folder.mkdir(parents=True)
+    left = store.folder / ".osc-x.0123456789abcdef.pair.json.k2j4h5.tmp"
+    left.write_text('{"half": ')
+    mine = store.folder / "notes.txt"  # not ours: left alone
+    mine.write_text("x")
+    assert store.newest() is None
+    assert _stored_names(store) == ["notes.txt"]
+
+
+def test_the_store_keeps_the_newest_sources_and_bytes(
+    store: ClipStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i in range(store_module.MAX_SOURCES + 5):
+        clip = make_clip(f"osc:{i}")
+        store.save_pair(clip.source, clip, make_result("r", clip.source, clip))
+    stems = {name.split(".")[0] for name in _stored_names(store)}
+    assert stems == {file_stem(f"osc:{i}") for i in range(5, store_module.MAX_SOURCES + 5)}
+    size = store.path("osc:10", "r", True).stat().st_size
+    monkeypatch.setattr(store_module, "MAX_STORE_BYTES", 2 * size + size // 2)
+    clip = make_clip("osc:99")
+    store.save_pair(clip.source, clip, make_result("r", clip.source, clip))
+    assert _stored_names(store) == sorted(store.path(source, "r", True).name for source in
+                                          ("osc:99", f"osc:{store_module.MAX_SOURCES + 4}"))
+
+
+def test_refused_clips_do_not_fill_the_disk(store: ClipStore) -> None:
+    """Issue 13: 10,000-note clips the engine refuses grew the store 23 MB in 9 s."""
+    def refuse(clip: Clip, options: Mapping[str, Any], ctx: JobContext) -> GenerateResult:
+        raise ValueError(f"melody has {len(clip.notes)} notes; at most 4096 are supported")
+
+    session = Session(refuse, store)
+    rec = Recorder()
+    try:
+        for i in range(20):
+            session.submit(f"osc:{i}", f"N{i}", make_clip(f"osc:{i}", notes=10_000), {},
+                           rec.for_request(f"N{i}"))
+        rec.wait(*(f"N{i}" for i in range(20)))
+    finally:
+        assert session.close(WAIT)
+    assert _stored_names(store) == []
 
 
 def test_corrupt_store_file_does_not_break_a_session(
     store: ClipStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     store.folder.mkdir(parents=True)
-    store.result_path("ableton").write_bytes(b"\xff\xfe garbage")
+    store.path("ableton", "G0", True).write_bytes(b"\xff\xfe garbage")
     session = Session(FakeEngine(), store)
     try:
         with caplog.at_level(logging.WARNING, logger="bridge.store"):
-            assert session.last("ableton") == (None, None)
+            assert session.last("ableton") is None
         assert caplog.records
         rec = Recorder()
         session.submit("ableton", "G1", make_clip(), {}, rec.for_request("G1"))
         rec.wait("G1")
-        clip, result = session.last("ableton")
-        assert clip == make_clip() and result is not None and result.request_id == "G1"
+        stored = session.last("ableton")
+        assert stored is not None and stored.clip == make_clip()
+        assert stored.result is not None and stored.result.request_id == "G1"
     finally:
         assert session.close(WAIT)
 
@@ -513,17 +695,14 @@ def test_corrupt_store_file_does_not_break_a_session(
 )
 def test_hostile_source_names_stay_inside_the_folder(store: ClipStore, source: str) -> None:
     clip = make_clip(source)
-    store.save_clip(source, clip)
-    store.save_result(source, make_result("r", source, clip))
+    store.save_pair(source, clip, make_result("../r\x00", source, clip))
     folder = store.folder.resolve()
-    for path in (store.clip_path(source), store.result_path(source)):
-        assert path.resolve().parent == folder
-        assert len(path.name) < 100
-    assert sorted(p.name for p in folder.iterdir()) == sorted(
-        [store.clip_path(source).name, store.result_path(source).name]
-    )
-    assert store.load_clip(source) == clip
-    assert store.sources() == [source]
+    path = store.path(source, "../r\x00", True)
+    assert path.resolve().parent == folder
+    assert len(path.name) < 100
+    assert _stored_names(store) == [path.name]
+    stored = store.load(source)
+    assert stored is not None and stored.clip == clip
 
 
 def test_similar_sources_get_distinct_files() -> None:
@@ -542,7 +721,7 @@ def test_failed_clip_save_still_runs_the_job(
         with caplog.at_level(logging.ERROR, logger="bridge.session"):
             session.submit("a", "D1", make_clip(), {}, rec.for_request("D1"))
             rec.wait("D1")
-        assert rec.payloads("D1", "status")[0][2].startswith("queued; clip not saved")
+        assert rec.payloads("D1", "status")[1][2].startswith("started; clip not saved")
         assert rec.ending("D1")[0] == "done" and "result not saved" in rec.ending("D1")[2]
         assert [r for r in caplog.records if r.exc_info is not None]
     finally:

@@ -33,7 +33,9 @@ def test_missing_file_gives_the_defaults(tmp_path):
     assert load_settings(tmp_path / "none.json") == (Settings(), [])
 
 
-@pytest.mark.parametrize("text", ["{broken", "[1, 2]", "", "\xff\xfe"])
+@pytest.mark.parametrize("text", ["{broken", "[1, 2]", "", "\xff\xfe",
+                                  pytest.param('{"theme": ' + "[" * 200 + "]" * 200 + "}",
+                                               id="deep")])
 def test_corrupt_file_gives_the_defaults_and_one_warning(tmp_path, text):
     path = tmp_path / "settings.json"
     path.write_bytes(text.encode("latin-1"))

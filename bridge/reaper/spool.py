@@ -4,20 +4,28 @@ the session, writes results back. One thread polls the folder (portable, no inot
 The exchange (format and names in `bridge.reaper.spool_format`):
 
 - The script writes ``clip-<seq>.tmp`` and renames it to ``clip-<seq>.txt``, with ``seq``
-  rising. Each scan takes the new final names (``*.tmp`` is never read) in seq order: every one
-  is checked, only the newest is submitted (source "reaper", request id ``reaper-<seq>``);
-  older ones are superseded. A name with a seq at or below the highest seen is a stale or
-  duplicate copy: deleted unread. Consumed clip files are deleted.
+  rising (the script takes its clock in milliseconds, or one more than its last). Each scan
+  takes the new final names (``*.tmp`` is never read) in seq order: every one is checked, only
+  the newest is submitted (source "reaper", request id ``reaper-<seq>``); older ones are
+  superseded. A name with a seq at or below the highest seen is a stale or duplicate copy:
+  deleted unread. A seq more than MAX_SEQ_LEAD_S ahead of the clock is not the script's (one
+  such file would make every later clip "stale"): it is rejected and moves nothing.
+  Consumed clip files are deleted.
 - A bad clip file is counted (``rejected_<reason>``) and logged, LOG_BURST per reason per
   LOG_WINDOW_S; each one logged is also moved to ``rejected/`` with a ``.reason`` file beside
   it (the newest MAX_REJECTED_KEPT are kept, for debugging the script), the rest are deleted.
-  If it was the newest clip, the script gets an error file for its seq.
+  A ``rejected/`` that is a symbolic link or not a folder is refused (counted as
+  ``unsafe_rejected_folder`` and logged): the file is deleted instead. If it was the newest
+  clip, the script gets an error file for its seq.
 - The session's ending goes to ``result-<seq>.txt`` (kind result or error), its progress to
-  ``status-<seq>.txt``; both written atomically (temporary file + ``os.replace``) and only for
-  the newest seq. Files of older seqs are deleted: the script only waits for its newest.
+  ``status-<seq>.txt``; both written atomically (temporary file + ``os.replace``, with the
+  user's umask) and only for the newest seq. The status file goes once the ending is written
+  (and on close); files of older seqs are deleted: the script only waits for its newest.
+- At start, what an earlier bridge left is cleared: its temporary files and status files.
 - Anything else in the folder is left alone, counted once per name and logged. Every path is
   built from an int seq and a fixed pattern; nothing in a file's content names a file, and
-  nothing in it is executed. Symbolic links and other non-regular files are never read.
+  nothing in it is executed. Symbolic links and other non-regular files are never read,
+  written through or moved into (lstat / O_NOFOLLOW; writes make a new file and rename it).
 
 Session events arrive on the session's thread and are only queued there; the spool thread
 writes them. Tests pass ``start=False`` and call `poll_once()`; time is injectable (`clock`).
@@ -73,6 +81,9 @@ REJECTED_DIR = "rejected"
 MAX_REJECTED_KEPT = 32  # bad clip files kept in rejected/ (oldest deleted first)
 STATUS_INTERVAL_S = 0.25  # progress of one state is written at most this often
 ABANDONED_TMP_S = 60.0  # a temporary file older than this was left by a crash: deleted
+# How far a clip's seq may run ahead of the clock (in ms, as the script numbers them): the
+# script's seq is its clock, or one more than its last, so only a clock set back goes beyond.
+MAX_SEQ_LEAD_S = 3600.0
 LOG_BURST = 10  # warnings per reason per LOG_WINDOW_S, then a count of the rest
 LOG_WINDOW_S = 10.0
 
@@ -138,6 +149,7 @@ class ReaperSpool:
         poll_s: float = 0.1,
         *,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
         start: bool = True,
         on_activity: Activity | None = None,
         source: str = REAPER_SOURCE,
@@ -147,13 +159,15 @@ class ReaperSpool:
         self._session = session
         self._poll_s = max(0.005, poll_s)
         self._clock = clock
+        self._wall_clock = wall_clock
         self._on_activity = on_activity
         self._source = source
         self._tally = Tally("reaper spool", logger, noun="files", burst=LOG_BURST,
                             window_s=LOG_WINDOW_S, clock=clock)
         for key in ("clips_received", "clips_superseded", "clips_stale", "rejected", "ignored",
                     "tmp_abandoned", "results_written", "errors_written", "status_written",
-                    "results_dropped", "read_errors", "write_errors", "internal_errors"):
+                    "results_dropped", "read_errors", "write_errors", "internal_errors",
+                    "unsafe"):
             self._tally.count(key, 0)
         self._events: queue.SimpleQueue[_Event] = queue.SimpleQueue()
         self._wake = threading.Event()
@@ -164,9 +178,11 @@ class ReaperSpool:
         self._highest_seq = -1  # highest clip seq taken (bad or good); -1: none yet
         self._current_seq = -1  # the seq the script waits for; events of others are dropped
         self._last_status: tuple[str, float] | None = None  # current seq's (state, written at)
+        self._answered = False  # the current seq's ending is written: no more status
         self._tmp_seen: dict[str, float] = {}  # temporary file -> when first seen
         self._ignored: set[str] = set()  # names counted as ignored (while they stay)
         self._kept_rejected: deque[str] = deque(self._existing_rejected())
+        self._clear_leftovers()
         self._thread: threading.Thread | None = None
         if start:
             self._thread = threading.Thread(target=self._run, name="acco-reaper-spool",
@@ -192,6 +208,8 @@ class ReaperSpool:
             self._thread.join()
         with self._poll_lock:
             self._drain_events()
+            if self._current_seq >= 0:  # nobody will bring it up to date any more
+                self._remove(status_file_name(self._current_seq))
 
     def __enter__(self) -> Self:
         return self
@@ -253,8 +271,22 @@ class ReaperSpool:
             if clip_seq is not None:
                 fresh.append((clip_seq, entry.name))
         fresh.sort()
+        limit = self._seq_limit()
+        while fresh and fresh[-1][0] > limit:  # not the script's: must not supersede its clip
+            self._refuse_ahead(*fresh.pop(), limit)
         for i, (seq, name) in enumerate(fresh):
             self._take(seq, name, newest=i == len(fresh) - 1)
+
+    def _seq_limit(self) -> int:
+        return int((self._wall_clock() + MAX_SEQ_LEAD_S) * 1000)
+
+    def _refuse_ahead(self, seq: int, name: str, limit: int) -> None:
+        """A seq the script cannot have made: rejected, and it moves neither the highest seq
+        nor the one the script waits for, so the next real clip is taken as usual."""
+        ahead_s = (seq - limit) / 1000 + MAX_SEQ_LEAD_S
+        self._reject(seq, name, BadMessageError(
+            f"seq {seq} is {ahead_s:.0f} s ahead of this computer's clock; the script's seq "
+            f"is its clock in ms (at most {MAX_SEQ_LEAD_S:.0f} s ahead is taken)", "seq_ahead"))
 
     def _classify(self, entry: os.DirEntry[str], now: float) -> int | None:
         """Deal with one directory entry; returns the seq of a new clip file to read."""
@@ -341,6 +373,7 @@ class ReaperSpool:
             self._remove(status_file_name(previous))
         self._current_seq = seq
         self._last_status = None
+        self._answered = False
 
     def _submit(self, seq: int, document: SpoolClip) -> None:
         try:
@@ -360,12 +393,17 @@ class ReaperSpool:
             if not self._remove(name):
                 self._ignore(name, "undeletable", "rejected clip file that cannot be deleted")
             return
-        folder = os.path.join(self.folder, REJECTED_DIR)
+        folder = self._rejected_folder()
+        if folder is None:
+            if not self._remove(name):
+                self._ignore(name, "undeletable", "rejected clip file that cannot be deleted")
+            return
         try:
-            os.makedirs(folder, exist_ok=True)
+            # A rename moves the clip itself, and replaces (never follows) a link at its new
+            # name; the reason is written to a new file renamed into place the same way.
             os.replace(self._path(name), os.path.join(folder, name))
-            with open(os.path.join(folder, name + ".reason"), "w", encoding="utf-8") as file:
-                file.write(f"{type(err).__name__} ({reason}): {err}\n")
+            atomic_write_text(os.path.join(folder, name + ".reason"),
+                              f"{type(err).__name__} ({reason}): {err}\n", durable=False)
         except OSError as move_error:
             logger.warning("reaper spool: cannot keep %s in %s: %s", name, folder, move_error)
             if not self._remove(name):
@@ -380,15 +418,51 @@ class ReaperSpool:
                 with contextlib.suppress(OSError):
                     os.unlink(os.path.join(folder, stale))
 
+    def _rejected_folder(self) -> str | None:
+        """``rejected/``, made if missing; None (counted, logged) when it is a symbolic link or
+        not a folder: bad files then are not kept. (Checked just before each use; someone able
+        to swap it for a link between the check and the rename could as well write the spool.)"""
+        folder = os.path.join(self.folder, REJECTED_DIR)
+        try:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(folder)
+            mode = os.lstat(folder).st_mode
+        except OSError as err:
+            self._tally.refuse("unsafe", "rejected_folder", REJECTED_DIR, str(err))
+            return None
+        if not stat.S_ISDIR(mode):
+            what = "a symbolic link" if stat.S_ISLNK(mode) else "not a folder"
+            self._tally.refuse("unsafe", "rejected_folder", REJECTED_DIR,
+                               f"is {what}: rejected files are deleted instead of kept there")
+            return None
+        return folder
+
     def _existing_rejected(self) -> list[str]:
         """Clip files kept in rejected/ by earlier runs, oldest seq first (trimmed later)."""
+        folder = os.path.join(self.folder, REJECTED_DIR)
         try:
-            names = os.listdir(os.path.join(self.folder, REJECTED_DIR))
+            if not stat.S_ISDIR(os.lstat(folder).st_mode):  # a link or a file: never listed
+                return []
+            names = os.listdir(folder)
         except OSError:
             return []
         kept = [(parsed[1], name) for name in names
                 if (parsed := parse_file_name(name)) is not None and parsed[0] == "clip"]
         return [name for _, name in sorted(kept)]
+
+    def _clear_leftovers(self) -> None:
+        """At start: an earlier bridge's temporary files (ours begin with a dot) and status
+        files (no job of this run has a status yet) go; its answers stay for the script."""
+        try:
+            entries = list(os.scandir(self.folder))
+        except OSError:
+            return
+        for entry in entries:
+            parsed = parse_file_name(entry.name)
+            ours = ((is_temporary_name(entry.name) and entry.name.startswith("."))
+                    or (parsed is not None and parsed[0] == "status"))
+            if ours and entry.is_file(follow_symlinks=False) and self._remove(entry.name):
+                logger.info("reaper spool: deleted %s, left by an earlier run", entry.name)
 
     # ---- session events -> files ---------------------------------------------------------
 
@@ -422,11 +496,13 @@ class ReaperSpool:
                     return
                 if self._write(result_file_name(seq), text):
                     self._tally.count("results_written")
+                    self._answer_written(seq)
                     self._notify("result", seq)
             case ErrorEvent(code=code, message=message):
                 self._write_error(seq, int(code), message)
             case StatusEvent(state=state, progress=progress, message=message):
-                self._write_status(seq, state, progress, message)
+                if not self._answered:  # after the ending nobody waits for progress
+                    self._write_status(seq, state, progress, message)
             case _:
                 self._tally.count("internal_errors")
                 logger.error("reaper spool: malformed session event %r for seq %d: %r",
@@ -435,7 +511,14 @@ class ReaperSpool:
     def _write_error(self, seq: int, code: int, message: str) -> None:
         if self._write(result_file_name(seq), format_error(seq, code, message)):
             self._tally.count("errors_written")
+            self._answer_written(seq)
             self._notify("error", seq)
+
+    def _answer_written(self, seq: int) -> None:
+        """The exchange of `seq` is over: its status file goes (the script reads the answer)."""
+        if seq == self._current_seq:
+            self._answered = True
+            self._remove(status_file_name(seq))
 
     def _write_status(self, seq: int, state: str, progress: float, message: str) -> None:
         now = self._clock()

@@ -11,7 +11,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
-from bridge.types import Clip, GenerateResult
+from bridge.store import StoredSession
+from bridge.types import Clip
 from engine import Melody
 from ui.engine_link import clip_from_melody
 from ui.panel.background import RunInBackground
@@ -25,7 +26,7 @@ from ui.panel.presenters.settings import SettingsPresenter
 logger = logging.getLogger("accobridge.panel")
 
 MIDI_SUFFIXES = (".mid", ".midi", ".musicxml", ".mxl", ".xml")
-Restorable = tuple[str, Clip, GenerateResult | None]  # source, its clip, its result if any
+NOT_GENERATED = "not generated"  # a stored clip whose job never finished
 
 
 class FileView(StatusView, Protocol):
@@ -57,7 +58,7 @@ class FilePresenter:
         self.generation = generation
         self._run = run
         self._view = view
-        self._restorable: Restorable | None = None
+        self._restorable: StoredSession | None = None
         self._drag_dir = tempfile.TemporaryDirectory(prefix="accobridge-panel-")
 
     # ---- in ------------------------------------------------------------------------------
@@ -140,44 +141,34 @@ class FilePresenter:
     # ---- the last session ----------------------------------------------------------------
 
     def look_for_last_session(self) -> None:
-        """Find the newest stored clip on the I/O thread (it reads every session file), then
-        offer it unless a clip is open by then."""
-        store, session = self.link.store, self.link.session
-
-        def newest() -> Restorable | None:
-            found: tuple[float, str] | None = None
-            for source in store.sources():
-                try:
-                    stamp = store.clip_path(source).stat().st_mtime
-                except OSError:
-                    continue
-                if found is None or stamp > found[0]:
-                    found = (stamp, source)
-            if found is None:
-                return None
-            clip, result = session.last(found[1])
-            return None if clip is None else (found[1], clip, result)
-
-        self._run(newest, self._offer,
+        """Find the newest stored request on the I/O thread (a file that is unreadable, too
+        large or not a regular file is skipped with a warning, never waited on), then offer it
+        unless a clip is open by then."""
+        self._run(self.link.store.newest, self._offer,
                   lambda err: logger.warning("last session not read: %s", err))
 
-    def _offer(self, restorable: Restorable | None) -> None:
-        if restorable is None or self.document.clip is not None:
+    def _offer(self, stored: StoredSession | None) -> None:
+        if stored is None or self.document.clip is not None:
             return  # nothing stored, or the user has moved on already
-        self._restorable = restorable
-        source, clip, result = restorable
-        what = "with its chords and piano" if result is not None else "(no result yet)"
-        self._view.offer_restore(f"Last session: “{clip.name}” from {source}, "
+        self._restorable = stored
+        clip = stored.clip
+        what = ("with its chords and piano" if stored.result is not None
+                else f"— {NOT_GENERATED}: press Generate after restoring")
+        self._view.offer_restore(f"Last session: “{clip.name}” from {stored.source}, "
                                  f"{len(clip.notes)} notes {what}. Restore it?")
 
     def restore_last(self) -> None:
-        """Show the stored clip and result (no engine run; Generate makes them editable)."""
-        if self._restorable is None:
+        """Show the stored clip and, only when it was generated, its own result (no engine run;
+        Generate makes them editable)."""
+        stored = self._restorable
+        if stored is None:
             return
-        source, clip, result = self._restorable
-        self.document.open(source, clip, None)
-        self._view.show_clip()
-        if result is not None:
-            self.document.restored = result
+        self.document.open(stored.source, stored.clip, None)
+        if stored.result is None:
+            self._view.show_clip(f"Restored clip, {NOT_GENERATED}: press Generate.")
+        else:
+            self._view.show_clip()
+            self.document.restored = stored.result
             self._view.show_restored()
-        logger.info("restored the last clip from %s", source)
+        logger.info("restored the last %s from %s", "request" if stored.result else "clip",
+                    stored.source)
