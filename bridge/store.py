@@ -140,33 +140,26 @@ def _dict(value: object, what: str) -> dict[str, Any]:
     return value
 
 
-def _note_from_json(value: object, what: str) -> ClipNote:
-    fields = _list(value, what)
-    if len(fields) != 5:
-        raise _CorruptError(f"{what}: expected 5 fields, got {len(fields)}")
-    return ClipNote(
-        pitch=_int(fields[0], f"{what}.pitch"),
-        start_beats=_float(fields[1], f"{what}.start_beats"),
-        duration_beats=_float(fields[2], f"{what}.duration_beats"),
-        velocity=_int(fields[3], f"{what}.velocity"),
-        channel=_int(fields[4], f"{what}.channel"),
-    )
+# The compact arrays' fields, in order, with their readers.
+_Fields = tuple[tuple[str, Callable[[object, str], object]], ...]
+_NOTE_FIELDS: _Fields = (("pitch", _int), ("start_beats", _float), ("duration_beats", _float),
+                         ("velocity", _int), ("channel", _int))
+_CONTROL_FIELDS: _Fields = (("start_beats", _float), ("controller", _int), ("value", _int),
+                            ("channel", _int))
+_CHORD_FIELDS: _Fields = (("start_beats", _float), ("duration_beats", _float), ("symbol", _str))
+
+
+def _from_array(value: object, what: str, fields: _Fields, make: Callable[..., _T]) -> _T:
+    items = _list(value, what)
+    if len(items) != len(fields):
+        raise _CorruptError(f"{what}: expected {len(fields)} fields, got {len(items)}")
+    return make(**{name: read(item, f"{what}.{name}")
+                   for (name, read), item in zip(fields, items, strict=True)})
 
 
 def _notes_from_json(value: object, what: str) -> tuple[ClipNote, ...]:
-    return tuple(_note_from_json(n, f"{what}[{i}]") for i, n in enumerate(_list(value, what)))
-
-
-def _control_from_json(value: object, what: str) -> ClipControl:
-    fields = _list(value, what)
-    if len(fields) != 4:
-        raise _CorruptError(f"{what}: expected 4 fields, got {len(fields)}")
-    return ClipControl(
-        start_beats=_float(fields[0], f"{what}.start_beats"),
-        controller=_int(fields[1], f"{what}.controller"),
-        value=_int(fields[2], f"{what}.value"),
-        channel=_int(fields[3], f"{what}.channel"),
-    )
+    return tuple(_from_array(n, f"{what}[{i}]", _NOTE_FIELDS, ClipNote)
+                 for i, n in enumerate(_list(value, what)))
 
 
 def clip_from_json(data: Mapping[str, Any]) -> Clip:
@@ -200,28 +193,18 @@ def result_from_json(data: Mapping[str, Any]) -> GenerateResult:
                 _str(name, "part name"): _notes_from_json(notes, f"parts.{name}")
                 for name, notes in parts.items()
             },
-            chords=tuple(_chord_from_json(c, f"chords[{i}]") for i, c in enumerate(chords)),
+            chords=tuple(_from_array(c, f"chords[{i}]", _CHORD_FIELDS, ChordSymbol)
+                         for i, c in enumerate(chords)),
             summary=_dict(data["summary"], "summary"),
             controls={
                 _str(name, "part name"): tuple(
-                    _control_from_json(c, f"controls.{name}[{i}]")
+                    _from_array(c, f"controls.{name}[{i}]", _CONTROL_FIELDS, ClipControl)
                     for i, c in enumerate(_list(changes, f"controls.{name}")))
                 for name, changes in controls.items()
             },
         )
     except KeyError as err:
         raise _CorruptError(f"missing field {err}") from err
-
-
-def _chord_from_json(value: object, what: str) -> ChordSymbol:
-    fields = _list(value, what)
-    if len(fields) != 3:
-        raise _CorruptError(f"{what}: expected 3 fields, got {len(fields)}")
-    return ChordSymbol(
-        start_beats=_float(fields[0], f"{what}.start_beats"),
-        duration_beats=_float(fields[1], f"{what}.duration_beats"),
-        symbol=_str(fields[2], f"{what}.symbol"),
-    )
 
 
 # ---- file names ---------------------------------------------------------------------------
