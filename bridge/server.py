@@ -32,6 +32,7 @@ from bridge.osc import DEFAULT_HOST, DEFAULT_PORT, Address, OscServer
 from bridge.protocol import (
     CODEC,
     MAX_MISSING_PER_NACK,
+    OLDEST_PROTOCOL,
     PROTOCOL_VERSION,
     Ack,
     Cancel,
@@ -143,6 +144,7 @@ class BridgeServer:
         self._peers: OrderedDict[Address, int] = OrderedDict()  # sender -> reply port
         self._host_ports: OrderedDict[str, int] = OrderedDict()  # host -> latest reply port
         self._clients: OrderedDict[Address, str] = OrderedDict()  # sender -> client name
+        self._protos: OrderedDict[Address, int] = OrderedDict()  # reply address -> protocol
         self._routes: OrderedDict[str, Address] = OrderedDict()  # request -> reply address
         self._uploads: OrderedDict[str, _Upload] = OrderedDict()
         self._ready: OrderedDict[str, _ReadyClip] = OrderedDict()
@@ -274,11 +276,13 @@ class BridgeServer:
         address = self._reply_address(sender)
         logger.info("bridge: hello from %r (%s) at %s, replies to port %d", message.client,
                     message.daw, sender, message.reply_port)
-        self._send(address, HelloOk(BRIDGE_VERSION, PROTOCOL_VERSION))
-        if message.proto != PROTOCOL_VERSION:
+        proto = min(message.proto, PROTOCOL_VERSION)  # the client may speak down to ours
+        _remember(self._protos, address, proto, MAX_REMEMBERED)
+        self._send(address, HelloOk(BRIDGE_VERSION, max(proto, OLDEST_PROTOCOL)))
+        if message.proto < OLDEST_PROTOCOL:
             self._error(address, "", ErrorCode.BAD_INPUT,
                         f"protocol version {message.proto} is not supported; this bridge "
-                        f"speaks version {PROTOCOL_VERSION}")
+                        f"speaks versions {OLDEST_PROTOCOL}..{PROTOCOL_VERSION}")
 
     def _route(self, request_id: str, sender: Address) -> Address:
         address = self._reply_address(sender)
@@ -420,7 +424,8 @@ class BridgeServer:
 
     def _send_result(self, address: Address, request_id: str, result: GenerateResult) -> None:
         try:
-            datagrams = [encode(m) for m in result_messages(result)]
+            proto = self._protos.get(address, OLDEST_PROTOCOL)
+            datagrams = [encode(m) for m in result_messages(result, proto)]
         except BridgeError as err:  # the engine made something we cannot send
             logger.error("bridge: cannot send the result of %s: %s", request_id, err)
             self._error(address, request_id, ErrorCode.ENGINE_ERROR,
