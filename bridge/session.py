@@ -180,6 +180,7 @@ class Session:
     # ---- worker thread ------------------------------------------------------------------
 
     def _work(self) -> None:
+        self._stored("the store's clean-up", self._store.sweep)  # at start, off callers' threads
         while True:
             self._deliver_notices()
             with self._lock:

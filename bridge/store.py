@@ -14,7 +14,7 @@ file:
 Per source at most one pair and one newer clip entry are kept; the whole store keeps the newest
 MAX_SOURCES sources and MAX_STORE_BYTES. A corrupt, unknown, oversized, deeply nested or
 non-regular file is logged, counted and read as absent; the others still restore. Temporary
-files a crash left behind go on the store's first use.
+files a crash left behind go on the store's first use (`sweep`).
 """
 
 from __future__ import annotations
@@ -349,8 +349,7 @@ class ClipStore:
         return None
 
     def _listing(self) -> list[_Entry]:
-        with self._lock:
-            self._sweep_once()
+        self.sweep()
         return self._entries(warn=True)
 
     def _first_readable(self, entries: Iterable[_Entry]) -> StoredSession | None:
@@ -429,9 +428,13 @@ class ClipStore:
                 self._unlink(entry.name)
                 total -= entry.size
 
-    def _sweep_once(self) -> None:
-        """On first use (with the lock held): delete temporary files a crash left, bring files
-        of schema 1 and 2 to this one, and trim."""
+    def sweep(self) -> None:
+        """Once (the first use does it, or the session's worker at start): delete temporary
+        files a crash left, bring files of schema 1 and 2 to this one, and trim."""
+        with self._lock:
+            self._sweep_once()
+
+    def _sweep_once(self) -> None:  # with the lock held
         if self._swept:
             return
         self._swept = True

@@ -364,6 +364,16 @@ def test_with_live_mode_off_a_daw_clip_waits_for_the_user(qtbot, window):
 # ---- restore, settings, connections, log ---------------------------------------------------
 
 
+def _restore_offer(qtbot, tmp_path, store):
+    win = PanelWindow(_settings(osc_enabled=False), settings_file=tmp_path / "s.json", store=store,
+                      start_services=False)
+    qtbot.addWidget(win)
+    win.show()
+    with qtbot.waitSignal(win.restore_offered, timeout=WAIT_MS):
+        pass  # the store is read on the I/O thread; the offer comes back as a signal
+    return win
+
+
 def test_the_last_session_is_offered_and_restored(qtbot, tmp_path):
     store = ClipStore(tmp_path / "sessions")
     clip = _daw_clip(demo_melody(), source="ableton")
@@ -371,12 +381,7 @@ def test_the_last_session_is_offered_and_restored(qtbot, tmp_path):
                             {"chords": (ClipNote(53, 0.0, 4.0, 90, 2),), "piano": ()},
                             (ChordSymbol(0.0, 4.0, "F"), ChordSymbol(4.0, 4.0, "Bb")))
     store.save_pair("ableton", clip, stored)
-    win = PanelWindow(_settings(osc_enabled=False), settings_file=tmp_path / "s.json", store=store,
-                      start_services=False)
-    qtbot.addWidget(win)
-    win.show()
-    with qtbot.waitSignal(win.restore_offered, timeout=WAIT_MS):
-        pass  # the store is read on the I/O thread; the offer comes back as a signal
+    win = _restore_offer(qtbot, tmp_path, store)
     assert win.offer.isVisible() and "daw clip" in win.offer.message.text()
     with qtbot.waitSignal(win.result_shown, timeout=WAIT_MS):
         win.offer.restore_button.click()
@@ -393,16 +398,6 @@ def test_the_last_session_is_offered_and_restored(qtbot, tmp_path):
         win.send_action.trigger()
     assert "ableton has not sent a clip" in blocker.args[0]
     win.shutdown()
-
-
-def _restore_offer(qtbot, tmp_path, store):
-    win = PanelWindow(_settings(osc_enabled=False), settings_file=tmp_path / "s.json", store=store,
-                      start_services=False)
-    qtbot.addWidget(win)
-    win.show()
-    with qtbot.waitSignal(win.restore_offered, timeout=WAIT_MS):
-        pass  # the store is read on the I/O thread; the offer comes back as a signal
-    return win
 
 
 def _old_pair_then(store, newer_clip):

@@ -387,6 +387,13 @@ def _stored_names(store: ClipStore) -> list[str]:
     return sorted(p.name for p in store.folder.iterdir()) if store.folder.is_dir() else []
 
 
+def _generated(session: Session, rec: Recorder, request_id: str, clip: Clip) -> GenerateResult:
+    session.submit(clip.source, request_id, clip, {}, rec.for_request(request_id))
+    rec.wait(request_id)
+    (result,) = rec.payloads(request_id, "result")
+    return result
+
+
 def test_a_killed_job_restores_its_clip_as_not_generated_never_with_an_older_result(
     tmp_path: Path,
 ) -> None:
@@ -394,10 +401,7 @@ def test_a_killed_job_restores_its_clip_as_not_generated_never_with_an_older_res
     engine = FakeEngine()
     first = Session(engine, ClipStore(folder))
     rec = Recorder()
-    clip = make_clip("osc:client-1", "take 3", notes=7)
-    first.submit("osc:client-1", "R1", clip, {}, rec.for_request("R1"))
-    rec.wait("R1")
-    (result,) = rec.payloads("R1", "result")
+    result = _generated(first, rec, "R1", make_clip("osc:client-1", "take 3", notes=7))
     newer = make_clip("osc:client-1", "take 4", notes=3)
     first.submit("osc:client-1", "R2", newer, {"block": True}, rec.for_request("R2"))
     assert engine.started_event("R2").wait(WAIT)
@@ -420,14 +424,13 @@ def test_a_job_without_a_result_leaves_the_pair_before_it(
 ) -> None:
     rec = Recorder()
     old = make_clip("ableton", "old", notes=5)
-    session.submit("ableton", "G1", old, {}, rec.for_request("G1"))
-    rec.wait("G1")
-    (result,) = rec.payloads("G1", "result")
+    result = _generated(session, rec, "G1", old)
     new = make_clip("ableton", "new", notes=9)
-    options: dict[str, Any] = {"failed": {"raise": RuntimeError("engine died")},
-                               "bad input": {"raise": ValueError("10,000 notes: too many")},
-                               "cancelled": {"hold": True},
-                               "superseded": {"hold": True}}[ending]
+    endings: dict[str, dict[str, Any]] = {
+        "failed": {"raise": RuntimeError("engine died")},
+        "bad input": {"raise": ValueError("10,000 notes: too many")},
+        "cancelled": {"hold": True}, "superseded": {"hold": True}}
+    options = endings[ending]
     session.submit("ableton", "G2", new, options, rec.for_request("G2"))
     if ending in ("cancelled", "superseded"):
         assert engine.started_event("G2").wait(WAIT)
@@ -535,8 +538,8 @@ def test_files_of_schema_1_and_2_are_upgraded_on_first_use(store: ClipStore) -> 
 
 def test_a_version_1_result_loads_without_controls() -> None:
     clip = make_clip()
-    document = {"schema": 1, "kind": "result", "source": clip.source,
-                "result": {**result_to_json(make_result("r", clip.source, clip))}}
+    document: dict[str, Any] = {"schema": 1, "kind": "result", "source": clip.source,
+                                "result": result_to_json(make_result("r", clip.source, clip))}
     del document["result"]["controls"]
     upgraded = SESSION_FILE.upgrade(document)
     assert upgraded["result"]["controls"] == {}
@@ -625,13 +628,20 @@ def test_bad_files_are_skipped_and_the_others_still_restore(
     assert "not a regular file" in warned and "nested more than" in warned
 
 
-def test_stale_temporary_files_go_on_first_use(store: ClipStore) -> None:
+def test_stale_temporary_files_go_at_start(store: ClipStore) -> None:
     store.folder.mkdir(parents=True)
     left = store.folder / ".osc-x.0123456789abcdef.pair.json.k2j4h5.tmp"
     left.write_text('{"half": ')
     mine = store.folder / "notes.txt"  # not ours: left alone
     mine.write_text("x")
-    assert store.newest() is None
+    session = Session(FakeEngine(), store)  # its worker sweeps before the first job
+    rec = Recorder()
+    session.submit("a", "T1", make_clip("a"), {"raise": ValueError("no")}, rec.for_request("T1"))
+    rec.wait("T1")
+    assert session.close(WAIT)
+    assert _stored_names(store) == ["notes.txt"]
+    left.write_text('{"half": ')
+    assert ClipStore(store.folder).newest() is None  # or a reader's first use
     assert _stored_names(store) == ["notes.txt"]
 
 
