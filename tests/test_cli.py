@@ -190,6 +190,17 @@ def test_outputs_are_readable_by_other_programs(demo_mid, tmp_path, capsys):
     assert out.stat().st_mode & 0o777 == 0o640
 
 
+def test_a_bare_reaper_spool_flag_means_reapers_own_folder():
+    from bridge.reaper.spool import default_spool_folder
+    from ui.cli import build_parser
+
+    bare = build_parser().parse_args(["serve", "--reaper-spool"]).reaper_spool
+    assert bare == ""  # ServiceConfig: "" = REAPER's default spool folder, not "."
+    assert Path(bare or default_spool_folder()) == default_spool_folder()
+    assert build_parser().parse_args(["serve", "--reaper-spool", "x"]).reaper_spool == "x"
+    assert build_parser().parse_args(["serve"]).reaper_spool is None
+
+
 def test_each_send_is_its_own_source():
     from ui.cli import send_source
 

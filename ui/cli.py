@@ -117,7 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--listen", type=_listen_host, default="127.0.0.1",
                        help="interface to bind (default 127.0.0.1; others are an explicit risk)")
     serve.add_argument("--ableton", action="store_true", help="Ableton Live via AbletonOSC")
-    serve.add_argument("--reaper-spool", type=Path, metavar="DIR", nargs="?", const="",
+    # type=str: argparse passes a string const through `type`, and Path("") is "." (the
+    # current folder), not "REAPER's default"
+    serve.add_argument("--reaper-spool", type=str, metavar="DIR", nargs="?", const="",
                        help="REAPER spool folder shared with AccoBridge.lua (no DIR: "
                             "<REAPER resource path>/AccoBridge/spool)")
     serve.add_argument("--midi", action="store_true",
@@ -287,7 +289,7 @@ def _cmd_serve(args: argparse.Namespace) -> None:
     session = Session(generate)
     config = ServiceConfig(
         osc_port=args.osc_port, listen_host=args.listen, ableton=args.ableton,
-        reaper_spool=None if args.reaper_spool is None else str(args.reaper_spool or ""),
+        reaper_spool=args.reaper_spool,
         midi=args.midi, midi_end=args.midi_end,
     )
     services = BridgeServices(session, config, log=log,
