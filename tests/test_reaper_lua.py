@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,11 +25,13 @@ from bridge.reaper import LUA_SCRIPT
 from bridge.reaper.spool import ReaperSpool, default_spool_folder
 from bridge.reaper.spool_format import (
     HEADER,
+    SpoolClip,
     format_error,
     format_result,
     parse_clip,
     parse_file_name,
     result_file_name,
+    status_file_name,
 )
 from bridge.types import (
     MAX_CLIP_NOTES,
@@ -161,6 +164,12 @@ function reaper.TimeMap_GetTimeSigAtTime(proj, t)
   return CONFIG.ts_num, CONFIG.ts_den, CONFIG.tempo
 end
 function reaper.Master_GetTempo() return CONFIG.tempo end
+function reaper.format_timestr_pos(t, buf, mode)
+  assert(mode == 2, "measures.beats")
+  local qn, bar_qn = t * CONFIG.tempo / 60, CONFIG.ts_num * 4 / CONFIG.ts_den
+  local bar = math.floor(qn / bar_qn)
+  return string.format("%d.%d.00", bar + 1, math.floor((qn - bar * bar_qn) * CONFIG.ts_den / 4) + 1)
+end
 function reaper.MIDI_GetHash(take, notes_only, _)
   local h = 7
   for _, n in ipairs(take.notes) do
@@ -271,7 +280,15 @@ os.rename = function(from, to)
   local ok, err = real_rename(from, to)
   if ok then
     local seq = to:match("clip%-(%d+)%.txt$")
-    if seq then newest_clip = { path = to, seq = seq }; record("clip", seq) end
+    if seq then
+      newest_clip = { path = to, seq = seq }
+      record("clip", seq)
+      local file = assert(io.open(to, "rb"))  -- a copy: the script deletes superseded clips
+      local copy = assert(io.open(CONFIG.sent_dir .. "/clip-" .. seq .. ".txt", "wb"))
+      copy:write(file:read("a"))
+      file:close()
+      copy:close()
+    end
   end
   return ok, err
 end
@@ -296,6 +313,8 @@ for i = 1, CONFIG.loops do
     if step.answer then answer(step.answer) end
     if step.notes then source_take.notes = copy_notes(step.notes) end
     if step.select_created then selected = last_created end
+    if step.select_none then selected = nil end
+    if step.select_guid then selected = reaper.GetMediaItemTakeByGUID(0, step.select_guid).item end
   end
   local due = deferred
   deferred = {}
@@ -358,6 +377,8 @@ class Reaper:
         self.resource.mkdir()
         self.spool = self.resource / "AccoBridge" / "spool"
         self.state_file = root / "extstate.txt"
+        self.sent = root / "sent"  # a copy of every clip the script published
+        self.sent.mkdir()
         self.runs = 0
 
     def run(self, loops: int = 6, steps: Mapping[int, Mapping[str, object]] | None = None,
@@ -367,6 +388,7 @@ class Reaper:
         config = {
             "script": str(LUA_SCRIPT), "resource": str(self.resource),
             "state_file": str(self.state_file), "report": str(report), "loops": loops,
+            "sent_dir": str(self.sent),
             "tracks": ["Melody", "Keys"], "take_guid": TAKE_GUID, "take_name": "Lead\tline",
             "notes": [list(n) for n in notes], "item_start_qn": ITEM_START_QN,
             "item_length_qn": ITEM_LENGTH_QN, "tempo": TEMPO, "ts_num": 3, "ts_den": 4,
@@ -425,6 +447,7 @@ def test_sends_the_selected_take_as_a_clip_in_beats(reaper_stub: Reaper) -> None
     assert document.seq == kind_seq[1]
     assert document.clip == Clip("reaper", "Lead line", ITEM_LENGTH_QN, TEMPO, 3, 4,
                                  EXPECTED_NOTES)
+    assert (document.track, document.bar) == ("Melody", 3)  # 8 quarter notes into 3/4
     assert [r[0] for r in run.kind("clip")] == [str(document.seq)]
     assert run.kind("undo_begin") == []
     assert any("watching" in m for m in run.console)
@@ -531,6 +554,92 @@ def test_never_sends_its_own_items_back(reaper_stub: Reaper) -> None:
     run = reaper_stub.run(loops=6, steps={2: {"answer": template}, 4: {"select_created": True}})
     assert len(run.kind("clip")) == 1
     assert len(run.kind("undo_begin")) == 1
+
+
+EDITED = (*NOTES[:2], (960, 1920, 0, 71, 100, False))
+
+
+def sent_clips(reaper_stub: Reaper, run: Run) -> list[SpoolClip]:
+    """Each clip the run published, in order."""
+    return [parse_clip((reaper_stub.sent / f"clip-{seq}.txt").read_bytes())
+            for (seq,) in run.kind("clip")]
+
+
+def test_edits_are_sent_while_the_imported_items_are_selected(reaper_stub: Reaper) -> None:
+    """Issue 14: REAPER selects the items the script imports; edits to the melody made then
+    went unnoticed, as the script only looked at the selection."""
+    template = reaper_stub.template("result.txt", format_result(0, answer_result()))
+    run = reaper_stub.run(loops=8, steps={2: {"answer": template}, 4: {"select_created": True},
+                                          6: {"notes": EDITED}})
+    first, edited = sent_clips(reaper_stub, run)
+    assert edited.seq > first.seq
+    assert (edited.track, [n.pitch for n in edited.clip.notes]) == ("Melody", [60, 62, 71])
+
+
+def test_the_watch_moves_only_to_the_users_own_midi_item(reaper_stub: Reaper) -> None:
+    run = reaper_stub.run(loops=10, steps={3: {"select_none": True}, 4: {"notes": EDITED},
+                                           6: {"select_guid": "{USER-ITEM}"},
+                                           8: {"notes": NOTES}})
+    # the melody, its edit (nothing selected), the Keys item; then the melody is not watched
+    assert [(c.track, len(c.clip.notes)) for c in sent_clips(reaper_stub, run)] == [
+        ("Melody", 4), ("Melody", 3), ("Keys", 0)]
+
+
+def test_a_seq_stored_far_ahead_of_the_clock_is_capped(reaper_stub: Reaper) -> None:
+    """Issue 13: after the clock was set back, the stored seq stayed ahead and the bridge
+    refused every clip as more than an hour ahead of its clock."""
+    ahead = int((time.time() + 10 * 3600) * 1000)
+    reaper_stub.state_file.write_text(f"AccoBridge/seq\t{ahead}\n")
+    reaper_stub.run(loops=2)
+    session = InstantSession()
+    with ReaperSpool(reaper_stub.spool, session, start=False) as spool:
+        spool.poll_once()
+        assert spool.stats()["rejected"] == 0
+    assert len(session.clips) == 1
+    run = reaper_stub.run(loops=4, steps={2: {"notes": EDITED}})  # and the next one too
+    assert len(run.kind("clip")) == 1
+
+
+WAIT_LOOPS = 44  # 11 s of the stub's time: past the script's 10 s wait for an answer
+
+
+def test_a_refused_clip_shows_the_bridges_reason(reaper_stub: Reaper) -> None:
+    """Issue 13: a clip the bridge refused got no answer, and the script waited silently."""
+    reaper_stub.run(loops=2)
+    session = InstantSession()
+    with ReaperSpool(reaper_stub.spool, session, start=False,  # its clock 2 h behind
+                     wall_clock=lambda: time.time() - 7200) as spool:
+        spool.poll_once()
+        assert spool.stats()["rejected_seq_ahead"] == 1
+    run = reaper_stub.run(loops=WAIT_LOOPS)
+    refused = [m for m in run.console if "the bridge refused" in m]
+    assert len(refused) == 1, run.console
+    message = refused[0]
+    assert re.fullmatch(r"AccoBridge: the bridge refused clip \d+: BadMessageError "
+                        r"\(seq_ahead\): seq \d+ is 7[12]\d\d s ahead of this computer's clock.*",
+                        message), message
+
+
+@pytest.mark.parametrize(("bridge", "words"), [
+    ("none", "has not been picked up in 10 s: is 'accobridge serve --reaper-spool' running"),
+    ("took", "the bridge took clip"),
+    ("working", None),
+])
+def test_an_unanswered_clip_is_reported_once(reaper_stub: Reaper, bridge: str,
+                                             words: str | None) -> None:
+    reaper_stub.run(loops=2)
+    (clip,) = reaper_stub.clip_files()
+    seq = parse_clip(clip.read_bytes()).seq
+    if bridge != "none":
+        clip.unlink()
+    if bridge == "working":
+        (reaper_stub.spool / status_file_name(seq)).write_text("progress")
+    early = reaper_stub.run(loops=WAIT_LOOPS // 2)  # a restarted script waits afresh
+    run = reaper_stub.run(loops=WAIT_LOOPS)
+    assert [m for m in early.console if f"clip {seq}" in m] == []
+    waiting = [m for m in run.console if f"clip {seq}" in m]
+    assert len(waiting) == (0 if words is None else 1), waiting
+    assert words is None or words in waiting[0]
 
 
 class InstantSession:

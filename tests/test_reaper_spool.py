@@ -89,6 +89,16 @@ def test_clip_round_trip() -> None:
     assert parse_clip(format_clip(MAX_SEQ, melody(0))).clip.notes == ()
 
 
+def test_the_items_track_and_bar_round_trip_and_old_clips_still_read() -> None:
+    clip = melody(6, "untitled MIDI item")
+    document = parse_clip(format_clip(9, clip, track="Drums 'n' Bass", bar=-2))
+    assert document == SpoolClip(9, clip, track="Drums 'n' Bass", bar=-2)
+    old = parse_clip(format_clip(9, clip))  # a script before these fields
+    assert (old.track, old.bar, old.clip) == (None, None, clip)
+    with pytest.raises(BadMessageError, match="bar"):
+        format_clip(9, clip, bar=10**7)
+
+
 def test_clip_round_trip_keeps_exact_floats() -> None:
     notes = (ClipNote(0, 0.0, 1 / 3, 1, 16), ClipNote(127, 1e-7, 2.5e-5, 127, 1),
              ClipNote(64, 2999.789, 0.1, 64, 9))
@@ -216,6 +226,11 @@ BAD_CLIPS: list[tuple[str, str | bytes, str, int]] = [
     ("options_deep", with_line(7, "options " + "[" * 5000 + "]" * 5000), "value", 8),
     ("options_deep_short", with_line(7, "options " + "[" * 3000 + "]" * 3000), "json", 8),
     ("name_long", with_line(3, "name " + "x" * 257), "value", 4),
+    ("track_long", inserted(4, "track " + "x" * 257), "value", 5),
+    ("bar_text", inserted(4, "bar five"), "value", 5),
+    ("bar_float", inserted(4, "bar 5.0"), "value", 5),
+    ("bar_huge", inserted(4, "bar 1000001"), "value", 5),
+    ("bar_twice", inserted(4, "bar 1\nbar 2"), "duplicate", 6),
     ("tab", with_line(3, "name a\tb"), "parse", 4),
     ("nul", with_line(3, "name a\x00b"), "parse", 4),
     ("lone_cr", with_line(3, "name a\rb"), "parse", 4),
@@ -871,6 +886,96 @@ def test_the_thread_with_a_real_session(tmp_path: Path, folder: Path) -> None:
     stored = session.last("reaper")
     assert stored is not None and stored.clip == melody()
     assert stored.result == answer.result  # the clip and its own result, one pair
+
+
+def answered_by_the_engine(tmp_path: Path, folder: Path, seq: int, text: str) -> SpoolError:
+    """`text` as clip `seq` through the spool's thread, the real session and the engine's
+    generate; its answer, which must be an error."""
+    from ui.engine_link import generate
+
+    answered = threading.Event()
+    session = Session(generate, ClipStore(tmp_path / "store"))
+    try:
+        with ReaperSpool(folder, session, poll_s=0.01,
+                         on_activity=lambda what, _: what == "error" and answered.set()):
+            put(folder, clip_file_name(seq), text)
+            assert answered.wait(WAIT_S)
+    finally:
+        session.close()
+    answer = read_answer(folder, seq)
+    assert isinstance(answer, SpoolError)
+    return answer
+
+
+@pytest.mark.parametrize("take", ["untitled MIDI item", ""])
+def test_an_error_names_the_items_real_track_and_bar(tmp_path: Path, folder: Path,
+                                                      take: str) -> None:
+    """Issue 14: a one-note drum item was reported as "melody has 1 note (track 'Melody')"."""
+    drums = melody(1, take)
+    answer = answered_by_the_engine(tmp_path, folder, 3,
+                                    format_clip(3, drums, track="Drums", bar=5))
+    assert answer.code == ErrorCode.BAD_INPUT
+    assert answer.message == ("track 'Drums', item at bar 5: melody has 1 note; at least 4 "
+                              "are needed")
+
+
+def test_a_clip_from_an_older_script_keeps_the_engines_words(tmp_path: Path,
+                                                             folder: Path) -> None:
+    answer = answered_by_the_engine(tmp_path, folder, 4, format_clip(4, melody(1, "Hook")))
+    assert answer.message == "melody has 1 note; at least 4 are needed (track 'Hook')"
+
+
+def job_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records
+            if r.name == spool_module.__name__ and " in, " in r.getMessage()]
+
+
+def test_one_log_line_per_job(folder: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 14: successful jobs logged nothing."""
+    caplog.set_level("INFO", logger=spool_module.__name__)
+    session, clock = FakeSession(hold=True), FakeClock()
+    with ReaperSpool(folder, session, start=False, clock=clock) as spool:
+        put(folder, "clip-5.txt", format_clip(5, melody(8), track="Lead", bar=3))
+        spool.poll_once()
+        clock.now += 0.75
+        send = session.callbacks["reaper-5"]
+        send("status", ("running", 0.5, "harmonizing"))
+        send("result", accompaniment("reaper-5", melody(8)))
+        send("status", ("done", 1.0, "done"))
+        put(folder, "clip-6.txt", clip_text(6))  # from a script that sends no track
+        put(folder, "clip-7.txt", format_clip(7, melody(1), track="Drums", bar=9))
+        spool.poll_once()  # 6 is superseded within the scan: never a job
+        put(folder, "clip-8.txt", format_clip(8, melody(2, "Bass")))
+        spool.poll_once()
+        clock.now += 0.25
+        session.callbacks["reaper-7"]("status", ("superseded", 0.0, "superseded by reaper-8"))
+        session.callbacks["reaper-8"]("error", (2, "melody has 2 notes; at least 4 are "
+                                                   "needed (track 'Bass')"))
+        session.callbacks["reaper-8"]("status", ("failed", 0.0, "melody has 2 notes"))
+        spool.poll_once()
+    assert job_lines(caplog) == [
+        "reaper spool: reaper clip 5 from track 'Lead', item at bar 3: 8 notes in, "
+        "16 notes out (chords 8, piano 8), 0.75 s",
+        "reaper spool: reaper clip 7 from track 'Drums', item at bar 9: 1 note in, "
+        "superseded: 'superseded by reaper-8', 0.25 s",
+        "reaper spool: reaper clip 8 from take 'Bass': 2 notes in, error 2: \"melody has 2 "
+        "notes; at least 4 are needed (track 'Bass')\", 0.25 s",
+    ]
+
+
+def test_a_clip_the_session_refuses_is_logged_once(folder: Path,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger=spool_module.__name__)
+    refusing = FakeSession(refuse=RuntimeError("session is closed"))
+    with ReaperSpool(folder, refusing, start=False) as spool:
+        put(folder, "clip-1.txt", format_clip(1, melody(), track="Lead", bar=1))
+        spool.poll_once()
+    assert read_answer(folder, 1) == SpoolError(
+        1, 3, "track 'Lead', item at bar 1: could not queue: session is closed")
+    assert job_lines(caplog) == [
+        "reaper spool: reaper clip 1 from track 'Lead', item at bar 1: 8 notes in, "
+        "not queued: 'session is closed', 0.00 s",
+    ]
 
 
 # ---- fuzz -------------------------------------------------------------------------------

@@ -4,15 +4,21 @@
 -- It keeps running in the background (a deferred loop); run the action again to stop it.
 --
 -- What it does, through a spool folder shared with the AccoBridge bridge:
---  * When the selected item's active MIDI take is new to it or its notes change (MIDI_GetHash),
---    it writes the take's notes, in quarter notes from the item start, as clip-<seq>.txt
---    (written as clip-<seq>.tmp, then renamed, so the bridge never reads half a file).
+--  * It watches one MIDI take, remembered by its GUID: the active take of the MIDI item the user
+--    selects last, on a track of their own. Selecting the AccoBridge items (REAPER selects them
+--    after an import), other items or nothing keeps the watch where it is.
+--  * When the watched take is new to it or its notes change (MIDI_GetHash), it writes the
+--    take's notes, in quarter notes from the item start, with its track's name and the bar the
+--    item starts in, as clip-<seq>.txt (written as clip-<seq>.tmp, then renamed, so the bridge
+--    never reads half a file).
 --  * When the bridge answers result-<seq>.txt for the newest clip, it inserts each part as a
 --    new MIDI item at the source item's position on a track of its own ("AccoBridge Chords",
 --    "AccoBridge Piano", created below the source track on first use), all in one undo point.
 --    Items it made earlier for the same source take are replaced; nothing else is touched.
 --    Chord symbols become text events in the chords item, a part's control changes (the
---    piano's sustain pedal, CC 64) CC events in its item. An error answer goes to the console.
+--    piano's sustain pedal, CC 64) CC events in its item. An error answer goes to the console,
+--    and so does a clip left unanswered for ANSWER_WAIT_S, with the bridge's reason when it
+--    refused the clip (rejected/clip-<seq>.txt.reason).
 --
 -- Spool folder: <ResourcePath>/AccoBridge/spool, or the ExtState "AccoBridge"/"spool_dir".
 --   The bridge must watch the same folder (accobridge ... --reaper-spool DIR).
@@ -25,6 +31,9 @@ local r = reaper
 local EXT = "AccoBridge"
 local HEADER = "ACCOBRIDGE-SPOOL 1"
 local POLL_S = 0.2 -- seconds between looks at the selection and the spool folder
+local ANSWER_WAIT_S = 10 -- a clip unanswered for this long (and no progress) gets a console line
+local MAX_SEQ_LEAD_MS = 3600 * 1000 -- the bridge refuses a seq further ahead of its clock
+local MAX_REASON_BYTES = 1024
 local MAX_SEND_NOTES = 10001 -- one more than the bridge accepts: it then answers "too large"
 local MAX_RESULT_BYTES = 64 * 1024 * 1024
 local MAX_NAME_CHARS = 60 -- at most 240 bytes of UTF-8: within the format's 256
@@ -34,7 +43,8 @@ local ITEM_KEY = "P_EXT:AccoBridge_source" -- on items the script made: the sour
 local TITLES = { chords = "AccoBridge Chords", piano = "AccoBridge Piano" }
 
 local sent, sent_order = {}, {} -- take GUID -> signature of what was last sent for it
-local pending = nil -- the newest clip sent: { seq, guid, start_qn, length }
+local pending = nil -- the newest clip sent: { seq, guid, start_qn, length, sent_at, warned }
+local watched = nil -- GUID of the take whose changes are sent
 local last_seq = 0
 local last_poll = -math.huge
 local reported = {}
@@ -90,6 +100,12 @@ local function file_path(kind, seq)
   return spool_dir() .. "/" .. kind .. "-" .. int(seq) .. ".txt"
 end
 
+local function exists(path)
+  local file = io.open(path, "rb")
+  if file then file:close() end
+  return file ~= nil
+end
+
 local function title(part)
   return TITLES[part] or ("AccoBridge " .. part:gsub("^%l", string.upper))
 end
@@ -124,15 +140,20 @@ local function load_state()
     r.GetExtState(EXT, "pending"):match("^(%d+) (%S+) (%S+) (%S+)$")
   if seq and parse_num(start_qn) and parse_num(length) then
     pending = { seq = parse_int(seq), guid = guid, start_qn = parse_num(start_qn),
-                length = parse_num(length) }
+                length = parse_num(length), sent_at = r.time_precise() }
   end
+  local guid_watched = r.GetExtState(EXT, "watched")
+  if guid_watched ~= "" then watched = guid_watched end
 end
 
 local function next_seq()
   -- Rising across restarts without relying on saved state: milliseconds since 1970 (the loop
-  -- sends at most five clips a second), and above anything sent before.
-  local stored = tonumber(r.GetExtState(EXT, "seq")) or 0
-  local seq = math.max(os.time() * 1000, math.floor(stored) + 1, last_seq + 1)
+  -- sends at most five clips a second), and above anything sent before -- but never more than
+  -- an hour ahead of the clock, which the bridge would refuse: after the clock was set back,
+  -- the stored seq would otherwise keep every clip refused until the clock caught up.
+  local clock = os.time() * 1000
+  local before = math.max(tonumber(r.GetExtState(EXT, "seq")) or 0, last_seq)
+  local seq = math.max(clock, math.min(math.floor(before), clock + MAX_SEQ_LEAD_MS - 1) + 1)
   last_seq = seq
   r.SetExtState(EXT, "seq", int(seq), true)
   return seq
@@ -147,6 +168,16 @@ local function item_span_qn(item)
   return pos, start_qn, r.TimeMap2_timeToQN(0, pos + len) - start_qn
 end
 
+local function track_number(track)
+  return math.floor(r.GetMediaTrackInfo_Value(track, "IP_TRACKNUMBER")) -- 1-based; <= 0: none
+end
+
+local function track_name(track)
+  local _, name = r.GetSetMediaTrackInfo_String(track, "P_NAME", "", false)
+  if name == "" then name = "Track " .. int(track_number(track)) end -- as REAPER shows it
+  return clean_text(name, MAX_NAME_CHARS)
+end
+
 local function clip_lines(seq, item, take)
   local pos, start_qn, length = item_span_qn(item)
   local ts_num, ts_den, tempo = r.TimeMap_GetTimeSigAtTime(0, pos)
@@ -154,10 +185,14 @@ local function clip_lines(seq, item, take)
   local lines = {
     HEADER, "seq " .. int(seq), "kind clip",
     "name " .. clean_text(r.GetTakeName(take), MAX_NAME_CHARS),
+    "track " .. track_name(r.GetMediaItem_Track(item)),
     "length_beats " .. num(length),
     "tempo_bpm " .. num(tempo),
     "ts " .. int(ts_num) .. " " .. int(ts_den),
   }
+  -- The bar as REAPER shows it (measures.beats, the project's measure offset included).
+  local bar = parse_int(r.format_timestr_pos(pos, "", 2):match("^(%-?%d+)%."))
+  if bar and math.abs(bar) <= 1000000 then lines[#lines + 1] = "bar " .. int(bar) end
   local options = r.GetExtState(EXT, "options")
   if options:match("^{") and not options:find("%c") then lines[#lines + 1] = "options " .. options end
   local _, note_count = r.MIDI_CountEvts(take)
@@ -216,23 +251,40 @@ local function send(item, take, guid, signature)
   end
   -- An older clip the bridge has not read yet is unwanted now: only the newest counts.
   if pending then os.remove(file_path("clip", pending.seq)) end
-  pending = { seq = seq, guid = guid, start_qn = start_qn, length = length }
+  pending = { seq = seq, guid = guid, start_qn = start_qn, length = length,
+              sent_at = r.time_precise() }
   save_pending()
   remember_sent(guid, signature)
 end
 
-local function check_selection()
+local function is_ours(item)
+  local _, made_by_us = r.GetSetMediaItemInfo_String(item, ITEM_KEY, "", false)
+  local _, part = r.GetSetMediaTrackInfo_String(r.GetMediaItem_Track(item), TRACK_KEY, "", false)
+  return made_by_us ~= "" or part ~= ""
+end
+
+local function follow_selection()
+  -- Only the user's own MIDI item moves the watch: never an accompaniment (it would be sent
+  -- back), nor an empty selection or an audio item.
   local item = r.GetSelectedMediaItem(0, 0)
-  if not item then return end
+  if not item or is_ours(item) then return end
   local take = r.GetActiveTake(item)
   if not take or not r.TakeIsMIDI(take) then return end
-  local _, made_by_us = r.GetSetMediaItemInfo_String(item, ITEM_KEY, "", false)
-  if made_by_us ~= "" then return end -- never send an accompaniment back
   local guid = take_guid(take)
+  if guid ~= watched then
+    watched = guid
+    r.SetExtState(EXT, "watched", guid, false)
+  end
+end
+
+local function check_watched()
+  local take = watched and r.GetMediaItemTakeByGUID(0, watched)
+  if not take then return end -- none yet, or deleted (an undo may bring it back)
+  local item = r.GetMediaItemTake_Item(take)
   local _, hash = r.MIDI_GetHash(take, true, "")
   local _, _, length = item_span_qn(item)
   local signature = hash .. "/" .. num(length)
-  if sent[guid] ~= signature then send(item, take, guid, signature) end
+  if sent[watched] ~= signature then send(item, take, watched, signature) end
 end
 
 -- ---- reading an answer ------------------------------------------------------------------------
@@ -305,17 +357,13 @@ end
 
 local function source_of(job)
   -- Where the source take is now (it may have moved); where it was, if it is gone.
-  local take = r.GetMediaItemTakeByGUID and r.GetMediaItemTakeByGUID(0, job.guid)
+  local take = r.GetMediaItemTakeByGUID(0, job.guid)
   if take then
     local item = r.GetMediaItemTake_Item(take)
     local _, start_qn = item_span_qn(item)
     return r.GetMediaItem_Track(item), start_qn
   end
   return nil, job.start_qn
-end
-
-local function track_number(track)
-  return math.floor(r.GetMediaTrackInfo_Value(track, "IP_TRACKNUMBER")) -- 1-based; <= 0: none
 end
 
 local function part_track(name, insert_at)
@@ -386,11 +434,41 @@ local function insert_result(answer, job)
   if not ok then console("could not insert the accompaniment: " .. tostring(err)) end
 end
 
-local function check_answer()
+local function refusal(seq)
+  -- The reason the bridge kept beside a clip it refused, if it kept one (first line, bounded).
+  local file = io.open(spool_dir() .. "/rejected/clip-" .. int(seq) .. ".txt.reason", "rb")
+  if not file then return nil end
+  local text = file:read(MAX_REASON_BYTES) or ""
+  file:close()
+  return clean_text(text:match("^[^\n]*"), MAX_REASON_BYTES)
+end
+
+local function check_waiting(now)
+  -- Say once why a clip goes unanswered; the answer is still taken if it comes.
+  if pending.warned or now - pending.sent_at < ANSWER_WAIT_S then return end
+  local seq = int(pending.seq)
+  if exists(file_path("status", pending.seq)) then return end -- the bridge is working on it
+  pending.warned = true
+  local reason = refusal(pending.seq)
+  if reason then
+    console("the bridge refused clip " .. seq .. ": " .. reason)
+  elseif exists(file_path("clip", pending.seq)) then
+    console("clip " .. seq .. " has not been picked up in " .. ANSWER_WAIT_S .. " s: is "
+      .. "'accobridge serve --reaper-spool' running on " .. spool_dir() .. "?")
+  else
+    console("the bridge took clip " .. seq .. " but has not answered in " .. ANSWER_WAIT_S
+      .. " s; its log says why")
+  end
+end
+
+local function check_answer(now)
   if not pending then return end
   local path = file_path("result", pending.seq)
   local file = io.open(path, "rb")
-  if not file then return end
+  if not file then
+    check_waiting(now)
+    return
+  end
   local size = file:seek("end")
   local text = nil
   if size and size <= MAX_RESULT_BYTES then
@@ -422,8 +500,9 @@ local function tick()
   local now = r.time_precise()
   if now - last_poll < POLL_S then return end
   last_poll = now
-  check_answer()
-  check_selection()
+  check_answer(now)
+  follow_selection()
+  check_watched()
 end
 
 local function loop()
@@ -437,5 +516,5 @@ if r.set_action_options then r.set_action_options(5) end -- 1: re-run stops it, 
 r.atexit(function()
   if r.set_action_options then r.set_action_options(8) end -- toggle off
 end)
-console("watching the selected MIDI item; spool folder " .. spool_dir())
+console("watching the MIDI item you select; spool folder " .. spool_dir())
 loop()

@@ -17,6 +17,9 @@ The exchange (format and names in `bridge.reaper.spool_format`):
   A ``rejected/`` that is a symbolic link or not a folder is refused (counted as
   ``unsafe_rejected_folder`` and logged): the file is deleted instead. If it was the newest
   clip, the script gets an error file for its seq.
+- Each job gets one log line when it ends: its item (track and bar, when the script sends
+  them), notes in and out and the time taken, or the error or what stopped it. An error answer
+  starts with the item's track and bar, so the producer knows which item it is about.
 - The session's ending goes to ``result-<seq>.txt`` (kind result or error), its progress to
   ``status-<seq>.txt``; both written atomically (temporary file + ``os.replace``, with the
   user's umask) and only for the newest seq. The status file goes once the ending is written
@@ -44,7 +47,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Self
 
@@ -52,6 +55,7 @@ from bridge.adapter import (
     ErrorEvent,
     EventCallback,
     ResultEvent,
+    SessionEvent,
     SessionLike,
     StatusEvent,
     call_guarded,
@@ -72,6 +76,7 @@ from bridge.reaper.spool_format import (
     result_file_name,
     status_file_name,
 )
+from bridge.session import CANCELLED, SUPERSEDED
 from bridge.tally import Tally
 
 logger = logging.getLogger(__name__)
@@ -86,6 +91,7 @@ ABANDONED_TMP_S = 60.0  # a temporary file older than this was left by a crash: 
 MAX_SEQ_LEAD_S = 3600.0
 LOG_BURST = 10  # warnings per reason per LOG_WINDOW_S, then a count of the rest
 LOG_WINDOW_S = 10.0
+MAX_JOBS_TRACKED = 64  # jobs awaiting their log line (a session ends each one; this is a bound)
 
 Activity = Callable[[str, int], None]
 
@@ -110,6 +116,36 @@ class _Event:
     seq: int
     kind: str
     payload: object
+
+
+@dataclass(frozen=True)
+class _Job:
+    """A submitted clip, until its ending is logged."""
+
+    name: str  # what the engine calls the melody's track: the clip's name
+    item: str  # "track 'Bass', item at bar 5"; "" from a script that does not say
+    notes_in: int
+    started: float  # clock()
+
+    def plain(self, message: str) -> str:
+        """The engine names a clip as if it were the track ("… (track 'Lead')"); a REAPER
+        clip's name is its take's, so where the real track is known that mention goes."""
+        return message.removesuffix(f" (track {self.name!r})") if self.item else message
+
+    def locate(self, message: str) -> str:
+        """`message` about this clip, for the producer: the item first."""
+        return f"{self.item}: {self.plain(message)}" if self.item else message
+
+
+def _item_of(document: SpoolClip) -> str:
+    where = [] if document.track is None else [f"track {document.track!r}"]
+    if document.bar is not None:
+        where.append(f"item at bar {document.bar}")
+    return ", ".join(where)
+
+
+def _notes(n: int) -> str:
+    return f"{n} note" if n == 1 else f"{n} notes"
 
 
 def _read_clip_file(path: str) -> bytes:
@@ -179,6 +215,7 @@ class ReaperSpool:
         self._current_seq = -1  # the seq the script waits for; events of others are dropped
         self._last_status: tuple[str, float] | None = None  # current seq's (state, written at)
         self._answered = False  # the current seq's ending is written: no more status
+        self._jobs: dict[int, _Job] = {}  # submitted, not yet logged as ended (oldest first)
         self._tmp_seen: dict[str, float] = {}  # temporary file -> when first seen
         self._ignored: set[str] = set()  # names counted as ignored (while they stay)
         self._kept_rejected: deque[str] = deque(self._existing_rejected())
@@ -376,14 +413,34 @@ class ReaperSpool:
         self._answered = False
 
     def _submit(self, seq: int, document: SpoolClip) -> None:
+        clip = document.clip
+        if not clip.name and document.track:  # an unnamed take goes by its track's name
+            clip = replace(clip, name=document.track)
+        self._jobs[seq] = _Job(clip.name, _item_of(document), len(clip.notes), self._clock())
+        while len(self._jobs) > MAX_JOBS_TRACKED:
+            del self._jobs[next(iter(self._jobs))]
         try:
-            submit_clip(self._session, self._source, f"reaper-{seq}", document.clip,
+            submit_clip(self._session, self._source, f"reaper-{seq}", clip,
                         document.options, self._event_callback(seq))
         except BridgeError as err:
             self._write_error(seq, int(err.code), str(err))
+            self._log_end(seq, f"error {int(err.code)}", str(err))
         except Exception as err:  # the session refused (e.g. closing): tell the script
             logger.exception("reaper spool: the session did not take clip %d", seq)
             self._write_error(seq, int(ErrorCode.ENGINE_ERROR), f"could not queue: {err}")
+            self._log_end(seq, "not queued", str(err))
+
+    def _log_end(self, seq: int, outcome: str, message: str | None = None) -> None:
+        """The job's one log line, at its first ending (a session's later events for it are
+        follow-up statuses): its item, notes in, and notes out or what went wrong."""
+        job = self._jobs.pop(seq, None)
+        if job is None:
+            return
+        if message is not None:
+            outcome = f"{outcome}: {job.plain(message)!r}"
+        logger.info("reaper spool: %s clip %d from %s: %s in, %s, %.2f s", self._source, seq,
+                    job.item or f"take {job.name!r}", _notes(job.notes_in), outcome,
+                    self._clock() - job.started)
 
     def _reject(self, seq: int, name: str, err: BadMessageError | ClipTooLargeError) -> None:
         reason = err.reason if isinstance(err, BadMessageError) else "too_large"
@@ -479,13 +536,20 @@ class ReaperSpool:
                 logger.exception("reaper spool: failed to handle %r", event)
 
     def _handle_event(self, event: _Event) -> None:
+        session_event = read_event(event.kind, event.payload)
+        try:
+            self._answer(event, session_event)
+        finally:
+            self._log_ending(event.seq, session_event)
+
+    def _answer(self, event: _Event, session_event: SessionEvent | None) -> None:
         seq = event.seq
         if seq != self._current_seq:  # the script has moved on to a newer clip
             if event.kind in ("result", "error"):
                 self._tally.count("results_dropped")
                 logger.debug("reaper spool: dropped the %s of seq %d", event.kind, seq)
             return
-        match read_event(event.kind, event.payload):
+        match session_event:
             case ResultEvent(result=result):
                 try:
                     text = format_result(seq, result)
@@ -508,7 +572,21 @@ class ReaperSpool:
                 logger.error("reaper spool: malformed session event %r for seq %d: %r",
                              event.kind, seq, event.payload)
 
+    def _log_ending(self, seq: int, session_event: SessionEvent | None) -> None:
+        match session_event:
+            case ResultEvent(result=result):
+                parts = {name: len(notes) for name, notes in result.parts.items()}
+                detail = ", ".join(f"{name} {n}" for name, n in parts.items())
+                self._log_end(seq, f"{_notes(sum(parts.values()))} out ({detail})")
+            case ErrorEvent(code=code, message=message):
+                self._log_end(seq, f"error {int(code)}", message)
+            case StatusEvent(state=state, message=message) if state in (SUPERSEDED, CANCELLED):
+                self._log_end(seq, state, message)
+
     def _write_error(self, seq: int, code: int, message: str) -> None:
+        job = self._jobs.get(seq)
+        if job is not None:
+            message = job.locate(message)
         if self._write(result_file_name(seq), format_error(seq, code, message)):
             self._tally.count("errors_written")
             self._answer_written(seq)

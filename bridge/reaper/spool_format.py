@@ -19,6 +19,8 @@ first note; name, length_beats, tempo_bpm and ts are required::
     tempo_bpm <decimal>                 1..1000
     ts <num> <den>                      time signature: 1..99 over 1, 2, 4, 8, 16, 32 or 64
     key_hint <text>                     optional, 0..64 bytes
+    track <text>                        optional: the take's track, 0..256 bytes
+    bar <integer>                       optional: the bar the item starts in, as REAPER shows it
     options <JSON object>               optional generate options, 0..8000 bytes
     note <pitch> <start_beats> <duration_beats> <velocity> <channel>
                                         0..MAX_CLIP_NOTES notes: 0..127, ≥ 0, > 0, 1..127, 1..16
@@ -64,6 +66,7 @@ from bridge.errors import BadMessageError, ClipTooLargeError
 from bridge.protocol import check_clip_size
 from bridge.reaper.spool_result import read_result, result_lines
 from bridge.reaper.spool_syntax import (
+    BAR,
     CODE,
     FORMAT_VERSION,
     HEADER,
@@ -83,6 +86,7 @@ from bridge.reaper.spool_syntax import (
     SEQ_FIELD,
     STATE,
     TEMPO_BPM,
+    TRACK,
     TS_DEN,
     TS_NUM,
     LineReader,
@@ -123,11 +127,14 @@ _TMP_NAME = re.compile(
 
 @dataclass(frozen=True)
 class SpoolClip:
-    """A melody clip the script sent, with the generate options it asked for."""
+    """A melody clip the script sent, with the generate options it asked for and where its
+    item is (scripts before the `track` and `bar` fields send neither)."""
 
     seq: int
     clip: Clip
     options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    track: str | None = None
+    bar: int | None = None
 
 
 @dataclass(frozen=True)
@@ -186,14 +193,17 @@ def is_temporary_name(name: str) -> bool:
 # ---- formatting ---------------------------------------------------------------------------
 
 
-def format_clip(seq: int, clip: Clip, options: Mapping[str, Any] | None = None) -> str:
-    """A ``clip`` file (what the Lua script writes; used by tests and tools). The name and key
-    hint are made to fit (`one_line`); other values must be valid (BadMessageError), and the
-    clip within the size limits (ClipTooLargeError)."""
+def format_clip(seq: int, clip: Clip, options: Mapping[str, Any] | None = None, *,
+                track: str | None = None, bar: int | None = None) -> str:
+    """A ``clip`` file (what the Lua script writes; used by tests and tools). The name, key
+    hint and track are made to fit (`one_line`); other values must be valid (BadMessageError),
+    and the clip within the size limits (ClipTooLargeError)."""
     for name, field_, value in (("length_beats", LENGTH_BEATS, clip.length_beats),
                                 ("tempo_bpm", TEMPO_BPM, clip.tempo_bpm),
                                 ("ts num", TS_NUM, clip.ts_num), ("ts den", TS_DEN, clip.ts_den)):
         check_value(field_, value, f"clip {name}")
+    if bar is not None:
+        check_value(BAR, bar, "clip bar")
     check_clip_size(clip)
     body = [f"name {one_line(clip.name, NAME.max_bytes)}",
             f"length_beats {number(clip.length_beats)}",
@@ -201,6 +211,10 @@ def format_clip(seq: int, clip: Clip, options: Mapping[str, Any] | None = None) 
             f"ts {clip.ts_num} {clip.ts_den}"]
     if clip.key_hint is not None:
         body.append(f"key_hint {one_line(clip.key_hint, KEY_HINT.max_bytes)}")
+    if track is not None:
+        body.append(f"track {one_line(track, TRACK.max_bytes)}")
+    if bar is not None:
+        body.append(f"bar {bar}")
     if options:
         body.append(f"options {json_line(options, OPTIONS, 'options')}")
     body.extend(note_line(note, f"note {i}") for i, note in enumerate(clip.notes))
@@ -284,7 +298,7 @@ def _kind(document: SpoolDocument) -> str:
 
 
 def _parse_clip(reader: LineReader, seq: int, source: str) -> SpoolClip:
-    keys = ("name", "length_beats", "tempo_bpm", "ts", "key_hint", "options")
+    keys = ("name", "length_beats", "tempo_bpm", "ts", "key_hint", "track", "bar", "options")
     found, stop, rest = reader.fields(keys, ("note", "end"))
     require_fields(found, keys[:4], reader)
     ts = found["ts"]
@@ -316,7 +330,10 @@ def _parse_clip(reader: LineReader, seq: int, source: str) -> SpoolClip:
     check_clip_size(clip)  # bars: clip length or last note end
     parsed_options = ({} if options is None
                       else read_json_object(options.value, OPTIONS, options.number, "options"))
-    return SpoolClip(seq, clip, MappingProxyType(parsed_options))
+    bar = found.get("bar")
+    return SpoolClip(seq, clip, MappingProxyType(parsed_options),
+                     track=read_text(found, "track", TRACK) if "track" in found else None,
+                     bar=None if bar is None else read_int(bar.value, BAR, bar.number, "bar"))
 
 
 def _peek_kind(data: bytes | str) -> str | None:
