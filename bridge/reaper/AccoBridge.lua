@@ -191,7 +191,7 @@ local function clip_lines(seq, item, take)
     "ts " .. int(ts_num) .. " " .. int(ts_den),
   }
   -- The bar as REAPER shows it (measures.beats, the project's measure offset included).
-  local bar = parse_int(r.format_timestr_pos(pos, "", 2):match("^(%-?%d+)%."))
+  local bar = parse_int(r.format_timestr_pos(pos, "", 2):match("^(%-?%d+)%D"))
   if bar and math.abs(bar) <= 1000000 then lines[#lines + 1] = "bar " .. int(bar) end
   local options = r.GetExtState(EXT, "options")
   if options:match("^{") and not options:find("%c") then lines[#lines + 1] = "options " .. options end
