@@ -23,13 +23,13 @@ import jack_server
 import pytest
 from jack_server import fit_ticks, song
 
+from bridge.errors import BadMessageError
 from bridge.midi.adapter import MidiAdapter
 from bridge.midi.clock import Kind, MidiEvent
 from bridge.midi.ports import (
     IN_PORT_NAME,
     OUT_PORT_NAME,
     ArrivalTimes,
-    MidiPortError,
     decode,
     match_port,
     resolve_api,
@@ -67,13 +67,17 @@ def test_decode_maps_messages_to_events() -> None:
         decode([0x90, 200, 1], 0.0)
 
 
-@pytest.mark.parametrize("data", [
-    [], [60, 100], [0x90, 60], [0x90, 60, 1, 2], [0xC0], [0xF4], [0xF9], [0xF7],
-    [0xF2, 1], [0xF0, 1, 2], [0xF0, 0x90, 0xF7], [256], [-1, 0],
+@pytest.mark.parametrize(("data", "reason"), [
+    ([], "empty"), ([60, 100], "no_status"), ([0x90, 60], "length"),
+    ([0x90, 60, 1, 2], "length"), ([0xC0], "length"), ([0xF2, 1], "length"),
+    ([0xE0, 5], "length"), ([0xF1], "length"), ([0xF4], "undefined"), ([0xF9], "undefined"),
+    ([0xF7], "undefined"), ([0xF0, 1, 2], "sysex"), ([0xF0, 0x90, 0xF7], "sysex"),
+    ([256], "no_status"), ([-1, 0], "no_status"), ([0x90, 60, 128], "data_byte"),
 ])
-def test_decode_refuses_what_is_not_one_midi_message(data: list[int]) -> None:
-    with pytest.raises(ValueError):
+def test_decode_refuses_what_is_not_one_midi_message(data: list[int], reason: str) -> None:
+    with pytest.raises(BadMessageError) as refused:
         decode(data, 0.0)
+    assert refused.value.reason == reason  # the tally's counters are kept per reason
 
 
 def test_port_names_match_by_case_insensitive_substring() -> None:
@@ -372,8 +376,13 @@ def test_auto_api_picks_jack_only_when_a_server_answers(
     assert resolve_api("auto") == rtmidi.API_UNIX_JACK
     monkeypatch.setenv("JACK_DEFAULT_SERVER", jack_server.unique_name("absent"))
     assert resolve_api("auto") != rtmidi.API_UNIX_JACK
-    with pytest.raises(MidiPortError):  # nothing half-open is left behind
-        MidiAdapter(session, api="UNIX_JACK")
+    reports = Reports()
+    adapter = MidiAdapter(session, api="UNIX_JACK", on_report=reports)  # waits for a server
+    try:
+        assert "not open yet" in reports.wait("lost")
+        assert not adapter.ports.is_open
+    finally:
+        adapter.close()
 
 
 @needs_jack

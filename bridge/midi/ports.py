@@ -1,8 +1,14 @@
 """The bridge's one door to MIDI hardware and virtual ports: the only module importing
 python-rtmidi; it decodes the wire bytes itself (mido is engine.midi_io's, for files). Opens
 "AccoBridge In" / "AccoBridge Out", reads (on its own thread, which only decodes and
-enqueues), sends, and watches the ports: one that vanishes is reported and re-opened when it
-can be.
+enqueues), sends, and watches the ports on a thread of its own: one that vanishes, or that
+could not be opened yet because JACK (or the OS MIDI service) was not running, is reported and
+opened when it can be.
+
+Input that cannot die: every message that is not valid MIDI, every exception from the sink and
+every time RtMidi's input queue was found full is counted by reason in `MidiPorts.tally` and
+logged rate-limited; the reader keeps reading. The reader and the watchdog each restart the
+other should it ever stop (only a BaseException such as SystemExit can stop one).
 
 Backend (`api` argument, else `ACCOBRIDGE_MIDI_API`): "UNIX_JACK", "LINUX_ALSA",
 "MACOSX_CORE", "WINDOWS_MM" or "auto" (the default: JACK when a JACK server answers, else the
@@ -34,8 +40,9 @@ from typing import Any
 
 import rtmidi
 
-from bridge.errors import BridgeError
+from bridge.errors import BadMessageError, BridgeError
 from bridge.midi.clock import Kind, MidiEvent
+from bridge.tally import Tally
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +51,13 @@ IN_PORT_NAME = "AccoBridge In"
 OUT_PORT_NAME = "AccoBridge Out"
 POLL_S = 0.001  # input poll period: adds at most this to processing latency, not to timestamps
 WATCH_S = 0.5  # how often the watchdog checks the ports (and retries opening them)
-QUEUE_SIZE = 4096  # RtMidi's input queue, in messages
+QUEUE_SIZE = 4096  # RtMidi's input queue, in messages (it holds one less)
+ALSA_SEQUENCER = Path("/dev/snd/seq")  # absent: no ALSA MIDI service on this machine
+# The watchdog leaves a JACK server that started less than this ago alone: clients that open
+# while jackd starts up and others connect can stay "not finished" for good, stalling the whole
+# graph (8 of 25 openings on the dummy backend, 0 of 25 after waiting this long).
+JACK_SETTLE_S = 1.0
+SHOWN_BYTES = 16  # of a bad message, in its log line
 
 APIS: dict[str, int] = {
     "UNIX_JACK": rtmidi.API_UNIX_JACK,
@@ -98,9 +111,14 @@ def jack_server_answers() -> bool:
     return True
 
 
+def api_choice(api: str | None = None) -> str:
+    """The backend asked for: `api`, else `ACCOBRIDGE_MIDI_API`, else "AUTO" (upper case)."""
+    return (api or os.environ.get(API_ENV) or "auto").strip().upper()
+
+
 def resolve_api(api: str | None = None) -> int:
     """The RtMidi API to use for `api` (or `ACCOBRIDGE_MIDI_API`, or auto)."""
-    name = (api or os.environ.get(API_ENV) or "auto").strip().upper()
+    name = api_choice(api)
     if name == "AUTO":
         return rtmidi.API_UNIX_JACK if jack_server_answers() else rtmidi.API_UNSPECIFIED
     if name not in APIS:
@@ -108,6 +126,32 @@ def resolve_api(api: str | None = None) -> int:
     if APIS[name] != rtmidi.API_UNSPECIFIED and APIS[name] not in rtmidi.get_compiled_api():
         raise ValueError(f"MIDI API {name} is not compiled into python-rtmidi here")
     return APIS[name]
+
+
+def service_absent(api: int) -> bool:
+    """Whether `api`'s MIDI service is certainly not running here, so that opening it would
+    only fail and print noise: JACK without its server socket, ALSA without its sequencer
+    device (RtMidi tries ALSA first for API_UNSPECIFIED on Linux). False where unknown."""
+    if not sys.platform.startswith("linux"):
+        return False
+    if api == rtmidi.API_UNIX_JACK:
+        socket = jack_server_socket()
+        return socket is not None and not socket.exists()
+    if api in (rtmidi.API_LINUX_ALSA, rtmidi.API_UNSPECIFIED):
+        return not ALSA_SEQUENCER.exists()
+    return False
+
+
+def jack_uptime_s() -> float | None:
+    """Seconds since this process's JACK server started (made its socket); None when none
+    runs, or where unknown."""
+    socket = jack_server_socket()
+    if socket is None:
+        return None
+    try:
+        return time.time() - socket.stat().st_mtime
+    except OSError:
+        return None
 
 
 def supports_virtual_ports(api: int) -> bool:
@@ -141,24 +185,30 @@ def match_port(names: Sequence[str], wanted: str) -> int | None:
 # ---- decoding ---------------------------------------------------------------------------------
 
 def decode(data: Sequence[int], time_s: float) -> MidiEvent | None:
-    """Raw bytes -> MidiEvent; None for messages the bridge does not use. Raises ValueError for
-    bytes that are not one valid MIDI message (no status, a data byte over 127, a wrong
-    length, an undefined status)."""
+    """Raw bytes -> MidiEvent; None for messages the bridge does not use. Raises
+    BadMessageError (a ValueError) for bytes that are not one valid MIDI message, its reason
+    one of "empty", "no_status", "sysex", "data_byte", "undefined" (a status MIDI does not
+    define) or "length" (truncated, or too long)."""
     if not data:
-        raise ValueError("empty MIDI message")
+        raise BadMessageError("empty MIDI message", "empty")
     status, body = data[0], list(data[1:])
     if status == SYSEX_START:  # a whole system-exclusive message: valid, unused
         if len(body) < 1 or body[-1] != SYSEX_END or any(not 0 <= b <= 127 for b in body[:-1]):
-            raise ValueError("system exclusive message without its end (F7) or with bad data")
+            raise BadMessageError("system exclusive message without its end (F7) or with bad "
+                                  "data", "sysex")
         return None
     if not 0x80 <= status <= 0xFF:
-        raise ValueError(f"MIDI message starts with data byte {status}, not a status")
+        raise BadMessageError(f"MIDI message starts with data byte {status}, not a status",
+                              "no_status")
     if any(not 0 <= b <= 127 for b in body):
-        raise ValueError(f"MIDI data bytes must be 0..127, got {body}")
+        raise BadMessageError(f"MIDI data bytes must be 0..127, got {body}", "data_byte")
     expected = (_SYSTEM_DATA.get(status) if status >= 0xF0
                 else _CHANNEL_DATA[status & 0xF0])
-    if expected is None or len(body) != expected:
-        raise ValueError(f"status {status:#04x} with {len(body)} data bytes is no MIDI message")
+    if expected is None:
+        raise BadMessageError(f"status {status:#04x} is not defined by MIDI 1.0", "undefined")
+    if len(body) != expected:
+        raise BadMessageError(f"status {status:#04x} with {len(body)} data bytes, expected "
+                              f"{expected}", "length")
     if status >= 0xF0:
         if status == SONG_POSITION:
             return MidiEvent(Kind.SONG_POSITION, time_s, 0, body[0] | body[1] << 7)
@@ -203,27 +253,36 @@ def _close_all() -> None:
 
 
 class MidiPorts:
-    """One input and one output port, a reader/watchdog thread, and `send`.
+    """One input and one output port, a reader and a watchdog thread, and `send`.
 
     Virtual mode (default where supported) creates `in_name`/`out_name`; matching mode
     (Windows, or when `in_match`/`out_match` is given) connects to existing ports whose names
-    contain those strings. `start(sink, report)` opens them (a port missing in matching mode
-    is waited for, not an error) and starts the thread, which hands each decoded event to
-    `sink` and reports ("lost"/"back"/"error", message) through `report`.
+    contain those strings. `start(sink, report)` opens them and starts the threads: the reader
+    hands each decoded event to `sink`; the watchdog reports ("lost"/"back"/"error", message)
+    through `report` and opens ports that vanished or could not be opened yet (no JACK server
+    or MIDI service, a missing port in matching mode). With the backend on auto, each opening
+    chooses it again: ports opened while JACK was not running come up on JACK once it is.
+
+    `tally` counts (`stats()`): received; bad and bad_<reason> (see `decode`);
+    lost_queue_full: polls that found RtMidi's input queue full, so that at least one message
+    was lost (RtMidi prints each loss to stderr and reports none to its error callback, so
+    the number lost is not known); failed_<sink|reader|read|watchdog>: exceptions caught
+    there; restarted_<reader|watchdog>.
     """
 
     def __init__(
         self, api: str | None = None, *, in_name: str = IN_PORT_NAME,
         out_name: str = OUT_PORT_NAME, in_match: str | None = None,
-        out_match: str | None = None, watch_s: float = WATCH_S,
+        out_match: str | None = None, watch_s: float = WATCH_S, queue_size: int = QUEUE_SIZE,
     ) -> None:
+        self._auto = api_choice(api) == "AUTO"
         self.api = resolve_api(api)
-        self.virtual = in_match is None and out_match is None and supports_virtual_ports(
-            self.api)
+        self._matching = in_match is not None or out_match is not None
         self.in_name, self.out_name = in_name, out_name
         self.in_match = in_match or in_name
         self.out_match = out_match or out_name
         self.watch_s = watch_s
+        self.queue_size = queue_size
         self._lock = threading.RLock()  # guards the RtMidi objects
         self._in: Any = None  # rtmidi.MidiIn (untyped extension objects)
         self._out: Any = None
@@ -231,11 +290,19 @@ class MidiPorts:
         self._server_id: tuple[int, int] | None = None  # JACK: the server socket's inode
         self._timestamps = ArrivalTimes()
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads_lock = threading.Lock()
+        self._threads: dict[str, threading.Thread] = {}  # "reader", "watchdog"
         self._sink: EventSink | None = None
         self._report: ReportFunction | None = None
-        self.bad_messages = 0
-        self.reopened = 0
+        self.tally = Tally("midi-in", logger, noun="messages")
+        for key in ("received", "bad", "lost", "failed"):
+            self.tally.count(key, 0)
+        self.opened = 0  # times the ports were opened
+        self.reopened = 0  # of those, by the watchdog
+
+    @property
+    def virtual(self) -> bool:
+        return not self._matching and supports_virtual_ports(self.api)
 
     @property
     def is_open(self) -> bool:
@@ -246,17 +313,23 @@ class MidiPorts:
     def api_name(self) -> str:
         return rtmidi.get_api_name(self.api)
 
+    def stats(self) -> dict[str, int]:
+        return self.tally.snapshot()
+
     # ---- opening and closing ------------------------------------------------------------
 
     def open(self) -> None:
         """Open both ports (closing anything half-open on failure). Raises MidiPortError."""
         with self._lock:
             self._close_ports()
+            if self._auto:
+                self.api = resolve_api("auto")
             midi_in = midi_out = None
             opened = False
             try:
                 server_id = self._jack_server_id()
-                midi_in = rtmidi.MidiIn(self.api, name=self.in_name, queue_size_limit=QUEUE_SIZE)
+                midi_in = rtmidi.MidiIn(self.api, name=self.in_name,
+                                        queue_size_limit=self.queue_size)
                 midi_in.ignore_types(sysex=True, timing=False, active_sense=True)
                 midi_out = rtmidi.MidiOut(self.api, name=self.out_name)
                 if self.virtual:
@@ -279,6 +352,7 @@ class MidiPorts:
             self._in, self._out, self._peers = midi_in, midi_out, peers
             self._server_id = server_id
             self._timestamps = ArrivalTimes()
+            self.opened += 1
             _open_ports.add(self)
 
     @staticmethod
@@ -302,6 +376,18 @@ class MidiPorts:
             return None
         return stat.st_ino, stat.st_mtime_ns
 
+    def _ready_to_open(self) -> bool:
+        """Whether a backend these ports could open on runs (see `service_absent`) and, if
+        it is JACK, has settled (`JACK_SETTLE_S`)."""
+        if self._auto:
+            if (service_absent(rtmidi.API_UNIX_JACK)
+                    and service_absent(rtmidi.API_UNSPECIFIED)):
+                return False
+        elif service_absent(self.api):
+            return False
+        uptime = jack_uptime_s() if self._auto or self.api == rtmidi.API_UNIX_JACK else None
+        return uptime is None or not 0.0 <= uptime < JACK_SETTLE_S
+
     def _close_ports(self) -> None:
         with self._lock:
             for obj in (self._in, self._out):
@@ -310,11 +396,13 @@ class MidiPorts:
             self._in = self._out = None
 
     def close(self) -> None:
-        """Stop the thread and close both ports. Idempotent, also from the atexit hook."""
+        """Stop the threads and close both ports. Idempotent, also from the atexit hook."""
         self._stop.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(5.0)
+        with self._threads_lock:
+            threads = list(self._threads.values())
+        for thread in threads:
+            if thread is not threading.current_thread():
+                thread.join(5.0)
         self._close_ports()
         _open_ports.discard(self)
 
@@ -348,7 +436,8 @@ class MidiPorts:
     # ---- reading and sending ------------------------------------------------------------
 
     def poll(self) -> list[MidiEvent]:
-        """Everything the input has received since the last poll, decoded (non-blocking)."""
+        """Everything the input has received since the last poll, decoded (non-blocking).
+        Bad messages are counted, logged (rate-limited) and left out."""
         received: list[tuple[list[int], float]] = []
         with self._lock:
             if self._in is None:
@@ -356,21 +445,30 @@ class MidiPorts:
             while True:
                 try:
                     got = self._in.get_message()
-                except _RTMIDI_ERRORS:
-                    logger.exception("reading MIDI input failed")
+                except _RTMIDI_ERRORS as err:
+                    self.tally.refuse("failed", "read", "MIDI input", str(err))
                     break
                 if got is None:
                     break
                 data, delta = got
                 received.append((data, self._timestamps.stamp(delta, time.monotonic())))
+        if not received:
+            return []
+        self.tally.count("received", len(received))
+        if len(received) >= self.queue_size - 1:  # RtMidi's ring holds queue_size - 1
+            self.tally.refuse("lost", "queue_full", f"input queue of {self.queue_size}",
+                              "full when read: messages that arrived meanwhile were lost")
         events: list[MidiEvent] = []
         for data, time_s in received:
             try:
                 event = decode(data, time_s)
-            except (ValueError, TypeError) as err:
-                self.bad_messages += 1
-                logger.warning("bad MIDI message %s ignored (%d so far): %s",
-                               bytes(data).hex(" "), self.bad_messages, err)
+            except BadMessageError as err:
+                self.tally.refuse("bad", err.reason, f"message {_shown(data)}", str(err))
+                continue
+            except Exception:  # a decoder bug must not stop the input either
+                if self.tally.refuse("bad", "internal", f"message {_shown(data)}",
+                                     "the decoder raised"):
+                    logger.exception("decoding MIDI message %s failed", _shown(data))
                 continue
             if event is not None:
                 events.append(event)
@@ -388,35 +486,72 @@ class MidiPorts:
                 return False
             return True
 
-    # ---- the reader / watchdog thread ---------------------------------------------------
+    # ---- the reader and the watchdog ----------------------------------------------------
 
     def start(self, sink: EventSink, report: ReportFunction | None = None) -> None:
-        """Open the ports and start the thread. In virtual mode a failure to open raises
-        MidiPortError; in matching mode missing ports are reported and waited for."""
+        """Open the ports and start the reader and the watchdog. Ports that cannot be opened
+        now are reported ("lost") and opened by the watchdog as soon as they can ("back")."""
         self._sink, self._report = sink, report
         try:
             self.open()
         except MidiPortError as err:
-            if self.virtual:
-                raise
-            self._say("lost", str(err))
+            self._say("lost", f"MIDI ports not open yet, waiting for them: {err}")
         _open_ports.add(self)
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="accobridge-midi-in",
-                                        daemon=True)
-        self._thread.start()
+        with self._threads_lock:
+            for role in ("reader", "watchdog"):
+                self._start_thread(role)
 
-    def _run(self) -> None:
-        sink = self._sink
-        assert sink is not None
+    def _start_thread(self, role: str) -> None:
+        """Start the reader or the watchdog; the caller holds `_threads_lock`."""
+        target = self._read if role == "reader" else self._guard
+        thread = threading.Thread(target=target, name=f"accobridge-midi-{role}", daemon=True)
+        self._threads[role] = thread
+        thread.start()
+
+    def _revive(self, role: str) -> None:
+        """Start `role`'s thread again if it stopped. Each loop catches every Exception, so
+        only a BaseException (SystemExit from a callback…) stops one, and then silently."""
+        with self._threads_lock:
+            thread = self._threads.get(role)
+            if thread is None or thread.is_alive() or self._stop.is_set():
+                return
+            self.tally.count(f"restarted_{role}")
+            self._start_thread(role)
+        self._say("error", f"the MIDI {role} thread had stopped; started it again")
+
+    def _read(self) -> None:
         next_check = time.monotonic() + self.watch_s
         while not self._stop.is_set():
-            for event in self.poll():
-                sink(event)
-            if time.monotonic() >= next_check:
-                self._watch()
-                next_check = time.monotonic() + self.watch_s
+            try:
+                self._deliver(self.poll())
+                if time.monotonic() >= next_check:
+                    self._revive("watchdog")
+                    next_check = time.monotonic() + self.watch_s
+            except Exception:
+                if self.tally.refuse("failed", "reader", "MIDI input", "the reader raised"):
+                    logger.exception("the MIDI reader failed")
             self._stop.wait(POLL_S)
+
+    def _deliver(self, events: list[MidiEvent]) -> None:
+        sink = self._sink
+        assert sink is not None
+        for event in events:
+            try:
+                sink(event)
+            except Exception as err:
+                if self.tally.refuse("failed", "sink", f"{event.kind} event",
+                                     f"{type(err).__name__}: {err}"):
+                    logger.exception("the MIDI event sink raised")
+
+    def _guard(self) -> None:
+        while not self._stop.wait(self.watch_s):
+            try:
+                self._revive("reader")
+                self._watch()
+            except Exception:
+                if self.tally.refuse("failed", "watchdog", "MIDI ports", "the watchdog raised"):
+                    logger.exception("watching the MIDI ports failed")
 
     def _watch(self) -> None:
         if self.is_open:
@@ -425,16 +560,16 @@ class MidiPorts:
                 return
             self._close_ports()
             self._say("lost", f"MIDI ports lost: {reason}")
-        socket = jack_server_socket() if self.api == rtmidi.API_UNIX_JACK else None
-        if socket is not None and not socket.exists():
-            return  # no JACK server (yet): asking libjack would only print noise
+        if not self._ready_to_open():
+            return  # nothing to open on (yet): trying would only print noise, or get stuck
+        again = self.opened > 0
         try:
             self.open()
         except MidiPortError as err:
-            logger.debug("MIDI ports not back yet: %s", err)
+            logger.debug("MIDI ports not open yet: %s", err)
             return
         self.reopened += 1
-        self._say("back", f"MIDI ports open again ({self.api_name})")
+        self._say("back", f"MIDI ports open{' again' if again else ''} ({self.api_name})")
 
     def _say(self, kind: str, message: str) -> None:
         if self._report is None:
@@ -444,6 +579,12 @@ class MidiPorts:
             self._report(kind, message)
         except Exception:
             logger.exception("MIDI port report callback raised")
+
+
+def _shown(data: Sequence[int]) -> str:
+    """A message's first bytes in hex, for a log line."""
+    shown = " ".join(f"{b:02x}" for b in data[:SHOWN_BYTES])
+    return shown + (" …" if len(data) > SHOWN_BYTES else "")
 
 
 def _delete(obj: Any) -> None:
