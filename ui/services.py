@@ -247,6 +247,8 @@ class BridgeServices:
             return
         with self._lock:
             self._closers.append(adapter)
+        if not adapter.ports.is_open:  # no MIDI system yet: the "lost" report set the status;
+            return  # the ports open, and "back" says so, once JACK or the OS service runs
         self._set("midi", ConnectionStatus("MIDI ports", "connected",
                                            "AccoBridge In/Out open"))
         self._announce("accobridge: MIDI ports AccoBridge In/Out open")
