@@ -175,11 +175,12 @@ class OscServer(Generic[M]):
         *,
         codec: Codec[M],
         name: str = "osc-server",
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._handler = handler
         self._codec = codec
         self._name = name
-        self._log = Tally(name, logger)
+        self._log = Tally(name, logger, clock=clock)
         for key in ("received", "delivered", "bad", "send_failed", "handler_failed"):
             self._log.count(key, 0)
         if not is_loopback_host(host):
@@ -225,6 +226,10 @@ class OscServer(Generic[M]):
         """Counters: received, delivered, bad (and bad_<reason> per reason), send_failed,
         handler_failed, icmp_errors."""
         return self._log.snapshot()
+
+    def report(self, *, final: bool = False) -> bool:
+        """Log the counters as one line when bad packets arrived (see `Tally.report`)."""
+        return self._log.report(final=final)
 
     def close(self) -> None:
         """Stop the thread, then close the socket. Idempotent; safe from the handler."""

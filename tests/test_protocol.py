@@ -69,6 +69,9 @@ SAMPLES: list[Any] = [
     p.ResultGet("req-1"),
     p.ErrorReply("req-1", 3, "engine failed"),
     p.ErrorReply("", 1, "protocol version 2 is not supported"),
+    p.StatsGet("s-1"),
+    p.Stats("s-1", (("bad_parse", 3), ("received", 2**31 - 1))),
+    p.Stats("s-1", ()),
 ]
 
 

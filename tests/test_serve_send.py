@@ -111,3 +111,61 @@ def test_serve_with_a_reaper_spool_answers_a_clip_file(tmp_path):
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=20)
+
+
+# A serve whose worker thread warns once stdin says so, started as `python -m ui.cli` would be.
+_SERVE_THAT_WARNS = """
+import runpy, sys, threading, warnings
+def warn_on_request():
+    sys.stdin.readline()
+    warnings.warn("probe warning from a worker thread")
+threading.Thread(target=warn_on_request, daemon=True).start()
+sys.argv = ["accobridge", "serve", "--osc-port", "0"]
+runpy.run_module("ui.cli", run_name="__main__")
+"""
+
+
+def test_serve_logs_warnings_as_they_happen_and_its_counts_at_exit(tmp_path):
+    import queue
+    import socket
+    import threading
+    import time
+
+    env = dict(os.environ, ACCOBRIDGE_DATA_DIR=str(tmp_path / "userdata"), PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SERVE_THAT_WARNS], cwd=ROOT, env=env, stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(line) for line in proc.stderr],
+                              daemon=True)
+    reader.start()
+    try:
+        line = proc.stdout.readline()
+        assert "listening on 127.0.0.1:" in line, line
+        port = int(line.rsplit(":", 1)[1])
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as bad:
+            for _ in range(3):
+                bad.sendto(b"not osc", ("127.0.0.1", port))
+        proc.stdin.write("warn now\n")
+        proc.stdin.flush()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if "probe warning from a worker thread" in lines.get(timeout=1):
+                    break
+            except queue.Empty:
+                continue
+        else:
+            raise AssertionError("the warning was not logged while serve ran")
+        assert proc.poll() is None  # logged while serving, not collected until the exit
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+        reader.join(timeout=20)  # the whole of stderr, to its end
+    rest = []
+    while not lines.empty():
+        rest.append(lines.get())
+    final = [line for line in rest if "acco-osc: final counts:" in line]
+    assert final and "bad 3 (parse 3)" in final[0], "".join(rest)
+    assert not any("probe warning" in line for line in rest)  # not printed a second time

@@ -10,13 +10,15 @@ stderr and exit status 2; outputs are written atomically. Heavy imports happen i
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 import os
 import re
 import sys
 import uuid
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -26,6 +28,8 @@ if TYPE_CHECKING:
     from engine import MelodyAnalysis
 
 EXIT_USAGE = 2
+SERVE_LOG = "accobridge.serve"
+REPORT_POLL_S = 1.0  # how often serve asks its adapters for their counts' summary lines
 
 
 class _Parser(argparse.ArgumentParser):
@@ -268,16 +272,16 @@ def _cmd_harmonize(args: argparse.Namespace) -> None:
 
 
 def _cmd_serve(args: argparse.Namespace) -> None:
-    import logging
     import signal
     import threading
 
     from bridge.session import Session
+    from bridge.tally import live_tallies, report_all
     from ui.engine_link import generate
     from ui.services import BridgeServices, MidiEndError, ServiceConfig
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    log = logging.getLogger("accobridge.serve")
+    log = logging.getLogger(SERVE_LOG)
     from bridge.osc import is_loopback_host
 
     if not is_loopback_host(args.listen):
@@ -301,10 +305,14 @@ def _cmd_serve(args: argparse.Namespace) -> None:
             _fail(f"--midi-end: {err}")
         threading.Thread(target=_prepare_engine, args=(log,), name="engine-warm-up",
                          daemon=True).start()
-        stop.wait()
+        while not stop.wait(REPORT_POLL_S):
+            report_all()  # each adapter's counts, while refusals go on (every 10 s at most)
     finally:
+        tallies = live_tallies()  # held here: closing drops the adapters that own them
         services.close()
         session.close(5.0)
+        for tally in tallies:
+            tally.report(final=True)
     print("accobridge: stopped", flush=True)
 
 
@@ -395,20 +403,47 @@ def main(argv: Sequence[str] | None = None) -> None:
         "library": _cmd_library, "serve": _cmd_serve, "send": _cmd_send,
         "panel": _cmd_panel,
     }
-    from bridge.errors import BridgeError
-    from engine import EngineError
-
-    with warnings.catch_warnings(record=True) as caught:
+    command = commands[args.command]
+    if args.command == "serve":  # a long run: each warning is logged as it happens
+        with _warnings_logged(logging.getLogger(SERVE_LOG)):
+            _run(command, args)
+        return
+    with warnings.catch_warnings(record=True) as caught:  # one-shot: one line each, at the end
         warnings.simplefilter("always")
         try:
-            commands[args.command](args)
-        except (EngineError, BridgeError) as err:
-            _fail(str(err))
-        except OSError as err:  # unwritable output folder, disk full …
-            _fail(f"{getattr(err, 'filename', '') or ''} {err.strerror or err}".strip())
+            _run(command, args)
         finally:
             for w in caught:
                 sys.stderr.write(f"accobridge: warning: {w.message}\n")
+
+
+def _run(command: Callable[[argparse.Namespace], None], args: argparse.Namespace) -> None:
+    """Run one command; our errors become the one-line message and exit status 2."""
+    from bridge.errors import BridgeError
+    from engine import EngineError
+
+    try:
+        command(args)
+    except (EngineError, BridgeError) as err:
+        _fail(str(err))
+    except OSError as err:  # unwritable output folder, disk full …
+        _fail(f"{getattr(err, 'filename', '') or ''} {err.strerror or err}".strip())
+
+
+@contextlib.contextmanager
+def _warnings_logged(log: logging.Logger) -> Iterator[None]:
+    """Warnings from any thread go to `log` when they happen (each distinct one once per
+    place, as Python's default), escaped to one line."""
+    from bridge.tally import printable
+
+    def show(message: Warning | str, category: type[Warning], *_where: object,
+             **_more: object) -> None:
+        log.warning("%s: %s", category.__name__, printable(str(message)))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = show
+        yield
 
 
 if __name__ == "__main__":

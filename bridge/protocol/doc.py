@@ -13,6 +13,9 @@ from bridge.protocol.table import (
     MAX_MISSING_PER_NACK,
     MAX_NOTES_PER_CHUNK,
     MAX_PACKET_BYTES,
+    MAX_PEERS,
+    MAX_REQUESTS,
+    MAX_STATS_COUNTERS,
     MESSAGES,
     OLDEST_PROTOCOL,
     PROTOCOL_VERSION,
@@ -68,8 +71,22 @@ _RULES = f"""\
   `(i:pitch f:start_beats f:duration_beats i:velocity i:channel)`, channels numbered 1-16.
 - Protocol versions {OLDEST_PROTOCOL}..{PROTOCOL_VERSION}: the bridge answers `hello` with the
   lower of its version and the client's, and speaks that version to the client from then on.
-- Replies go to the sender's host at the `reply_port` of its `/acco/hello` (matched by sender
-  address, else the host's latest hello, else the sender's own address).
+- Replies go to the sender's host at the `reply_port` of its own `/acco/hello` (matched by
+  sender address, host and port), else to the sender's own address. A request's replies go
+  where its `clip/begin`'s went, whatever hellos come later.
+- A request belongs to the address (host and port) that sent its `clip/begin`: every other
+  message about it (`clip/notes` … `result/get`) must come from there, or is refused with a
+  short error (code {ErrorCode.BAD_INPUT.value}; none for `clip/notes`). A client with a
+  request in flight keeps its place among the bridge's {MAX_PEERS} remembered peers however
+  many others say hello; when all of them have work in flight, a new `hello` gets an error.
+- A request the bridge no longer holds (after a restart, or once {MAX_REQUESTS} newer ones
+  have pushed it out) is answered from the session store: `result/get` sends the stored
+  result when the request was uploaded by a client of the asker's name — the `client` of the
+  asker's `hello` since this start, else its host (the source is
+  `osc:<client>:<clip source>`). So after a restart, say `hello` with the same name before
+  asking; the asker then owns the request. Anything else gets an error without the result.
+- `stats/get` is answered with one `stats` message: the bridge's non-zero counters (at most
+  {MAX_STATS_COUNTERS}), e.g. `received`, `bad_parse`, `rejected_not_owner`, `hellos`.
 - Clip upload: `clip/begin`, then `clip/notes` chunks (≤ {MAX_NOTES_PER_CHUNK} notes, any order,
   duplicates ignored), then `clip/end` with the CRC. The bridge answers `ack`, or `nack` listing
   missing chunk indices (at most {MAX_MISSING_PER_NACK} per nack; re-send them and `clip/end`

@@ -163,6 +163,19 @@ class ResultGet:
 
 
 @dataclass(frozen=True)
+class StatsGet:
+    token: str
+
+
+@dataclass(frozen=True)
+class Stats:
+    """The bridge's counters, (name, value) pairs sorted by name."""
+
+    token: str
+    counters: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
 class ErrorReply:
     request_id: str  # empty when the error belongs to no request
     code: int
@@ -172,7 +185,7 @@ class ErrorReply:
 Message = (
     Hello | HelloOk | Ping | Pong | ClipBegin | ClipNotes | ClipEnd | Ack | Nack | Generate
     | Cancel | StatusGet | Status | ResultBegin | PartBegin | PartNotes | PartEnd | Chords
-    | Summary | ResultGet | ErrorReply | PartControls
+    | Summary | ResultGet | ErrorReply | PartControls | StatsGet | Stats
 )
 ResultMessage = (
     ResultBegin | PartBegin | PartNotes | PartControls | PartEnd | Chords | Summary

@@ -27,6 +27,8 @@ from bridge.protocol.messages import (
     Pong,
     ResultBegin,
     ResultGet,
+    Stats,
+    StatsGet,
     Status,
     StatusGet,
     Summary,
@@ -49,6 +51,9 @@ MAX_PARAMS_BYTES = 8_000
 MAX_PARTS = 16
 MAX_PART_NOTES = 200_000
 MAX_PART_CONTROLS = 200_000
+MAX_STATS_COUNTERS = 128
+MAX_PEERS = 256  # senders a bridge remembers the hello of
+MAX_REQUESTS = 256  # request ids a bridge remembers
 
 TO_BRIDGE = "→ bridge"
 TO_CLIENT = "→ client"
@@ -93,6 +98,10 @@ CHORDS = Group("chords", "chord", CHORD_ARGS, 0, MAX_CHORDS_PER_CHUNK, ChordSymb
                chord_values)
 CONTROLS = Group("controls", "control", CONTROL_ARGS, 0, MAX_CONTROLS_PER_CHUNK, ClipControl,
                  control_values)
+COUNTERS = Group("counters", "counter",
+                 (("counter", Text(48, 1, r"[a-z0-9_]+")), ("count", Int(0))), 0,
+                 MAX_STATS_COUNTERS, lambda counter, count: (counter, count),
+                 lambda pair: pair)
 MISSING = Group("missing", "chunk", (("chunk", CHUNK),), 0, MAX_MISSING_PER_NACK, int,
                 lambda chunk: (chunk,))
 
@@ -187,7 +196,14 @@ MESSAGES: tuple[MessageSpec, ...] = (
           (RID, ("chunk", CHUNK), ("n_chunks", Int(1)),
            ("text", Text(MAX_SUMMARY_PIECE_BYTES))),
           "one piece of the result summary JSON (key, meter, phrases, textures)"),
-    _spec("/acco/result/get", ResultGet, TO_BRIDGE, (RID,), "send the whole result again"),
+    _spec("/acco/result/get", ResultGet, TO_BRIDGE, (RID,),
+          "send the whole result again (only to the client whose request it is, see below)"),
+    _spec("/acco/stats/get", StatsGet, TO_BRIDGE, (("token", Text(64)),),
+          "ask for the bridge's counters"),
+    _spec("/acco/stats", Stats, TO_CLIENT, (("token", Text(64)),),
+          "the stats/get's token and the non-zero counters since the bridge started (packets "
+          "received, bad ones by reason, refused requests by reason …), sorted by name; a "
+          "count past 2³¹−1 is sent as 2³¹−1", COUNTERS),
     _spec("/acco/error", ErrorReply, TO_CLIENT,
           (("request_id", Text(64, 0, r"[A-Za-z0-9._:-]*")), ("code", Int(1, 99)),
            ("message", Text(1024))),
