@@ -42,7 +42,7 @@ class Tally:
         self._lock = threading.Lock()
         self._counts: dict[str, int] = {}
         self._windows: dict[str, tuple[float, int]] = {}  # key -> (window start, logged)
-        self._suppressed: dict[str, tuple[str, int]] = {}  # key -> (what they are, how many)
+        self._suppressed: dict[str, tuple[str, int, int]] = {}  # key -> (what, level, how many)
         self._refusal_prefixes: dict[str, None] = {}  # the prefixes refuse() was given
         self._refused = 0  # refusals counted, all reasons
         self._reported = (clock(), 0)  # (when, refusals) of the last summary line
@@ -81,13 +81,14 @@ class Tally:
                 self._log.log(level, message, *args)
                 return True
             self._windows[key] = (start, logged)
-            self._suppressed[key] = (plural, self._suppressed.get(key, (plural, 0))[1] + 1)
+            suppressed = self._suppressed.get(key, (plural, level, 0))[2]
+            self._suppressed[key] = (plural, level, suppressed + 1)
             return False
 
     def _flush(self, key: str) -> None:  # with the lock held
-        plural, suppressed = self._suppressed.pop(key, ("", 0))
+        plural, level, suppressed = self._suppressed.pop(key, ("", logging.INFO, 0))
         if suppressed:
-            self._log.warning("%s: %d more %s not logged", self._what, suppressed, plural)
+            self._log.log(level, "%s: %d more %s not logged", self._what, suppressed, plural)
 
     def report(self, *, final: bool = False) -> bool:
         """Log the counts as one line (`summary()`): periodically — when refusals were counted

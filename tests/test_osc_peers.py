@@ -39,6 +39,24 @@ from bridge.types import Clip, GenerateResult, JobContext
 Client = OscClient[p.Message]
 
 
+# The fixtures of tests/test_osc_server.py, with a client that says hello by `hello()`.
+@pytest.fixture
+def session() -> FakeSession:
+    return FakeSession()
+
+
+@pytest.fixture
+def server(session: FakeSession) -> Iterator[BridgeServer]:
+    with BridgeServer(session, port=0) as bridge:
+        yield bridge
+
+
+@pytest.fixture
+def client(server: BridgeServer) -> Iterator[Client]:
+    with hello(server.port, "test") as c:
+        yield c
+
+
 @contextlib.contextmanager
 def hello(port: int, name: str = "daw-script") -> Iterator[Client]:
     with OscClient("127.0.0.1", port, codec=p.CODEC) as client:
@@ -92,10 +110,11 @@ def held_until(release: threading.Event) -> Callable[..., None]:
 # ---- peers ---------------------------------------------------------------------------------
 
 
-def test_a_hello_flood_neither_evicts_a_busy_client_nor_takes_its_replies(session):
+def test_a_hello_flood_neither_evicts_a_busy_client_nor_takes_its_replies(session, caplog):
     release = threading.Event()
     session.script = held_until(release)
-    with BridgeServer(session, port=0) as bridge, hello(bridge.port, "victim") as victim, \
+    with caplog.at_level(logging.INFO, logger="bridge"), \
+            BridgeServer(session, port=0) as bridge, hello(bridge.port, "victim") as victim, \
             socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink, \
             contextlib.ExitStack() as stack:
         sink.bind(("127.0.0.1", 0))
@@ -119,6 +138,7 @@ def test_a_hello_flood_neither_evicts_a_busy_client_nor_takes_its_replies(sessio
                 stray.append(p.decode(sink.recv(65_536)))
     assert stats["peers"] == p.MAX_PEERS and stats["hellos"] == p.MAX_PEERS + 1
     assert not [m for m in stray if not isinstance(m, p.HelloOk)]  # no pong, status or result
+    assert caplog.text.count("hello from") == 10  # the log is rate-limited too
 
 
 def test_result_get_from_another_peer_gets_a_short_error_not_the_result(server, client):
@@ -275,20 +295,3 @@ def test_result_get_after_a_restart_answers_the_same_client_from_the_store(tmp_p
                 assert expect(again, p.Status).state == "done"
     finally:
         restarted.close()
-
-
-@pytest.fixture
-def session() -> FakeSession:
-    return FakeSession()
-
-
-@pytest.fixture
-def server(session: FakeSession) -> Iterator[BridgeServer]:
-    with BridgeServer(session, port=0) as bridge:
-        yield bridge
-
-
-@pytest.fixture
-def client(server: BridgeServer) -> Iterator[Client]:
-    with hello(server.port, "test") as c:
-        yield c
