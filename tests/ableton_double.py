@@ -292,6 +292,8 @@ class AbletonOSCDouble:
             "/live/test": self._test,
             "/live/view/get/selected_track": self._selected_track,
             "/live/view/get/selected_scene": lambda _: (self.live.selected_scene,),
+            "/live/view/set/selected_track": lambda p: self._select("selected_track", p),
+            "/live/view/set/selected_scene": lambda p: self._select("selected_scene", p),
             "/live/song/get/num_tracks": lambda _: (len(self.live.tracks),),
             "/live/song/get/num_scenes": lambda _: (self.live.num_scenes,),
             "/live/song/create_midi_track": self._create_midi_track,
@@ -316,6 +318,9 @@ class AbletonOSCDouble:
 
     def _test(self, _: list[WireValue]) -> None:
         self._send("/live/test", ("ok",))  # manager.py sends this itself, returns nothing
+
+    def _select(self, what: str, params: list[WireValue]) -> None:
+        setattr(self.live, what, _i(params[0]))
 
     def _selected_track(self, _: list[WireValue]) -> tuple[Any, ...]:
         selected = self.live.selected_track

@@ -1,15 +1,22 @@
 """Ableton Live as a bridge client: read the selected Session clip, hand it to the `Session`,
-write the generated parts into bridge-owned clips (`tracks`), and (live mode) follow the clip's
-notes.
+write the generated parts into bridge-owned clips (`tracks`), and (live mode) follow the clip.
 
-Threads: `generate_now`, `fetch_selected_clip` and `poll_once` read Live on the caller's
-thread. Session events only enqueue (they arrive on the engine's worker); one adapter thread
-writes results to Live and, in live mode, polls the watched clip every `poll_s` (by `clock`).
+Threads: `generate_now`, `fetch_selected_clip`, `start_live` and `poll_once` read Live on the
+caller's thread. Session events only enqueue (they arrive on the engine's worker); one adapter
+thread writes results to Live and, in live mode, polls every `poll_s` (by `clock`).
 Adapter events go to `on_event(request_id, kind, payload)` on that thread: the session's
 "status"/"error" events, then, once the parts are in Live, "result" (GenerateResult), "written"
 (tuple of WrittenPart) and a final ("status", ("done", 1.0, message)); a failed write is
-("error", (4, message)) and ("status", ("failed", …)). Live-mode poll failures come with an
-empty request id.
+("error", (4, message)) and ("status", ("failed", …)). Live mode's own news comes with an empty
+request id: ("status", ("waiting", 0.0, "waiting for …")) when it waits for Live or for a
+clip, ("status", ("watching", 1.0, …)) when it picks one up, ("error", (code, message)) when a
+poll fails.
+
+Live mode is a small state machine: *waiting* (no clip: Live not answering, nothing usable
+selected, the watched clip deleted) reads the selection on every poll and picks up the selected
+MIDI clip once it holds notes; *watching* polls the clip in one burst per poll (its notes, loop
+and markers, the meter, the selection) and generates again when its fingerprint changes, or
+follows the selection to another MIDI clip; a deleted clip goes back to waiting.
 """
 
 from __future__ import annotations
@@ -25,8 +32,8 @@ from types import MappingProxyType
 from typing import Any
 
 from bridge.ableton.errors import AbletonError, ClipReadError
-from bridge.ableton.live_api import LiveApi, SlotRef, SongInfo
-from bridge.ableton.notes import SOURCE, clip_from_live, notes_digest
+from bridge.ableton.live_api import ClipInfo, LiveApi, LiveNote, SlotRef, SongInfo
+from bridge.ableton.notes import SOURCE, clip_fingerprint, clip_from_live
 from bridge.ableton.tracks import BRIDGE_TRACK_NAMES, BridgeTracks, WrittenPart
 from bridge.adapter import (
     EventCallback,
@@ -37,13 +44,14 @@ from bridge.adapter import (
     read_event,
     submit_clip,
 )
-from bridge.errors import BridgeError, ErrorCode
+from bridge.errors import BridgeError, ErrorCode, ReplyTimeoutError
 from bridge.pedal import sustain_into_durations
 from bridge.types import PARTS, Clip, GenerateResult
 
 logger = logging.getLogger(__name__)
 
 ENDINGS = frozenset({"failed", "cancelled", "superseded"})
+DEFAULT_POLL_S = 0.1  # AbletonOSC answers once per 100 ms tick: one poll burst per tick
 
 # The adapter's own listener: the session's events with the request id in front, plus
 # "written" (see the module docstring).
@@ -54,6 +62,19 @@ AdapterEventCallback = Callable[[str, str, object], None]  # (request_id, kind, 
 class _Target:
     slot: SlotRef
     length_beats: float
+    notes: int
+    submitted_s: float  # by the adapter's clock, for the job's log line
+
+
+@dataclass(frozen=True)
+class _Watch:
+    """The clip live mode watches and what it looked like when last generated for."""
+
+    slot: SlotRef
+    track_name: str
+    span_beats: float
+    notes: int  # raw notes last read: sizes the next read's windows
+    fingerprint: str
 
 
 @dataclass(frozen=True)
@@ -76,7 +97,7 @@ class AbletonAdapter:
         self,
         live_api: LiveApi,
         session: SessionLike,
-        poll_s: float = 1.0,
+        poll_s: float = DEFAULT_POLL_S,
         clock: Callable[[], float] = time.monotonic,
         *,
         on_event: AdapterEventCallback | None = None,
@@ -90,9 +111,8 @@ class AbletonAdapter:
         self._on_event = on_event
         self._ids = itertools.count(1)
         self._lock = threading.Lock()  # guards the fields up to _closed
-        self._watched: SlotRef | None = None
-        self._watched_span = 0.0
-        self._watched_digest: str | None = None
+        self._watch: _Watch | None = None
+        self._waiting_for: str | None = None
         self._options: Mapping[str, Any] = MappingProxyType({})
         self._latest: str | None = None
         self._targets: dict[str, _Target] = {}
@@ -109,7 +129,13 @@ class AbletonAdapter:
     @property
     def watched(self) -> SlotRef | None:
         with self._lock:
-            return self._watched
+            return None if self._watch is None else self._watch.slot
+
+    @property
+    def waiting_for(self) -> str | None:
+        """What live mode waits for ("Live …", "a MIDI clip …"), None while it watches a clip."""
+        with self._lock:
+            return self._waiting_for
 
     @property
     def live(self) -> bool:
@@ -125,15 +151,22 @@ class AbletonAdapter:
     def generate_now(self, options: Mapping[str, Any] | None = None) -> str:
         """Read the selected clip, watch it, and queue it for the engine; returns the request
         id. `options` (the OSC API's JSON options) default to the last ones given."""
-        slot, clip, digest, span = self._read_selected()
-        return self._submit(slot, clip, digest, span, options)
+        slot, song = self._read_selection()
+        return self._submit(*self._read_clip(slot, song), options)
 
-    def start_live(self, options: Mapping[str, Any] | None = None) -> str:
-        """`generate_now`, then poll the watched clip every `poll_s` and re-generate whenever
-        its notes change."""
-        request_id = self.generate_now(options)
+    def start_live(self, options: Mapping[str, Any] | None = None) -> str | None:
+        """Live mode: pick up the selected clip now (the request id) or, when Live does not
+        answer yet or nothing usable is selected, wait for it (None; `waiting_for` says what
+        for); then poll every `poll_s`, generate again whenever the clip changes and follow
+        the selection (see the module docstring)."""
         with self._lock:
+            if options is not None:
+                self._options = MappingProxyType(dict(options))
             self._live = True
+            self._watch = None
+        with self._poll_lock:
+            request_id = self._pick_up()
+        with self._lock:
             self._next_poll = self._clock() + self._poll_s
         self._inbox.put(_WAKE)
         return request_id
@@ -144,57 +177,86 @@ class AbletonAdapter:
         self._inbox.put(_WAKE)
 
     def poll_once(self) -> str | None:
-        """Follow the selection to another MIDI clip (when `follow_selection`), else read the
-        watched clip's notes; when they changed since the last request, read the whole clip
-        again and queue it. Returns the new request id, or None."""
+        """One live-mode poll: while waiting, read the selection and pick up a MIDI clip;
+        while watching, read the watched clip and Live's selection in one burst, then follow
+        the selection to another MIDI clip (when `follow_selection`), or generate again when
+        the clip's notes, loop, markers or the meter changed. Returns the new request id, or
+        None. A deleted clip (or one turned audio) puts live mode back to waiting."""
         with self._poll_lock:
             with self._lock:
-                slot, span, digest = self._watched, self._watched_span, self._watched_digest
-            if slot is None:
-                return None
-            if self._follow_selection:
-                followed = self._follow(slot)
+                watch = self._watch
+            if watch is None:
+                return self._pick_up()
+            state = self._api.watch(watch.slot, watch.span_beats, watch.notes)
+            selected = _selected(state.song)
+            if (self._follow_selection and selected is not None and selected != watch.slot):
+                followed = self._follow(watch.slot, selected, state.song)
                 if followed is not None:
                     return followed
-            status = self._api.slot_status(slot.track, slot.scene)
-            if not status.has_clip:
-                raise ClipReadError(f"the watched clip ({slot}) is gone")
-            try:
-                notes = self._api.clip_notes(slot.track, slot.scene, span_beats=span)
-            except AbletonError as err:
-                # The clip may have gone between the two reads: ask again before judging.
-                if not self._api.slot_status(slot.track, slot.scene).has_clip:
-                    raise ClipReadError(f"the watched clip ({slot}) is gone") from err
-                if self._api.is_midi_clip(slot.track, slot.scene):
-                    raise
-                raise ClipReadError(f"the watched clip ({slot}) is now an audio clip") from err
-            if notes_digest(notes) == digest:
+            if state.info is None or not state.info.is_midi:
+                what = "deleted" if state.info is None else "replaced by an audio clip"
+                with self._lock:
+                    self._watch = None
+                self._wait(f"a MIDI clip to be selected (the watched clip, {watch.slot}, was "
+                           f"{what})")
                 return None
-            song = self._api.song_info()
-            clip, new_digest, new_span = self._read_clip(slot, song)
-            logger.info("ableton: the notes of %s changed; generating again", slot)
-            return self._submit(slot, clip, new_digest, new_span, None)
+            fingerprint = clip_fingerprint(state.info, state.song, state.notes)
+            if fingerprint == watch.fingerprint:
+                return None
+            logger.debug("ableton: %s changed; generating again", watch.slot)
+            try:
+                clip = clip_from_live(state.info, state.song, state.notes,
+                                      default_name=state.track_name)
+                return self._submit(watch.slot, clip, state.track_name, state.info,
+                                    state.notes, fingerprint, None)
+            except ClipReadError as err:  # e.g. its loop has no length any more
+                with self._lock:
+                    self._watch = None
+                self._wait(f"a MIDI clip to be selected ({err})")
+                return None
 
-    def _follow(self, watched: SlotRef) -> str | None:
+    def _pick_up(self) -> str | None:
+        """Waiting: generate for the selected clip when it is a MIDI clip with notes, else say
+        what live mode waits for. Never raises for Live's or the user's state."""
+        try:
+            slot, song = self._read_selection()
+            read = self._read_clip(slot, song)
+            if not read[1].notes:
+                self._wait(f"notes in the selected clip ({slot})")
+                return None
+            request_id = self._submit(*read, None)
+        except ReplyTimeoutError:
+            host, port = self._api.target
+            self._wait(f"Live: AbletonOSC does not answer on {host}:{port} (start Live with "
+                       "AbletonOSC chosen as a Control Surface)")
+            return None
+        except (BridgeError, OSError) as err:
+            self._wait(f"a MIDI clip to be selected ({err})")
+            return None
+        logger.info("ableton: watching %s", slot)
+        self._emit("", "status", ("watching", 1.0, f"watching the clip at {slot}"))
+        return request_id
+
+    def _wait(self, what: str) -> None:
+        with self._lock:
+            changed, self._waiting_for = what != self._waiting_for, what
+        if changed:
+            logger.info("ableton: waiting for %s", what)
+            self._emit("", "status", ("waiting", 0.0, f"waiting for {what}"))
+
+    def _follow(self, watched: SlotRef, selected: SlotRef, song: SongInfo) -> str | None:
         """When the user selected another slot holding a MIDI clip they own, watch that one
         from now on and generate for it. Selecting an empty slot, an audio clip, a bridge track
         or the master (to look at something) keeps the watched clip."""
         try:
-            selected = SlotRef(self._api.selected_track(), self._api.selected_scene())
-        except AbletonError:
-            return None  # e.g. the master or a return track is selected
-        if selected == watched:
-            return None
-        try:
-            song = self._api.song_info()
-            clip, digest, span = self._read_clip(selected, song)
+            read = self._read_clip(selected, song)
         except (ClipReadError, AbletonError) as err:
             logger.debug("ableton: selection %s not followed: %s", selected, err)
             return None
-        if not clip.notes:
+        if not read[1].notes:
             return None  # an empty clip, maybe just created: nothing to harmonize yet
         logger.info("ableton: following the selection from %s to %s", watched, selected)
-        return self._submit(selected, clip, digest, span, None)
+        return self._submit(*read, None)
 
     def close(self) -> None:
         """Stop live mode and the adapter thread (pending writes are abandoned). Idempotent."""
@@ -215,7 +277,11 @@ class AbletonAdapter:
 
     # ---- reading -------------------------------------------------------------------------
 
-    def _read_selected(self) -> tuple[SlotRef, Clip, str, float]:
+    def _read_selected(self) -> tuple[SlotRef, Clip]:
+        slot, song = self._read_selection()
+        return slot, self._read_clip(slot, song)[1]
+
+    def _read_selection(self) -> tuple[SlotRef, SongInfo]:
         try:
             song = self._api.song_info(selection=True)
         except AbletonError as err:
@@ -223,11 +289,12 @@ class AbletonAdapter:
                                 f"in Session view, not the master or a return track ({err})") \
                 from err
         assert song.selected_track is not None and song.selected_scene is not None
-        slot = SlotRef(song.selected_track, song.selected_scene)
-        return (slot, *self._read_clip(slot, song))
+        return SlotRef(song.selected_track, song.selected_scene), song
 
-    def _read_clip(self, slot: SlotRef, song: SongInfo) -> tuple[Clip, str, float]:
-        """The clip at `slot`, the digest of its raw notes (for live mode) and its span."""
+    def _read_clip(self, slot: SlotRef, song: SongInfo
+                   ) -> tuple[SlotRef, Clip, str, ClipInfo, tuple[LiveNote, ...], str]:
+        """The clip at `slot` as read (slot, Clip, track name, ClipInfo, raw notes) and the
+        fingerprint live mode compares."""
         status = self._api.slot_status(slot.track, slot.scene)
         if status.track_name in BRIDGE_TRACK_NAMES.values():
             raise ClipReadError(f"{slot} is on {status.track_name!r}, which AccoBridge writes: "
@@ -239,12 +306,12 @@ class AbletonAdapter:
         if not info.is_midi:
             raise ClipReadError(f"the selected clip ({slot}) is an audio clip: select a MIDI "
                                 "clip")
-        span = max(info.length_beats, info.region_end_beats)
-        raw = self._api.clip_notes(slot.track, slot.scene, span_beats=span)
+        raw = self._api.clip_notes(slot.track, slot.scene, span_beats=info.span_beats)
         clip = clip_from_live(info, song, raw, default_name=status.track_name)
-        return clip, notes_digest(raw), span
+        return slot, clip, status.track_name, info, raw, clip_fingerprint(info, song, raw)
 
-    def _submit(self, slot: SlotRef, clip: Clip, digest: str, span: float,
+    def _submit(self, slot: SlotRef, clip: Clip, track_name: str, info: ClipInfo,
+                raw: tuple[LiveNote, ...], fingerprint: str,
                 options: Mapping[str, Any] | None) -> str:
         request_id = f"{SOURCE}-{next(self._ids)}"
         with self._lock:
@@ -253,9 +320,11 @@ class AbletonAdapter:
             if options is not None:
                 self._options = MappingProxyType(dict(options))
             chosen = self._options
-            self._watched, self._watched_span, self._watched_digest = slot, span, digest
+            self._watch = _Watch(slot, track_name, info.span_beats, len(raw), fingerprint)
+            self._waiting_for = None
             self._latest = request_id
-            self._targets[request_id] = _Target(slot, clip.length_beats)
+            self._targets[request_id] = _Target(slot, clip.length_beats, len(clip.notes),
+                                                self._clock())
         try:
             submit_clip(self._session, SOURCE, request_id, clip, chosen,
                         self._session_callback(request_id))
@@ -301,10 +370,7 @@ class AbletonAdapter:
             self._next_poll = self._clock() + self._poll_s
         try:
             self.poll_once()
-        except (BridgeError, OSError) as err:
-            if isinstance(err, ClipReadError):
-                with self._lock:
-                    self._live = False  # nothing left to follow
+        except (BridgeError, OSError) as err:  # Live closed, a refusal: keep polling
             if str(err) != self._last_poll_error:  # a closed Live must not flood the UI
                 code = err.code if isinstance(err, BridgeError) else ErrorCode.DAW_WRITE_FAILED
                 logger.warning("ableton: live mode: %s", err)
@@ -347,9 +413,12 @@ class AbletonAdapter:
             self._emit(request_id, "error", (int(code), str(err)))
             self._emit(request_id, "status", ("failed", 1.0, str(err)))
             return
+        parts = " and ".join(f"{w.part} ({w.notes} notes)" for w in written) or "nothing"
+        # The job's one log line (the result itself is far too long for a log).
+        logger.info("ableton: %s: %d melody notes from %s -> wrote %s in %.2f s", request_id,
+                    target.notes, target.slot, parts, self._clock() - target.submitted_s)
         self._emit(request_id, "result", result)
         self._emit(request_id, "written", written)
-        parts = " and ".join(f"{w.part} ({w.notes} notes)" for w in written) or "nothing"
         self._emit(request_id, "status", ("done", 1.0, f"wrote {parts} to Live, scene "
                                                        f"{target.slot.scene + 1}"))
 
@@ -367,6 +436,12 @@ class AbletonAdapter:
         if unknown:
             logger.warning("ableton: no track for part(s) %s; not written", sorted(unknown))
         # AbletonOSC cannot write CC: the piano's sustain pedal goes into its note lengths.
-        return tuple(self._bridge_tracks.write_part(
-            part, sustain_into_durations(result.parts[part], result.controls.get(part, ())),
-            scene, length_beats) for part in PARTS if part in result.parts)
+        return self._bridge_tracks.write_parts(
+            {part: sustain_into_durations(result.parts[part], result.controls.get(part, ()))
+             for part in PARTS if part in result.parts}, scene, length_beats)
+
+
+def _selected(song: SongInfo) -> SlotRef | None:
+    if song.selected_track is None or song.selected_scene is None:
+        return None
+    return SlotRef(song.selected_track, song.selected_scene)

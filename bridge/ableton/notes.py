@@ -46,11 +46,15 @@ def clip_from_live(info: ClipInfo, song: SongInfo, notes: Sequence[LiveNote],
     return clip
 
 
-def notes_digest(notes: Sequence[LiveNote]) -> str:
-    """A fingerprint of a clip's notes (order-independent, robust to float noise)."""
+def clip_fingerprint(info: ClipInfo, song: SongInfo, notes: Sequence[LiveNote]) -> str:
+    """What live mode compares between polls: the clip's notes (order-independent, robust to
+    float noise), its playing region and the meter. Not the tempo: the parts do not change
+    with it."""
     rows = sorted((n.pitch, round(n.start_beats, 5), round(n.duration_beats, 5),
                    round(n.velocity, 2), n.mute) for n in notes)
-    return hashlib.blake2b(repr(rows).encode(), digest_size=16).hexdigest()
+    region = (info.looping, round(info.region_start_beats, 5), round(info.region_end_beats, 5))
+    return hashlib.blake2b(repr((rows, region, song.ts_num, song.ts_den)).encode(),
+                           digest_size=16).hexdigest()
 
 
 def live_notes(notes: Sequence[ClipNote]) -> list[LiveNote]:

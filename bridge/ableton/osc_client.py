@@ -185,8 +185,8 @@ class AbletonOscClient:
             if len(data) > MAX_PACKET_BYTES:
                 raise ValueError(f"{request.address}: {len(data)} bytes is over AbletonOSC's "
                                  f"{MAX_PACKET_BYTES}-byte packet limit")
-        deadline = time.monotonic() + (self._timeout_s if timeout_s is None else timeout_s)
-        with self._lock:
+        with self._lock:  # the timeout runs from sending, not from waiting for another burst
+            deadline = time.monotonic() + (self._timeout_s if timeout_s is None else timeout_s)
             self._drain_stale()
             for data in datagrams:
                 self._server.send_datagram(self._target, data)
@@ -239,13 +239,17 @@ class AbletonOscClient:
         kept = [i for i, r in enumerate(requests) if not (r.optional and r.address in unknown)]
         sent = [requests[i] for i in kept]
         outcome = self.exchange(sent, timeout_s)
-        for error in outcome.errors:  # remembered: an optional query is not asked again
-            if error.startswith(UNKNOWN_ADDRESS):
-                with self._counts_lock:
-                    self._unknown.add(error[len(UNKNOWN_ADDRESS):].strip())
+        self._remember_unknown(outcome)
         self._check(sent, outcome, code, timeout_s)
         answers = dict(zip(kept, outcome.replies, strict=True))
         return [answers.get(i) for i, r in enumerate(requests) if r.reply]
+
+    def _remember_unknown(self, outcome: Outcome) -> None:
+        """Addresses this AbletonOSC lacks: an optional query for one is not asked again."""
+        for error in outcome.errors:
+            if error.startswith(UNKNOWN_ADDRESS):
+                with self._counts_lock:
+                    self._unknown.add(error[len(UNKNOWN_ADDRESS):].strip())
 
     def _check(self, requests: Sequence[Request], outcome: Outcome, code: ErrorCode | None,
                timeout_s: float | None) -> None:
