@@ -307,7 +307,7 @@ def test_live_mode_regenerates_when_only_the_loop_changes(rig: Rig) -> None:
 
 def test_an_edit_reaches_live_in_three_bursts(rig: Rig) -> None:
     """Edit → parts in Live: one poll burst sees the change (and carries the clip), one checks
-    the bridge tracks, one writes both parts and reads them back. (It took ~14 before: poll
+    the bridge tracks, one writes both parts and reads them back. (It took 22 before: poll
     reads, a whole re-read, per-part lookups, writes and read-backs, a tick each.)"""
     rig.events.wait_done(rig.adapter.generate_now())
     bursts: list[str] = []
