@@ -1,6 +1,7 @@
 """From the note tracks a score file holds to a checked Melody: which track is the melody, its
 top line, the meter and tempo maps, and the limits the engine supports. Format-free: the MIDI
-reader (engine.midi_io) and the MusicXML reader (engine.musicxml) fill a ScoreSource.
+reader (engine.midi_io) and the MusicXML reader (engine.musicxml) fill a ScoreSource, reading
+the file through `read_capped` and reporting a bad value with `bad_value`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,13 @@ MAX_BARS = 512
 MIN_BPM = 20.0
 MAX_BPM = 400.0
 DEFAULT_TEMPO_US = 500_000  # 120 BPM, the MIDI default before any set_tempo
+# What a melody file may hold before it is parsed or while it is read, so a hostile file costs
+# milliseconds and megabytes, not minutes and gigabytes. Generous for real scores: a 512-bar
+# piano MIDI file is well under 1 MB, a full orchestral MusicXML score under 16 MB.
+MAX_MIDI_BYTES = 4 * 1024 * 1024
+MAX_MUSICXML_BYTES = 16 * 1024 * 1024  # the XML text, also once a .mxl is inflated
+MAX_FILE_NOTES = 16 * MAX_NOTES  # every track's notes, counted while reading
+MAX_NAME_CHARS = 100  # longer track and part names are cut
 MELODY_NAME_HINTS = ("melody", "melodie", "lead", "vocal", "voice")
 # Tracks whose monophonic share is within this much of the best are ranked by pitch instead.
 MONOPHONY_TIE = 0.02
@@ -38,6 +46,39 @@ class ScoreSource:
     time_signatures: list[tuple[int, int, int]] = field(default_factory=list)  # tick, n, d
     tempos: list[tuple[int, int]] = field(default_factory=list)  # tick, us per quarter
     key: Key | None = None
+
+
+def read_capped(path: Path, limit: int, kind: str) -> bytes:
+    """The file's bytes, refused unread past `limit` (the size is checked again on reading, so a
+    file growing meanwhile cannot get past it)."""
+    try:
+        size = path.stat().st_size
+        if size <= limit:
+            with path.open("rb") as stream:
+                data = stream.read(limit + 1)
+            size = len(data)
+    except OSError as err:
+        raise MidiFileError(f"cannot read {path.name}: {err.strerror or err}") from err
+    if size > limit:
+        raise MidiFileError(
+            f"{path.name} is {size:,} bytes; a {kind} file may be at most {limit:,} bytes"
+        )
+    return data
+
+
+def bad_value(path: Path, field: str, value: object, problem: str) -> MidiFileError:
+    """The one error for a value read from a file: names the file, the field and where it is
+    (in `field`), the value as found (cut short, control characters escaped) and what is wrong."""
+    if isinstance(value, str) and len(value) > 40:
+        value = value[:40] + "..."
+    return MidiFileError(f"{path.name}: {field} is {value!r}; {problem}")
+
+
+def key_from_fifths(fifths: int, minor: bool) -> Key:
+    """The key of a signature with `fifths` sharps (negative: flats), as MIDI and MusicXML
+    write it."""
+    major_tonic = (7 * fifths) % 12
+    return Key((major_tonic + 9) % 12, "minor") if minor else Key(major_tonic, "major")
 
 
 def one_line(err: BaseException) -> str:
@@ -168,13 +209,14 @@ def _tempo_map(source: ScoreSource) -> tuple[tuple[int, int], ...]:
         by_tick[tick] = tempo  # the last of several at one tick is the one that sounds
     if by_tick and 0 not in by_tick:
         by_tick[0] = DEFAULT_TEMPO_US  # MIDI plays 120 BPM until the first set_tempo
-    tempo_changes = tuple(sorted(by_tick.items()))
-    _check_tempos(tempo_changes)
-    return tempo_changes
+    return tuple(sorted(by_tick.items()))
 
 
 def _check_tempos(tempo_changes: Sequence[tuple[int, int]]) -> None:
     for tick, tempo in tempo_changes:
+        if tempo <= 0:
+            raise BadInputError(f"tempo of {tempo} microseconds per quarter note at tick {tick} "
+                                "is not a tempo")
         bpm = tempo_bpm(tempo)
         if not MIN_BPM <= bpm <= MAX_BPM:
             raise BadInputError(
@@ -188,12 +230,13 @@ def tempo_bpm(tempo_us: int) -> float:
 
 
 def build_melody(path: Path, source: ScoreSource, track: str | int | None) -> Melody:
-    meter, meter_changes = _meter_map(source)
-    tempo_changes = _tempo_map(source)
     name, raw_notes = _choose_track(path, source.tracks, track)
-    return melody_from_notes(
-        raw_notes, source.ticks_per_beat, meter, tempo_changes, source.key, name, meter_changes
-    )
+    try:
+        meter, meter_changes = _meter_map(source)
+        return melody_from_notes(raw_notes, source.ticks_per_beat, meter, _tempo_map(source),
+                                 source.key, name, meter_changes)
+    except BadInputError as err:  # the same error, now naming the file
+        raise type(err)(f"{path.name}: {err}") from err
 
 
 def melody_from_notes(
@@ -203,6 +246,12 @@ def melody_from_notes(
 ) -> Melody:
     """A checked Melody from notes however they arrived (file, DAW clip): top line, limits."""
     _check_tempos(tempo_changes)
+    for note in raw_notes:  # the grid keeps pitches as int16 and starts at tick 0
+        if not 0 <= note.pitch <= 127 or note.start_tick < 0 or note.duration_tick <= 0:
+            raise BadInputError(
+                f"note {note.pitch} at tick {note.start_tick} lasting {note.duration_tick} "
+                "ticks is not a MIDI note (pitch 0-127, tick >= 0, length > 0)"
+            )
     notes, dropped = reduce_to_top_line(raw_notes, ticks_per_beat)
     if dropped:
         warnings.warn(

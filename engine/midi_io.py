@@ -13,10 +13,18 @@ from pathlib import Path
 
 import mido
 
-from engine.analysis.key import parse_key
 from engine.atomic_file import atomic_output
 from engine.errors import BadInputError, MidiFileError
-from engine.melody_source import ScoreSource, build_melody, one_line
+from engine.melody_source import (
+    MAX_FILE_NOTES,
+    MAX_MIDI_BYTES,
+    MAX_NAME_CHARS,
+    ScoreSource,
+    bad_value,
+    build_melody,
+    key_from_fifths,
+    read_capped,
+)
 from engine.musicxml import MUSICXML_SUFFIXES, read_musicxml
 from engine.types import Key, Melody, Note
 
@@ -70,43 +78,185 @@ def merged_messages(midi: mido.MidiFile) -> list[mido.Message]:
     return list(mido.merge_tracks(midi.tracks))
 
 
-def _read_midi(path: Path) -> ScoreSource:
-    try:
-        midi = mido.MidiFile(str(path), clip=True)
-    except (OSError, EOFError, ValueError, KeyError, IndexError, struct.error) as err:
-        raise MidiFileError(f"{path.name} is not a readable MIDI file ({one_line(err)})") from err
-    source = ScoreSource(ticks_per_beat=midi.ticks_per_beat)
-    if midi.ticks_per_beat <= 0:
-        raise MidiFileError(f"{path.name} uses SMPTE timing, which is not supported")
-    for index, midi_track in enumerate(midi.tracks):
-        name = midi_track.name.strip() or f"Track {index}"
-        by_channel: dict[int, list[tuple[int, mido.Message]]] = {}
-        tick = 0
-        for message in midi_track:
-            tick += message.time
-            if message.type == "set_tempo":
-                source.tempos.append((tick, message.tempo))
-            elif message.type == "time_signature":
-                source.time_signatures.append((tick, message.numerator, message.denominator))
-            elif message.type == "key_signature" and source.key is None:
-                source.key = parse_key(message.key)
-            elif message.type in ("note_on", "note_off"):
-                by_channel.setdefault(message.channel, []).append((tick, message))
-        by_channel.pop(DRUM_CHANNEL, None)
-        if midi.type == 0 and len(by_channel) > 1:
+# Reading walks the file's bytes here rather than through mido.MidiFile, which trusts the header
+# and chunk lengths (a lying length asks for gigabytes) and parses a whole track before anything
+# can be counted. Every length is checked against the bytes left, notes are counted as they are
+# read, and each value the melody uses is checked where it is read.
+_DATA_BYTES = {0x8: 2, 0x9: 2, 0xA: 2, 0xB: 2, 0xC: 1, 0xD: 1, 0xE: 2}  # by status nibble
+_SYSTEM_DATA_BYTES = {0xF1: 1, 0xF2: 2, 0xF3: 1, 0xF6: 0, 0xF8: 0, 0xFA: 0, 0xFB: 0, 0xFC: 0,
+                      0xFE: 0}
+_META_END_OF_TRACK, _META_TRACK_NAME = 0x2F, 0x03
+_META_TEMPO, _META_TIME_SIGNATURE, _META_KEY_SIGNATURE = 0x51, 0x58, 0x59
+NoteEvent = tuple[int, int, int, int]  # tick, channel, pitch, velocity (0: the note ends)
+
+
+class _Corrupt(Exception):
+    """The file's structure is broken here; _read_midi words it as 'not a readable MIDI file'."""
+
+
+class _MidiReader:
+    """One pass over the bytes of a standard MIDI file, filling a ScoreSource."""
+
+    def __init__(self, path: Path, data: bytes) -> None:
+        self.path, self.data = path, data
+        self.notes_read = 0
+
+    def read(self) -> ScoreSource:
+        data = self.data
+        if data[:4] != b"MThd":
+            raise _Corrupt("no MThd header at the start")
+        if len(data) < 14:
+            raise _Corrupt("the header is cut short")
+        length, kind, track_count, division = struct.unpack(">LHHH", data[4:14])
+        if not 6 <= length <= len(data) - 8:
+            raise _Corrupt(f"header length {length:,} does not fit the file's {len(data):,} "
+                           "bytes")
+        if kind > 2:
+            raise _Corrupt(f"header format {kind} is not 0, 1 or 2")
+        if division & 0x8000:
+            raise MidiFileError(f"{self.path.name} uses SMPTE timing, which is not supported")
+        if division == 0:
+            raise bad_value(self.path, "the header's ticks per beat", 0, "it must be 1 or more")
+        source = ScoreSource(ticks_per_beat=division)
+        position, index = 8 + length, 0
+        while index < track_count:
+            if position + 8 > len(data):
+                raise _Corrupt(f"the header promises {track_count} tracks, the file ends after "
+                               f"{index}")
+            chunk, size = struct.unpack(">4sL", data[position : position + 8])
+            position += 8
+            if size > len(data) - position:
+                raise _Corrupt(f"track {index} says {size:,} bytes, {len(data) - position:,} "
+                               "are left")
+            if chunk == b"MTrk":  # other chunk types are skipped, as the standard says
+                self._track(source, index, position, position + size, kind)
+                index += 1
+            position += size
+        return source
+
+    def _varlen(self, position: int, end: int, index: int) -> tuple[int, int]:
+        """A variable-length quantity (at most 4 bytes) at `position`, and where it ends."""
+        value = 0
+        for offset in range(4):
+            if position + offset >= end:
+                raise _Corrupt(f"track {index} ends inside a length or delta time")
+            byte = self.data[position + offset]
+            value = (value << 7) | (byte & 0x7F)
+            if byte < 0x80:
+                return value, position + offset + 1
+        raise _Corrupt(f"track {index} has a length or delta time longer than 4 bytes at byte "
+                       f"{position}")
+
+    def _track(self, source: ScoreSource, index: int, position: int, end: int,
+               kind: int) -> None:
+        data = self.data
+        name = ""
+        by_channel: dict[int, list[NoteEvent]] = {}
+        tick, running = 0, 0
+        while position < end:
+            delta, position = self._varlen(position, end, index)
+            tick += delta
+            if position >= end:
+                raise _Corrupt(f"track {index} ends inside an event")
+            status = data[position]
+            if status >= 0x80:
+                position += 1
+            elif running:
+                status = running
+            else:
+                raise _Corrupt(f"track {index} has data without a status byte at byte "
+                               f"{position}")
+            if status == 0xFF:
+                if position >= end:
+                    raise _Corrupt(f"track {index} ends inside an event")
+                meta = data[position]
+                length, position = self._varlen(position + 1, end, index)
+                payload = data[position : position + length]
+                if len(payload) < length:
+                    raise _Corrupt(f"track {index} ends inside a meta event")
+                position += length
+                if meta == _META_END_OF_TRACK:
+                    break
+                if meta == _META_TRACK_NAME and not name:
+                    name = payload.decode("latin-1")[:MAX_NAME_CHARS].strip()
+                else:
+                    self._meta(source, meta, payload, f"at tick {tick} of track {index}", tick)
+                continue
+            if status >= 0xF0:  # sysex and system messages: skipped
+                if status in (0xF0, 0xF7):
+                    length, position = self._varlen(position, end, index)
+                elif status in _SYSTEM_DATA_BYTES:
+                    length = _SYSTEM_DATA_BYTES[status]
+                else:
+                    raise _Corrupt(f"track {index} has the undefined status byte "
+                                   f"0x{status:02X} at byte {position - 1}")
+                running, position = 0, position + length
+                if position > end:
+                    raise _Corrupt(f"track {index} ends inside an event")
+                continue
+            running = status
+            size = _DATA_BYTES[status >> 4]
+            values = data[position : position + size]
+            if len(values) < size:
+                raise _Corrupt(f"track {index} ends inside an event")
+            position += size
+            channel = status & 0x0F
+            if status >> 4 not in (0x8, 0x9) or channel == DRUM_CHANNEL:
+                continue
+            pitch, velocity = min(values[0], 127), min(values[1], 127)  # as mido's clip=True
+            if status >> 4 == 0x8:
+                velocity = 0
+            elif velocity:
+                self.notes_read += 1
+                if self.notes_read > MAX_FILE_NOTES:
+                    raise MidiFileError(
+                        f"{self.path.name} holds more than {MAX_FILE_NOTES:,} notes (stopped "
+                        f"reading at tick {tick} of track {index}); a melody file may hold at "
+                        f"most {MAX_FILE_NOTES:,}"
+                    )
+            by_channel.setdefault(channel, []).append((tick, channel, pitch, velocity))
+        name = name or f"Track {index}"
+        if kind == 0 and len(by_channel) > 1:
             for channel in sorted(by_channel):
                 notes = _pair_notes(by_channel[channel], tick)
                 source.tracks.append((f"{name} channel {channel + 1}", notes))
         else:
-            events = sorted(
-                (ev for evs in by_channel.values() for ev in evs), key=lambda ev: ev[0]
-            )
+            events = sorted((ev for evs in by_channel.values() for ev in evs),
+                            key=lambda ev: ev[0])
             source.tracks.append((name, _pair_notes(events, tick)))
-    return source
+
+    def _meta(self, source: ScoreSource, meta: int, payload: bytes, where: str,
+              tick: int) -> None:
+        """The meta events the melody uses, each checked as it is read."""
+        if meta == _META_TEMPO:
+            tempo = int.from_bytes(payload[:3], "big")
+            if len(payload) != 3 or tempo == 0:
+                raise bad_value(self.path, f"set_tempo {where}", payload.hex(" "),
+                                "a tempo is 3 bytes of microseconds per quarter note, not 0")
+            source.tempos.append((tick, tempo))
+        elif meta == _META_TIME_SIGNATURE:
+            if len(payload) < 2 or payload[1] > 6:
+                raise bad_value(self.path, f"time_signature {where}", payload.hex(" "),
+                                "it must be a numerator and a denominator of 1-64")
+            source.time_signatures.append((tick, payload[0], 2 ** payload[1]))
+        elif meta == _META_KEY_SIGNATURE and source.key is None:
+            fifths = int.from_bytes(payload[:1], "big", signed=True)
+            if len(payload) != 2 or not -7 <= fifths <= 7 or payload[1] > 1:
+                raise bad_value(self.path, f"key_signature {where}", payload.hex(" "),
+                                "a key is -7..7 sharps and 0 (major) or 1 (minor)")
+            source.key = key_from_fifths(fifths, minor=payload[1] == 1)
 
 
-def _pair_notes(events: Iterable[tuple[int, mido.Message]], end_tick: int) -> list[Note]:
-    """Match note_on/note_off per (channel, pitch); velocity-0 note_on ends a note.
+def _read_midi(path: Path) -> ScoreSource:
+    data = read_capped(path, MAX_MIDI_BYTES, "MIDI")
+    try:
+        return _MidiReader(path, data).read()
+    except _Corrupt as err:
+        raise MidiFileError(f"{path.name} is not a readable MIDI file ({err})") from err
+
+
+def _pair_notes(events: Iterable[NoteEvent], end_tick: int) -> list[Note]:
+    """Match note starts and ends per (channel, pitch); velocity 0 ends a note.
 
     A note_on for a pitch still sounding closes the earlier note there; notes never closed end
     at the track end; zero-length notes get one tick so they survive.
@@ -118,12 +268,12 @@ def _pair_notes(events: Iterable[tuple[int, mido.Message]], end_tick: int) -> li
         start, velocity = open_notes.pop(key)
         notes.append(Note(key[1], start, max(1, tick - start), velocity))
 
-    for tick, message in events:
-        key = (message.channel, message.note)
+    for tick, channel, pitch, velocity in events:
+        key = (channel, pitch)
         if key in open_notes:
             close(key, tick)
-        if message.type == "note_on" and message.velocity > 0:
-            open_notes[key] = (tick, message.velocity)
+        if velocity > 0:
+            open_notes[key] = (tick, velocity)
     for key in list(open_notes):
         close(key, max(end_tick, open_notes[key][0]))
     notes.sort(key=lambda n: (n.start_tick, -n.pitch))
