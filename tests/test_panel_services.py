@@ -97,3 +97,14 @@ def test_a_bad_midi_end_is_our_error(session):
     config = ServiceConfig(osc_enabled=False, midi=True, midi_end="whenever")
     with pytest.raises(MidiEndError), BridgeServices(session, config) as services:
         services.start(strict=False)
+
+
+def test_ableton_before_live_starts_is_waiting_not_connected(session):
+    """serve --ableton started before Live: the status says what it waits for (issue 14)."""
+    config = ServiceConfig(osc_enabled=False, ableton=True, ableton_send_port=_free_port(),
+                           ableton_reply_port=_free_port())
+    with BridgeServices(session, config) as services:
+        services.start(strict=False, ableton_live=True)
+        live = _states(services)["Ableton Live"]
+    assert live.state == "waiting", live
+    assert "waiting for" in live.detail and live.hint == HINTS["ableton_waiting"]

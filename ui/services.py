@@ -197,8 +197,15 @@ class BridgeServices:
         log = self._log
 
         def on_event(request_id: str, kind: str, payload: object) -> None:
-            log.info("ableton %s %s: %s", request_id or "-", kind, payload)
-            if kind == "error" and isinstance(payload, tuple) and len(payload) == 2:
+            if kind not in ("result", "written"):  # the adapter logs each job in one line
+                log.debug("ableton %s %s: %s", request_id or "-", kind, payload)
+            if kind == "status" and isinstance(payload, tuple) and len(payload) == 3 \
+                    and payload[0] in ("waiting", "watching"):
+                waiting = payload[0] == "waiting"
+                self._update("ableton", state="waiting" if waiting else "connected",
+                             detail=str(payload[2]),
+                             hint=HINTS["ableton_waiting"] if waiting else "")
+            elif kind == "error" and isinstance(payload, tuple) and len(payload) == 2:
                 self._update("ableton", state="waiting", detail=str(payload[1]),
                              hint=HINTS["ableton_waiting"])
             elif kind == "written":
@@ -214,13 +221,17 @@ class BridgeServices:
         self.ableton = adapter
         try:
             if live:
-                adapter.start_live()
+                adapter.start_live()  # never raises for Live or the selection: it waits
             else:
                 adapter.fetch_selected_clip()  # only to learn whether Live answers
-            log.info("ableton: watching the selected clip %s", adapter.watched)
-            self._set("ableton", ConnectionStatus(
-                "Ableton Live", "connected",
-                f"watching clip {adapter.watched}" if live else "Live answers"))
+            if live and adapter.waiting_for is not None:
+                self._set("ableton", ConnectionStatus(
+                    "Ableton Live", "waiting", f"waiting for {adapter.waiting_for}",
+                    HINTS["ableton_waiting"]))
+            else:
+                self._set("ableton", ConnectionStatus(
+                    "Ableton Live", "connected",
+                    f"watching clip {adapter.watched}" if live else "Live answers"))
         except BridgeError as err:
             log.warning("ableton: %s (is Live running with AbletonOSC?)", err)
             self._set("ableton", ConnectionStatus("Ableton Live", "waiting", str(err),
