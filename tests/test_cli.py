@@ -214,6 +214,9 @@ def test_each_send_is_its_own_source():
     (["serve", "--osc-port", "-1"], "0-65535"),
     (["send", "x.mid", "-o", "y.mid", "--osc-port", "port"], "0-65535"),
     (["serve", "--listen", "nosuch.invalid"], "cannot listen on 'nosuch.invalid'"),
+    (["serve", "--density", "9"], "--density must be a whole number 0..4"),
+    (["serve", "--mode", "minor"], "--mode needs --key"),
+    (["serve", "--preset", "No such preset"], "--preset"),
 ])
 def test_ports_and_listen_addresses_are_checked(args, needle, capsys):
     code, printed = _run(args, capsys)

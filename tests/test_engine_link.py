@@ -160,3 +160,17 @@ def test_over_osc_a_bad_option_is_error_1_and_the_server_keeps_working(real_brid
     result = send_clip_and_wait("127.0.0.1", real_bridge.port, _clip(), {"parts": ["chords"]},
                                 30.0)
     assert result.parts["chords"]
+
+
+def test_serve_defaults_apply_to_daw_clips_and_what_the_daw_sends_wins():
+    from ui.engine_link import with_defaults
+
+    generate_dark = with_defaults({"style": "dark", "parts": ["chords"], "key": "D",
+                                   "mode": "minor"})
+    result = generate_dark(_clip(), {}, _context()[0])
+    assert set(result.parts) == {"chords"} and result.summary["key"]["name"] == "D minor"
+    own = generate_dark(_clip(), {"key": "F", "mode": "major", "parts": ["chords", "piano"]},
+                        _context()[0])
+    assert set(own.parts) == {"chords", "piano"} and own.summary["key"]["name"] == "F major"
+    with pytest.raises(OptionError, match="density must be a whole number 0..4"):
+        with_defaults({"density": 9})

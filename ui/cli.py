@@ -130,6 +130,18 @@ def build_parser() -> argparse.ArgumentParser:
                        help='virtual MIDI ports "AccoBridge In"/"AccoBridge Out"')
     serve.add_argument("--midi-end", default="stop", metavar="stop|cc:NN|bars:N",
                        help="what ends a take played into AccoBridge In (default: Stop)")
+    defaults = serve.add_argument_group(
+        "options for DAW clips", "defaults for every clip a DAW sends; options a DAW sends "
+        "with its clip (OSC params, the REAPER script's options) win")
+    defaults.add_argument("--preset", metavar="NAME", help="a style preset (factory or yours)")
+    defaults.add_argument("--style", help=f"one of {', '.join(STYLES)}")
+    defaults.add_argument("--density", type=int, metavar="0-4", help="rhythmic-density level")
+    defaults.add_argument("--polyphony", type=int, metavar="0-4", help="voice-number level")
+    defaults.add_argument("--key", help="tonic: C, C#, Db, D, … B (default: detected)")
+    defaults.add_argument("--mode", choices=("major", "minor"), help="mode for --key")
+    defaults.add_argument("--phrases", help="phrase string such as A8A8B8B8 (default: detected)")
+    defaults.add_argument("--scorer", choices=("rules", "learned"),
+                          help="the chord scorer (default learned)")
     send = sub.add_parser("send", help="send a melody to a running bridge, write its parts")
     _add_harmonize_options(send)
     send.add_argument("--density", type=int, metavar="0-4", help="rhythmic-density level")
@@ -197,9 +209,15 @@ def _options(args: argparse.Namespace) -> Any:
     try:
         return ArrangeOptions.from_json(_wire_options(args))
     except OptionError as err:
-        flagged = re.sub(r"\boption ([a-z_]+)", lambda m: "--" + m.group(1).replace("_", "-"),
-                         str(err))
-        raise OptionError(flagged) from err
+        raise _flagged(err) from err
+
+
+def _flagged(err: Exception) -> Exception:
+    """The codec's error with each JSON option name written as its command-line flag."""
+    from engine import OptionError
+
+    return OptionError(re.sub(r"\boption ([a-z_]+)",
+                              lambda m: "--" + m.group(1).replace("_", "-"), str(err)))
 
 
 def _write_json_atomic(path: Path, doc: dict[str, Any]) -> None:
@@ -275,15 +293,15 @@ def _cmd_serve(args: argparse.Namespace) -> None:
     import signal
     import threading
 
+    from bridge.osc import is_loopback_host
     from bridge.session import Session
     from bridge.tally import live_tallies, report_all
-    from ui.engine_link import generate
+    from ui.engine_link import with_defaults
     from ui.services import BridgeServices, MidiEndError, ServiceConfig
 
+    generate = with_defaults(_serve_defaults(args))  # a bad option stops here, nothing started
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     log = logging.getLogger(SERVE_LOG)
-    from bridge.osc import is_loopback_host
-
     if not is_loopback_host(args.listen):
         sys.stderr.write(f"accobridge: warning: listening on {args.listen}: any host that can "
                          "reach it can send clips and read results\n")
@@ -314,6 +332,30 @@ def _cmd_serve(args: argparse.Namespace) -> None:
         for tally in tallies:
             tally.report(final=True)
     print("accobridge: stopped", flush=True)
+
+
+def _serve_defaults(args: argparse.Namespace) -> dict[str, Any]:
+    """serve's options for DAW clips under the engine's JSON names: the preset's, then the
+    flags given; checked (a bad one is a one-line error) before anything starts."""
+    from engine import OptionError
+    from ui.engine_link import request_options
+    from ui.presets import PresetError, PresetStore
+
+    defaults: dict[str, Any] = {}
+    if args.preset:
+        try:
+            defaults.update(PresetStore().get(args.preset).engine_options())
+        except PresetError as err:
+            raise OptionError(f"--preset: {err}") from err
+    defaults.update({name: getattr(args, name) for name in (
+        "style", "density", "polyphony", "key", "mode", "phrases", "scorer")
+        if getattr(args, name) is not None})
+    defaults = {name: value for name, value in defaults.items() if value is not None}
+    try:
+        request_options(defaults)
+    except OptionError as err:
+        raise _flagged(err) from err
+    return defaults
 
 
 def _prepare_engine(log: Any) -> None:

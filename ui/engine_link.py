@@ -23,6 +23,7 @@ from bridge.types import (
     Clip,
     ClipControl,
     ClipNote,
+    Generate,
     GenerateResult,
     JobContext,
 )
@@ -155,6 +156,19 @@ def generate_result(arrangement: Arrangement, parts: tuple[str, ...], request_id
     return GenerateResult(request_id, source, out, symbols, summary, controls)
 
 
+def with_defaults(defaults: Mapping[str, Any]) -> Generate:
+    """`generate` whose options start from `defaults` (serve's --preset and flags); what a DAW
+    sends with its clip wins. The defaults are checked here, once, like any options."""
+    fixed = dict(defaults)
+    request_options(fixed)
+
+    def generate_with_defaults(clip: Clip, options: Mapping[str, Any],
+                               context: JobContext) -> GenerateResult:
+        return generate(clip, {**fixed, **options}, context)
+
+    return generate_with_defaults
+
+
 def generate(clip: Clip, options: Mapping[str, Any], context: JobContext) -> GenerateResult:
     """The bridge's injected `Generate`: harmonize (and arrange, when the piano is wanted)."""
     context.progress(0.05, "reading clip")
@@ -170,5 +184,5 @@ def generate(clip: Clip, options: Mapping[str, Any], context: JobContext) -> Gen
 
 __all__ = [
     "clip_melody", "clip_from_melody", "generate", "generate_result", "key_of_hint",
-    "notes_of_part", "request_options", "run_arrangement",
+    "notes_of_part", "request_options", "run_arrangement", "with_defaults",
 ]
