@@ -65,6 +65,7 @@ def test_a_daw_scale_is_a_key_prior_not_an_override():
     # the demo is plainly F major: a hint of its relative minor does not override that
     result = generate(hinted, {"parts": ["chords"]}, _context()[0])
     assert result.summary["key"]["name"] == "F major"
+    assert result.summary["key"]["daw_scale"] == "D Minor"  # shown beside what we heard
     # a melody between C major and A minor: the DAW's scale moves the estimate's confidence
     pitches = [69, 72, 76, 72, 74, 71, 67, 71, 69, 72, 76, 79, 77, 76, 74, 72] * 2
     notes = tuple(ClipNote(p, float(i), 1.0, 90, 1) for i, p in enumerate(pitches))

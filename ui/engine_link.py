@@ -130,7 +130,7 @@ def run_arrangement(melody: Melody, options: ArrangeOptions,
 
 
 def generate_result(arrangement: Arrangement, parts: tuple[str, ...], request_id: str,
-                    source: str) -> GenerateResult:
+                    source: str, key_hint: str | None = None) -> GenerateResult:
     """The bridge's result: each wanted part on its channel, the piano's sustain pedal, the
     chord symbols and the chart, in beats of the melody's own resolution."""
     from engine import arrangement_chart, harmonization_chart
@@ -153,6 +153,8 @@ def generate_result(arrangement: Arrangement, parts: tuple[str, ...], request_id
     )
     summary = (arrangement_chart(arrangement) if arrangement.textures
                else harmonization_chart(harmonization))
+    if key_hint:  # the DAW's scale, shown beside the key we heard (it weighed in as a prior)
+        summary["key"] = {**summary["key"], "daw_scale": key_hint}
     return GenerateResult(request_id, source, out, symbols, summary, controls)
 
 
@@ -179,7 +181,8 @@ def generate(clip: Clip, options: Mapping[str, Any], context: JobContext) -> Gen
     arrangement = run_arrangement(melody, arrange_options, parts)
     context.check()
     context.progress(0.9, "sending")
-    return generate_result(arrangement, parts, context.request_id, context.source)
+    return generate_result(arrangement, parts, context.request_id, context.source,
+                           clip.key_hint)
 
 
 __all__ = [

@@ -131,7 +131,7 @@ class PanelEngine:
         context.check()
         context.progress(0.9, "sending")
         result = generate_result(arrangement, request.parts, context.request_id,
-                                 context.source)
+                                 context.source, clip.key_hint)
         view = view_of_arrangement(arrangement, request.locked)
         with self._lock:
             self._outcomes[context.request_id] = PanelOutcome(
