@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from engine import STYLES
+from engine import STYLES, SUPPORTED_METERS
 
 if TYPE_CHECKING:
     from engine import MelodyAnalysis
@@ -128,8 +128,12 @@ def build_parser() -> argparse.ArgumentParser:
                             "<REAPER resource path>/AccoBridge/spool)")
     serve.add_argument("--midi", action="store_true",
                        help='virtual MIDI ports "AccoBridge In"/"AccoBridge Out"')
-    serve.add_argument("--midi-end", default="stop", metavar="stop|cc:NN|bars:N",
-                       help="what ends a take played into AccoBridge In (default: Stop)")
+    serve.add_argument("--midi-end", default="stop", metavar="stop|loop|cc:NN|bars:N",
+                       help="what ends a take played into AccoBridge In (default: Stop; loop: "
+                            "the first pass of the DAW's loop is the take)")
+    serve.add_argument("--meter", default="4/4", choices=[f"{n}/{d}" for n, d in SUPPORTED_METERS],
+                       metavar="N/D", help="meter of takes played into AccoBridge In (MIDI "
+                                           "clock carries none; default 4/4)")
     defaults = serve.add_argument_group(
         "options for DAW clips", "defaults for every clip a DAW sends; options a DAW sends "
         "with its clip (OSC params, the REAPER script's options) win")
@@ -312,7 +316,7 @@ def _cmd_serve(args: argparse.Namespace) -> None:
     config = ServiceConfig(
         osc_port=args.osc_port, listen_host=args.listen, ableton=args.ableton,
         reaper_spool=args.reaper_spool,
-        midi=args.midi, midi_end=args.midi_end,
+        midi=args.midi, midi_end=args.midi_end, midi_meter=args.meter,
     )
     services = BridgeServices(session, config, log=log,
                               announce=lambda line: print(line, flush=True))

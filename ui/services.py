@@ -21,7 +21,18 @@ ANNOUNCE_NONE: Callable[[str], None] = lambda _line: None  # noqa: E731  # a no-
 
 
 class MidiEndError(ValueError):
-    """The "what ends a MIDI take" setting does not parse (`stop`, `cc:NN`, `bars:N`)."""
+    """The "what ends a MIDI take" setting does not parse (`stop`, `loop`, `cc:NN`, `bars:N`)."""
+
+
+def parse_meter(text: str) -> tuple[int, int]:
+    """`serve --meter`'s "N/D" as (N, D), one the engine supports; ValueError otherwise."""
+    from engine import SUPPORTED_METERS
+
+    num, _, den = text.strip().partition("/")
+    if num.isdigit() and den.isdigit() and (int(num), int(den)) in SUPPORTED_METERS:
+        return int(num), int(den)
+    names = ", ".join(f"{n}/{d}" for n, d in SUPPORTED_METERS)
+    raise ValueError(f"meter {text!r}: expected one of {names}")
 
 
 @dataclass(frozen=True)
@@ -38,6 +49,7 @@ class ServiceConfig:
     reaper_spool: str | None = None  # None: off; "": REAPER's default spool folder
     midi: bool = False
     midi_end: str = "stop"
+    midi_meter: str = "4/4"  # takes played into the ports (MIDI clock carries no meter)
 
 
 @dataclass(frozen=True)
@@ -94,6 +106,7 @@ class BridgeServices:
         self._statuses: dict[str, ConnectionStatus] = {}
         self.server: Any = None
         self.ableton: Any = None  # the AbletonAdapter, when running
+        self.midi: Any = None  # the MidiAdapter, when running
         self._started = False
 
     # ---- start / stop -------------------------------------------------------------------
@@ -126,13 +139,21 @@ class BridgeServices:
                 closer.close()
             except Exception:  # one adapter failing to close must not keep the others open
                 self._log.exception("closing %r failed", closer)
-        self.server = self.ableton = None
+        self.server = self.ableton = self.midi = None
 
     def __enter__(self) -> BridgeServices:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    def set_midi_meter(self, meter: str) -> None:
+        """The meter of MIDI takes from the next one on (the panel's analysis editor): kept
+        in the config and handed to the running ports. ValueError for a meter not supported."""
+        ts_num, ts_den = parse_meter(meter)
+        self.config = replace(self.config, midi_meter=f"{ts_num}/{ts_den}")
+        if self.midi is not None:
+            self.midi.set_meter(ts_num, ts_den)
 
     def statuses(self) -> tuple[ConnectionStatus, ...]:
         with self._lock:
@@ -247,8 +268,10 @@ class BridgeServices:
                 self._update("midi", state="connected", detail=message, hint="")
             self._report("midi", kind, message)
 
+        ts_num, ts_den = parse_meter(self.config.midi_meter)
         try:  # the adapter logs its own reports (ports lost/back, takes, errors)
-            adapter = MidiAdapter(self.session, end_on=self.config.midi_end, on_report=on_report)
+            adapter = MidiAdapter(self.session, end_on=self.config.midi_end, on_report=on_report,
+                                  ts_num=ts_num, ts_den=ts_den)
         except ValueError as err:  # a bad midi_end setting
             raise MidiEndError(str(err)) from err
         except Exception as err:  # no MIDI system: the other adapters keep serving
@@ -258,6 +281,7 @@ class BridgeServices:
             return
         with self._lock:
             self._closers.append(adapter)
+        self.midi = adapter
         if not adapter.ports.is_open:  # no MIDI system yet: the "lost" report set the status;
             return  # the ports open, and "back" says so, once JACK or the OS service runs
         self._set("midi", ConnectionStatus("MIDI ports", "connected",

@@ -40,7 +40,7 @@ from bridge.errors import BridgeError
 from bridge.midi.capture import SOURCE, EndOn, MelodyCapture, Take
 from bridge.midi.clock import ClockFollower, MidiEvent
 from bridge.midi.ports import IN_PORT_NAME, OUT_PORT_NAME, WATCH_S, MidiPorts, ReportFunction
-from bridge.midi.sender import Sender, schedule_parts
+from bridge.midi.sender import SPIN_S, Sender, schedule_parts
 
 logger = logging.getLogger(__name__)
 
@@ -59,11 +59,14 @@ def _close_all() -> None:
 class MidiAdapter:
     """Wires ports + clock follower + capture + sender to `session`.
 
-    `end_on`: "stop", "cc:NN" or "bars:N" (see `bridge.midi.capture`). `api`: see
+    `end_on`: "stop", "loop", "cc:NN" or "bars:N" (see `bridge.midi.capture`). `ts_num`/`ts_den`:
+    the meter takes are captured in (MIDI clock carries none; `set_meter` changes it from the
+    next take). `api`: see
     `bridge.midi.ports` (default: `ACCOBRIDGE_MIDI_API`, else auto). `on_report(kind, message)`
     hears about ports ("lost", "back"), takes ("take"), results ("result") and failures
     ("error"), on the reporting thread: keep it short, as callbacks should be.
     `gil_switch_s`: the GIL switch interval to hold while open (None: leave it alone).
+    `spin_s`: see `bridge.midi.sender.Sender`.
     """
 
     def __init__(
@@ -72,7 +75,7 @@ class MidiAdapter:
         channel: int | None = 1, in_name: str = IN_PORT_NAME, out_name: str = OUT_PORT_NAME,
         in_match: str | None = None, out_match: str | None = None,
         on_report: ReportFunction | None = None, watch_s: float = WATCH_S,
-        gil_switch_s: float | None = GIL_SWITCH_S,
+        gil_switch_s: float | None = GIL_SWITCH_S, spin_s: float = SPIN_S,
     ) -> None:
         self._session = session
         self._options = dict(options or {})
@@ -80,7 +83,7 @@ class MidiAdapter:
         # Checked before anything opens: a bad setting is a ValueError with nothing to clean.
         self._capture = MelodyCapture(EndOn.parse(end_on), ts_num=ts_num, ts_den=ts_den,
                                       channel=channel)
-        self._follower = ClockFollower()
+        self._follower = ClockFollower(self._capture.bar_beats)
         self._events: queue.SimpleQueue[MidiEvent | None] = queue.SimpleQueue()
         self._ids = (f"midi-{secrets.token_hex(3)}-{n}" for n in itertools.count(1))
         self._lock = threading.Lock()
@@ -94,7 +97,7 @@ class MidiAdapter:
             self._saved_switch = sys.getswitchinterval()
             sys.setswitchinterval(gil_switch_s)
         self._set_switch = sys.getswitchinterval()
-        self._sender = Sender(self._ports.send)
+        self._sender = Sender(self._ports.send, spin_s=spin_s)
         self._thread = threading.Thread(target=self._dispatch, name="accobridge-midi",
                                         daemon=True)
         self._thread.start()
@@ -116,6 +119,16 @@ class MidiAdapter:
     @property
     def tempo_bpm(self) -> float | None:
         return self._follower.tempo_bpm
+
+    @property
+    def lost_ticks(self) -> int:
+        """Clock ticks inferred lost on the way (JACK xruns), net."""
+        return self._follower.lost_ticks
+
+    def set_meter(self, ts_num: int, ts_den: int) -> None:
+        """Capture the takes that start from now on in `ts_num`/`ts_den` (ValueError if it is
+        not a meter). Any thread."""
+        self._capture.set_meter(ts_num, ts_den)
 
     def close(self) -> None:
         """Stop capturing, send note-offs and all-notes-off, close the ports. Idempotent."""
@@ -150,6 +163,7 @@ class MidiAdapter:
         if self._follower.handle(event):
             self._sender.set_clock(self._follower.snapshot())
         take = self._capture.handle(event, self._follower)
+        self._follower.bar_beats = self._capture.bar_beats  # the take's meter sets the anchors
         if take is not None:
             self._submit(take)
 

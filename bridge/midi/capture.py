@@ -2,8 +2,12 @@
 (source "midi"), ended by Stop, by a chosen CC, or after N bars. Pure: no ports, no threads.
 
 A take starts when the transport starts (Start/Continue, at the position the next clock tick
-marks). With `end_on="stop"` the take ends at Stop and its length is rounded up to whole bars.
-With `"cc:NN"` a CC NN with value >= 64 ends it at the nearest barline; with `"bars:N"` it
+marks). With `end_on="stop"` the take ends at Stop and its length is rounded up to whole bars;
+a jump while playing (a DAW's loop sends a Song Position Pointer back to the loop start) ends it
+too, and the next pass is a new take. With `"loop"` the take is the loop: the first pass, up to
+the jump back, is the take (its length rounded up to whole bars: one loop), and later passes
+are not recorded until Stop, so the result plays on every pass from the loop start. With
+`"cc:NN"` a CC NN with value >= 64 ends it at the nearest barline; with `"bars:N"` it
 ends after exactly N bars; in both, the next take starts where it ended, a note held across
 the end continues into it, and Stop throws the unfinished take away.
 """
@@ -26,24 +30,25 @@ CC_THRESHOLD = 64  # pedal-style controllers: >= 64 is "pressed"
 
 @dataclass(frozen=True)
 class EndOn:
-    """What ends a take: ``"stop"``, ``"cc"`` with a controller number, ``"bars"`` with N."""
+    """What ends a take: ``"stop"``, ``"loop"``, ``"cc"`` with a controller number, ``"bars"``
+    with N."""
 
     kind: str
     value: int = 0
 
     @classmethod
     def parse(cls, text: str) -> EndOn:
-        """``"stop"``, ``"cc:NN"`` (0-119) or ``"bars:N"`` (1-MAX_CLIP_BARS)."""
+        """``"stop"``, ``"loop"``, ``"cc:NN"`` (0-119) or ``"bars:N"`` (1-MAX_CLIP_BARS)."""
         kind, _, value = text.strip().lower().partition(":")
-        if kind == "stop" and not value:
-            return cls("stop")
+        if kind in ("stop", "loop") and not value:
+            return cls(kind)
         limits = {"cc": (0, 119), "bars": (1, MAX_CLIP_BARS)}
         if kind in limits and value.isdigit():
             low, high = limits[kind]
             if low <= int(value) <= high:
                 return cls(kind, int(value))
             raise ValueError(f"end_on {text!r}: {kind} must be {low}..{high}")
-        raise ValueError(f"end_on {text!r}: expected 'stop', 'cc:NN' or 'bars:N'")
+        raise ValueError(f"end_on {text!r}: expected 'stop', 'loop', 'cc:NN' or 'bars:N'")
 
 
 @dataclass(frozen=True)
@@ -64,13 +69,13 @@ class MelodyCapture:
         channel: int | None = 1, name: str = "MIDI take",
     ) -> None:
         self.end_on = end_on if isinstance(end_on, EndOn) else EndOn.parse(end_on)
-        if not 1 <= ts_num <= 32 or ts_den not in (1, 2, 4, 8, 16, 32):
-            raise ValueError(f"meter {ts_num}/{ts_den}: numerator 1..32, denominator a power "
-                             "of two 1..32")
         if channel is not None and not 1 <= channel <= 16:
             raise ValueError(f"channel {channel}: 1..16, or None for omni")
-        self.ts_num, self.ts_den, self.channel, self.name = ts_num, ts_den, channel, name
+        self.channel, self.name = channel, name
+        self.set_meter(ts_num, ts_den)
+        self.ts_num, self.ts_den = ts_num, ts_den
         self.bar_beats = ts_num * 4.0 / ts_den
+        self._looped = False  # loop mode: the loop's take is done, until Stop
         self._origin: float | None = None  # song position of the take's start; None: idle
         self._held: dict[int, tuple[float, int]] = {}  # pitch -> (start, velocity)
         self._notes: list[ClipNote] = []
@@ -82,15 +87,27 @@ class MelodyCapture:
     def recording(self) -> bool:
         return self._origin is not None
 
+    def set_meter(self, ts_num: int, ts_den: int) -> None:
+        """The meter of the next take (a take being recorded keeps its own). Any thread."""
+        if not 1 <= ts_num <= 32 or ts_den not in (1, 2, 4, 8, 16, 32):
+            raise ValueError(f"meter {ts_num}/{ts_den}: numerator 1..32, denominator a power "
+                             "of two 1..32")
+        self._next_meter = (ts_num, ts_den)  # one tuple, swapped whole: read at a take's start
+
     def handle(self, event: MidiEvent, follower: ClockFollower) -> Take | None:
         kind = event.kind
         if follower.tempo_bpm is not None:
             self._tempo_bpm = follower.tempo_bpm
         if kind in (Kind.START, Kind.CONTINUE, Kind.STOP, Kind.SONG_POSITION):
             take = None
+            jumped = self._origin is not None and kind is not Kind.STOP
             if self._origin is not None:
                 take = self._end_or_drop(follower.jumped_from_beats)
-            if follower.playing and kind is not Kind.STOP:
+            if kind in (Kind.STOP, Kind.START):
+                self._looped = False
+            elif jumped and take is not None and self.end_on.kind == "loop":
+                self._looped = True  # the jump back closed the loop: it is the take
+            if follower.playing and kind is not Kind.STOP and not self._looped:
                 self._begin(follower.position_beats(event.time_s))
             return take
         if self._origin is None:
@@ -114,6 +131,8 @@ class MelodyCapture:
     # ---- takes --------------------------------------------------------------------------
 
     def _begin(self, origin: float) -> None:
+        self.ts_num, self.ts_den = self._next_meter
+        self.bar_beats = self.ts_num * 4.0 / self.ts_den
         self._origin = origin
         self._held.clear()
         self._notes.clear()
@@ -121,9 +140,9 @@ class MelodyCapture:
 
     def _end_or_drop(self, position: float) -> Take | None:
         """Stop or a jump (Start, Continue, Song Position Pointer) ends the take at `position`
-        in "stop" mode, and throws it away in the others."""
+        in "stop" and "loop" mode, and throws it away in the others."""
         assert self._origin is not None
-        if self.end_on.kind != "stop":
+        if self.end_on.kind not in ("stop", "loop"):
             logger.info("transport stopped or jumped: unfinished take dropped")
             self._origin = None
             return None
@@ -138,7 +157,7 @@ class MelodyCapture:
         end = self._origin + bars * self.bar_beats
         if position < end - 1e-9:
             return None
-        return self._finish(end, carry=self.end_on.kind != "stop")
+        return self._finish(end, carry=self.end_on.kind not in ("stop", "loop"))
 
     def _finish(self, end: float, *, carry: bool, held_until: float | None = None) -> Take | None:
         """Close the take at song position `end`; with `carry`, start the next one there and

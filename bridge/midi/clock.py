@@ -2,6 +2,11 @@
 give the song position in beats; a least-squares fit over recent tick times gives the tempo and
 the beats <-> seconds map the sender plays by. Pure: no ports, no mido, no threads.
 
+Re-anchoring: at every bar line the follower notes where the fit puts it (the anchor). A gap of
+more than `MAX_LOST_TICKS` while playing — a JACK xrun loses every tick of the cycles a client
+misses — is measured against that anchor, so the count (the song position) is right again at
+the first tick after it instead of staying behind for the rest of the take.
+
 Also the decoded MIDI event (`MidiEvent`) that the ports hand to the follower and the capture.
 
 Times are seconds on `time.monotonic()`'s clock, stamped when the MIDI backend received the
@@ -24,6 +29,8 @@ FIT_TICKS = 24  # one beat of ticks: the window of the tempo/phase fit
 LOST_TICK_GAP = 1.6
 MAX_LOST_TICKS = 3  # a longer gap is the clock pausing (or a tempo jump), not loss: refit
 MIN_FIT_FOR_LOSS = 8  # ticks in the fit before a gap counts as loss (one interval is too noisy)
+# While playing, a longer gap of up to a bar is an xrun (the DAW's clock ran on, its ticks were
+# lost on the way): the ticks are counted from the last bar line's anchor. Longer: a pause.
 DEFAULT_TEMPO_BPM = 120.0
 
 
@@ -96,7 +103,8 @@ class ClockFollower:
     24th of a beat further.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, bar_beats: float = 4.0) -> None:
+        self.bar_beats = bar_beats  # the meter's bar: where anchors are taken, the longest xrun
         # Timing fit over (tick serial, arrival time); serials count every tick ever seen plus
         # the ticks inferred lost, playing or not (many DAWs send clock while stopped).
         self._fit: deque[tuple[int, float]] = deque(maxlen=FIT_TICKS)
@@ -112,6 +120,7 @@ class ClockFollower:
         self._start_time: float | None = None
         self._jumped_from = 0.0
         self._inferred = 0  # ticks inferred lost at the previous tick, maybe wrongly
+        self._anchor: int | None = None  # serial of this run's last bar line
         self.ticks = 0
         self.lost_ticks = 0  # inferred lost ticks (net of ones that turned out only late)
 
@@ -147,6 +156,7 @@ class ClockFollower:
         self._last_ticks = None
         self._start_time = time_s
         self._inferred = 0
+        self._anchor = None
         self._generation += 1
 
     def stop(self, time_s: float) -> None:
@@ -157,6 +167,7 @@ class ClockFollower:
                 self._next_ticks = self._last_ticks + 1
         self._playing = False
         self._last_ticks = None
+        self._anchor = None
         self._generation += 1
 
     def song_position(self, sixteenths: int, time_s: float) -> None:
@@ -165,6 +176,7 @@ class ClockFollower:
         self._stopped_beats = self._next_ticks / TICKS_PER_BEAT
         self._last_ticks = None  # while playing, the next tick marks the new position
         self._start_time = None
+        self._anchor = None
         self._generation += 1
 
     def tick(self, time_s: float) -> None:
@@ -184,6 +196,10 @@ class ClockFollower:
             self._last_ticks = self._next_ticks  # the first tick of a run marks its position
         else:
             self._last_ticks += advance
+        bar_ticks = max(1, round(self.bar_beats * TICKS_PER_BEAT))
+        if self._anchor is None or (self._last_ticks // bar_ticks
+                                    != (self._last_ticks - advance) // bar_ticks):
+            self._anchor = self._serial  # a bar line (or the run's first tick): re-anchor
         self._last_serial = self._serial
 
     def _lost_before(self, time_s: float) -> int:
@@ -194,6 +210,17 @@ class ClockFollower:
         last_serial = self._fit[-1][0]
         gap = (time_s - self._fitted_time(last_serial)) / self._slope  # in ticks, ~1
         inferred, self._inferred = self._inferred, 0
+        bar_ticks = self.bar_beats * TICKS_PER_BEAT
+        if (gap > MAX_LOST_TICKS + 1.5 and self._playing and self._anchor is not None
+                and gap <= bar_ticks + 1):
+            # An xrun: this tick's serial from the time since the bar's anchor (the fitted
+            # line, at the last beat's tempo), as if no tick had been lost.
+            serial = self._anchor + round((time_s - self._fitted_time(self._anchor))
+                                          / self._slope)
+            lost = max(0, serial - last_serial - 1)
+            self._inferred = lost
+            self.lost_ticks += lost
+            return lost
         if gap > MAX_LOST_TICKS + 1.5:
             # The clock paused (many DAWs send it only while playing): start a new fit, at the
             # old tempo until there are ticks to measure it.

@@ -157,8 +157,13 @@ class Sender:
                 while self._now() < deadline:  # the last ~2 ms: spin, letting others run
                     time.sleep(0)
                 with self._cond:
-                    if (not self._closed and generation == self._generation
-                            and index == self._index and not self._reposition):
+                    # The live clock, not the copy `_next_due` took: a Stop (or jump) that
+                    # came while spinning must stop this message too, or it sounds and is cut
+                    # a moment later.
+                    clock = self._clock
+                    if (not self._closed and clock.playing and clock.generation == generation
+                            and generation == self._generation and index == self._index
+                            and not self._reposition):
                         self._send_due(self._messages[index], deadline)
                         self._index = index + 1
         except Exception:

@@ -5,6 +5,7 @@ adapter's own result path."""
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any, Protocol
 
 from bridge.types import Clip
@@ -36,7 +37,8 @@ class DawPresenter:
     def restart_services(self, settings: Any) -> None:
         """(Re)start the adapters `settings` ask for; a failure becomes a connection status."""
         self.link.gate.debounce_s = getattr(settings, "debounce_ms", 150) / 1000
-        self.link.start_services(settings.service_config(), self._view.live())
+        config = replace(settings.service_config(), midi_meter=self.generation.midi_meter)
+        self.link.start_services(config, self._view.live())
 
     def update_request(self) -> None:
         """DAW clips sent without options of their own follow the preset."""

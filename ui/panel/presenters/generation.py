@@ -47,6 +47,7 @@ class GenerationPresenter:
         self.latest_request: str | None = None
         self._view = view
         self._regenerations = 0  # "Regenerate phrase" clicks: the seed of the next one
+        self.midi_meter = "4/4"  # the editor's meter as last edited: MIDI takes carry none
 
     # ---- what a request carries ---------------------------------------------------------
 
@@ -137,6 +138,9 @@ class GenerationPresenter:
         apply. (The window generates again after a debounce.)"""
         doc = self.document
         edits = self._view.analysis_edits()
+        self.midi_meter = "{}/{}".format(*edits.meter)
+        if self.link.services is not None:  # the ports capture the next take in it
+            self.link.services.set_midi_meter(self.midi_meter)
         analysis = doc.arrangement.harmonization.analysis if doc.arrangement else None
         meter = (analysis.meter.numerator, analysis.meter.denominator) if analysis else None
         if (edits.phrases is not None or edits.pickup_16th is not None
