@@ -1,8 +1,9 @@
-"""Melody files in, song files out: the engine's only door to MIDI (mido). MusicXML is read by
-engine.musicxml; choosing and checking the melody is engine.melody_source.
+"""Melody files in, song files out: the engine's only door to MIDI files and to mido. MusicXML
+is read by engine.musicxml; choosing and checking the melody is engine.melody_source.
 
-Reading picks the melody track, reduces it to one line and checks the limits the engine
-supports; writing produces a type-1 MIDI file atomically, so a DAW never sees half a file.
+Reading walks a melody file's bytes here, bounded and checked (see _MidiReader), then picks the
+melody track, reduces it to one line and checks the limits the engine supports; writing
+produces a type-1 MIDI file with mido, atomically, so a DAW never sees half a file.
 """
 
 from __future__ import annotations

@@ -40,6 +40,7 @@ MAX_MXL_RATIO = 200  # inflated / compressed; MusicXML text compresses 10-50 tim
 MAX_QUARTERS = MAX_BARS * 8
 _FEED_BYTES = 1 << 16
 _DECIMAL = re.compile(r"[+-]?(?:\d{1,12}(?:\.\d{0,12})?|\.\d{1,12})")  # xs:decimal, bounded
+_ENTITY_MARKERS = tuple("<!ENTITY".encode(code) for code in ("utf-8", "utf-16-le", "utf-16-be"))
 _STEPS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 # what xml.etree and zipfile raise on a broken file (LookupError: an unknown encoding;
 # RuntimeError: encrypted; NotImplementedError: an unknown compression)
@@ -78,7 +79,12 @@ def _member(path: Path, archive: zipfile.ZipFile, name: str) -> bytes:
 
 
 def _parse(path: Path, document: bytes) -> ET.Element:
-    """The XML tree, parsed in pieces and refused once it holds too many elements or notes."""
+    """The XML tree, parsed in pieces and refused once it holds too many elements or notes.
+    Entity declarations are refused unparsed: MusicXML has no use for them, and expanded they
+    can take hundreds of times the file's size (expat's own limit allows 100 times)."""
+    if any(marker in document for marker in _ENTITY_MARKERS):
+        raise MidiFileError(f"{path.name} declares XML entities (<!ENTITY>), which MusicXML "
+                            "files do not use")
     parser: ET.XMLPullParser = ET.XMLPullParser(events=("start",))
     root: ET.Element | None = None
     elements = notes = 0

@@ -163,6 +163,14 @@ def musicxml_cases() -> dict[str, tuple[str, bytes, str]]:
     cases[".mxl compressed 1000 times"] = (".mxl", mxl(
         {"META-INF/container.xml": CONTAINER, "score.xml": MUSICXML.encode() + bytes(2 << 20)}),
         "compressed at most")
+    laughs = "".join(f'<!ENTITY l{i + 1} "{f"&l{i};" * 10}">' for i in range(9))
+    cases["entity expansion"] = (".musicxml", changed(
+        "<score-partwise", f'<!DOCTYPE score-partwise [<!ENTITY l0 "{"ha" * 1000}">{laughs}]>'
+        "<score-partwise").replace(b"Voice", b"&l9;"), "<!ENTITY>")
+    claims = bytearray(mxl({"META-INF/container.xml": CONTAINER, "score.xml": MUSICXML.encode()}))
+    entry = claims.rfind(b"PK\x01\x02")  # the score's central directory entry
+    claims[entry + 24 : entry + 28] = struct.pack("<L", 3_000_000_000)
+    cases[".mxl claiming 3 GB"] = (".mxl", bytes(claims), "inflates")
     return cases
 
 
