@@ -235,7 +235,7 @@ def test_an_empty_take_is_not_submitted() -> None:
                 capture) == []
 
 
-@pytest.mark.parametrize("text", ["", "cc", "cc:128", "bars:0", "bars:x", "stop:1", "loop"])
+@pytest.mark.parametrize("text", ["", "cc", "cc:128", "bars:0", "bars:x", "stop:1", "loop:2"])
 def test_end_on_is_checked_at_construction(text: str) -> None:
     with pytest.raises(ValueError, match="end_on"):
         MelodyCapture(text)
@@ -244,6 +244,7 @@ def test_end_on_is_checked_at_construction(text: str) -> None:
 def test_end_on_parses() -> None:
     assert EndOn.parse(" CC:64 ") == EndOn("cc", 64)
     assert EndOn.parse("bars:8") == EndOn("bars", 8)
+    assert EndOn.parse("Loop") == EndOn("loop")
 
 
 # ---- sender ---------------------------------------------------------------------------------
