@@ -11,11 +11,8 @@ ticks meanwhile, as a client does in an xrun.
 from __future__ import annotations
 
 import contextlib
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import jack_server
 import pytest
@@ -25,6 +22,7 @@ from test_midi_ports import engine as engine  # fixtures: the fake engine, its s
 from test_midi_ports import jack as jack  # the module's JACK server
 from test_midi_ports import session as session
 
+from benchmarks.midi_jitter import perform_stalling, staller
 from bridge.midi.adapter import MidiAdapter
 from bridge.session import Session
 from ui.services import BridgeServices, ServiceConfig
@@ -89,39 +87,6 @@ def test_a_note_due_at_stop_is_not_sent(
 
 # ---- an xrun costs a bar at most ------------------------------------------------------------
 
-STALLER = """
-import sys, rtmidi
-from bridge.midi.ports import match_port
-out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=sys.argv[1])
-out.open_port(match_port(out.get_ports(), "AccoBridge In"), name="stall")
-print("ready", flush=True)
-sys.stdin.readline()
-out.close_port()
-out.delete()
-"""
-
-
-@contextlib.contextmanager
-def staller(server: str) -> Iterator[subprocess.Popen[bytes]]:
-    """A JACK client feeding "AccoBridge In", in a process of its own that the test stops."""
-    process = subprocess.Popen(
-        [sys.executable, "-c", STALLER, f"{jack_server.DAW} staller"], stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE, env=jack_server.client_env(server))
-    assert process.stdin is not None and process.stdout is not None
-    try:
-        assert process.stdout.readline().strip() == b"ready"
-        yield process
-    finally:
-        process.send_signal(signal.SIGCONT)
-        with contextlib.suppress(OSError):
-            process.stdin.close()
-        try:
-            process.wait(WAIT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(WAIT)
-
-
 @needs_jack
 def test_a_jack_xrun_costs_at_most_a_bar(
     jack: jack_server.JackServer, session: Session, engine: FakeEngine,
@@ -140,8 +105,7 @@ def test_a_jack_xrun_costs_at_most_a_bar(
                 t0 = time.monotonic() + 0.3
                 script = song(BPM, t0, 8.5)
                 stall_at = t0 + 1.5 * 60 / BPM
-                stop_stall = [(stall_at, "stop"), (stall_at + 0.150, "cont")]
-                sent = perform_with(daw, script, stop_stall, stalled)
+                sent = perform_stalling(daw, script, (stall_at, stall_at + 0.150), stalled)
                 received = daw.collect(silenced(sent[-1] - 0.01))
                 lost = adapter.lost_ticks
         finally:
@@ -155,22 +119,6 @@ def test_a_jack_xrun_costs_at_most_a_bar(
         assert lost >= 5, lost
 
     run_scenario(jack, scenario)
-
-
-def perform_with(daw: jack_server.Daw, script: list[tuple[float, list[int]]],
-                 signals: list[tuple[float, str]], process: subprocess.Popen[bytes]
-                 ) -> list[float]:
-    """`daw.perform(script)`, stopping and continuing `process` at the given times on the way."""
-    sent: list[float] = []
-    pending = sorted(signals)
-    for index, item in enumerate(script):
-        while pending and pending[0][0] <= item[0]:
-            when, what = pending.pop(0)
-            while time.monotonic() < when:  # a performance's timing, not synchronisation
-                time.sleep(0.0005)
-            process.send_signal(signal.SIGSTOP if what == "stop" else signal.SIGCONT)
-        sent += daw.perform(script[index:index + 1])
-    return sent
 
 
 def planned(data: tuple[int, ...], tick0: float, spt: float) -> float:
