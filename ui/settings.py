@@ -42,7 +42,7 @@ class Settings:
     ableton_reply_port: int = 11001
     reaper_spool: str | None = None  # None: off; "": REAPER's default spool folder
     midi: bool = False
-    midi_end: str = "stop"  # stop | cc:NN | bars:N, as `serve --midi-end`
+    midi_end: str = "stop"  # stop | loop | cc:NN | bars:N, as `serve --midi-end`
     theme: Theme = "dark"
     preset: str = "Pop-standard"
     live_mode: bool = False
@@ -108,7 +108,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "ableton_reply_port": _PORT,
     "reaper_spool": (lambda v: v is None or isinstance(v, str), "a folder, \"\" or null (off)"),
     "midi": _BOOL,
-    "midi_end": (_midi_end, "stop, cc:NN (0-119) or bars:N"),
+    "midi_end": (_midi_end, "stop, loop, cc:NN (0-119) or bars:N"),
     "theme": (lambda v: v in ("dark", "light"), "dark or light"),
     "preset": (lambda v: isinstance(v, str) and bool(v.strip()), "a preset name"),
     "live_mode": _BOOL,
