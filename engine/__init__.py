@@ -49,13 +49,21 @@ if TYPE_CHECKING:  # the real signatures for type checkers; at run time `__getat
     from engine.build.chord_templates import main as rebuild_chord_templates
     from engine.build.pop909_import import main as import_pop909
     from engine.chart import arrangement_chart, harmonization_chart
+    from engine.chord_edit import (
+        ChordSuggestion,
+        parse_chord_symbol,
+        replace_chord,
+        suggest_chords,
+    )
     from engine.chord_input import read_chord_events
     from engine.demo import demo_melody
     from engine.edits import (
         arrange_harmonization,
         choose_alternative,
+        choose_texture,
         regenerate,
         regenerate_phrase,
+        texture_candidates,
     )
     from engine.grid import melody_end_16th
     from engine.melody_source import melody_from_notes
@@ -91,6 +99,12 @@ _LAZY: dict[str, tuple[str, str]] = {
     "regenerate": ("engine.edits", "regenerate"),
     "regenerate_phrase": ("engine.edits", "regenerate_phrase"),
     "arrange_harmonization": ("engine.edits", "arrange_harmonization"),
+    "texture_candidates": ("engine.edits", "texture_candidates"),
+    "choose_texture": ("engine.edits", "choose_texture"),
+    "parse_chord_symbol": ("engine.chord_edit", "parse_chord_symbol"),
+    "suggest_chords": ("engine.chord_edit", "suggest_chords"),
+    "replace_chord": ("engine.chord_edit", "replace_chord"),
+    "ChordSuggestion": ("engine.chord_edit", "ChordSuggestion"),
     # library maintenance (the CLI's `library` commands; argv lists like their own mains):
     # offline builders, loaded only when asked for
     "rebuild_chord_templates": ("engine.build.chord_templates", "main"),
@@ -101,14 +115,15 @@ _LAZY: dict[str, tuple[str, str]] = {
 __all__ = [
     "LEVELS", "MODEL_CHOICES", "STYLES", "SUPPORTED_METERS", "TEXTURE_LIBRARIES", "VARIANTS",
     "VOICING_REGISTERS", "ArrangeOptions", "Arrangement", "BadInputError", "Chord", "ChordEvent",
-    "EngineError", "Harmonization", "HarmonizeOptions", "Key", "LibraryError", "Melody",
-    "MelodyAnalysis", "Meter", "ModelChoice", "Note", "OptionError", "PedalEvent", "Phrase",
-    "PhraseHarmony", "ProgressionChoice", "Style", "TextureChoice", "TextureLibraryName",
+    "ChordSuggestion", "EngineError", "Harmonization", "HarmonizeOptions", "Key", "LibraryError",
+    "Melody", "MelodyAnalysis", "Meter", "ModelChoice", "Note", "OptionError", "PedalEvent",
+    "Phrase", "PhraseHarmony", "ProgressionChoice", "Style", "TextureChoice", "TextureLibraryName",
     "Variant", "Voicing", "VoicingRegister", "analyze_melody", "arrange", "arrange_harmonization",
-    "arrangement_chart", "atomic_output", "choose_alternative", "demo_melody", "embed_textures",
-    "harmonization_chart", "harmonize", "import_pop909", "load_melody", "melody_end_16th",
-    "melody_from_notes", "parse_key", "prepare", "read_chord_events", "rebuild_chord_templates",
-    "regenerate", "regenerate_phrase", "require_one_meter", "write_song",
+    "arrangement_chart", "atomic_output", "choose_alternative", "choose_texture", "demo_melody",
+    "embed_textures", "harmonization_chart", "harmonize", "import_pop909", "load_melody",
+    "melody_end_16th", "melody_from_notes", "parse_chord_symbol", "parse_key", "prepare",
+    "read_chord_events", "rebuild_chord_templates", "regenerate", "regenerate_phrase",
+    "replace_chord", "require_one_meter", "suggest_chords", "texture_candidates", "write_song",
 ]
 
 

@@ -9,7 +9,7 @@ chosen progression carries the same measure and `Harmonization.score` is that pa
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -36,10 +36,41 @@ REGENERATE_POOL = 12
 NEAR_BEST = 0.01  # on the rules' score scale (`score_scale`)
 NEAR_BEST_AT_LEAST = 3  # a seed chooses among at least this many, where the search found them
 
+TEXTURE_CANDIDATES = 10  # how many textures `texture_candidates` lists
+
 __all__ = [
-    "arrange_harmonization", "choose_alternative", "rearrange_phrase", "regenerate",
-    "regenerate_phrase",
+    "MeterPart", "arrange_harmonization", "choose_alternative", "choose_texture",
+    "one_meter_part", "rearrange_phrase", "regenerate", "regenerate_phrase",
+    "texture_candidates",
 ]
+
+
+@dataclass(frozen=True)
+class MeterPart:
+    """The one-meter stretch of a song that holds a phrase, on its own clock (the whole song
+    when its meter never changes): its phrase `phrase_index` is the song's phrase asked for."""
+
+    harmonization: Harmonization
+    phrase_index: int
+    offset_16th: int  # where its clock's 0 lies in the song
+    first_bar: int  # the song's bar number of its first bar
+    phrases: range  # the song's phrase indices it holds
+
+
+def one_meter_part(harmonization: Harmonization, phrase_index: int) -> MeterPart:
+    """The meter section holding the phrase (engine.meter_sections), or the whole song."""
+    from engine import meter_sections as sections
+
+    analysis = harmonization.analysis
+    if not analysis.sections:
+        return MeterPart(harmonization, phrase_index, 0, 0, range(len(analysis.phrases)))
+    for k, piece in enumerate(sections.split_melody(harmonization.melody)):
+        indices = sections.phrase_range(analysis, k)
+        if phrase_index in indices:
+            return MeterPart(sections.section_harmonization(harmonization, k, piece),
+                             phrase_index - indices[0], piece.offset_16th,
+                             analysis.sections[k].first_bar, indices)
+    raise BadInputError(f"there is no phrase {phrase_index + 1}")
 
 
 def _phrase(harmonization: Harmonization, phrase_index: int) -> PhraseHarmony:
@@ -176,3 +207,60 @@ def rearrange_phrase(
     donors = _donors() if library == "pop909" else None
     return arrange_piano(arrangement.harmonization, replace(options, library=library), donors,
                          locked=locked, changing=changing)
+
+
+def texture_candidates(
+    arrangement: Arrangement, phrase_index: int, options: ArrangeOptions,
+    count: int = TEXTURE_CANDIDATES,
+) -> tuple[TextureChoice, ...]:
+    """The arranger's candidates for that phrase, best first: every texture of the phrase's
+    library (POP909 donors: the best `count`) scored as the selection Viterbi scores it
+    (AccoMontage §3.3: 0.3·fitness + 0.7·transitions) with the neighbours' textures kept. The
+    texture it plays now is among them; pass one to `choose_texture`."""
+    from engine import meter_sections as sections
+    from engine.arranger.authored import rank_textures
+    from engine.arranger.donors import rank_donors
+    from engine.arranger.learned import transition_for
+    from engine.grid import melody_end_16th, melody_grid
+
+    n = len(arrangement.textures)
+    if not 0 <= phrase_index < n:
+        raise BadInputError(f"there is no phrase {phrase_index + 1}: the song has {n} phrases")
+    part = one_meter_part(arrangement.harmonization, phrase_index)
+    local, i = part.harmonization, part.phrase_index
+    textures = [sections.shift_texture(arrangement.textures[j], -part.first_bar)
+                for j in part.phrases]
+    analysis = local.analysis
+    length = max(melody_end_16th(local.melody), analysis.bar_start_16th(analysis.total_bars))
+    pitch, onset = melody_grid(local.melody, length)
+    library = textures[i].library
+    if library == "pop909":
+        donors = _donors()
+        if donors is None:
+            raise BadInputError("the POP909 texture library is not there any more")
+        ranked = rank_donors(donors, local, options, pitch, onset, textures, i,
+                             transition_for(options, donors), count)
+    else:
+        ranked = rank_textures(local, options, pitch, onset, textures, i)[:count]
+    current = arrangement.textures[phrase_index]
+    out = [sections.shift_texture(t, part.first_bar) for t, _ in ranked]
+    if all(t.name != current.name for t in out):  # the one playing is always listed
+        out = [*out[: count - 1], current]
+    return tuple(out)
+
+
+def choose_texture(
+    arrangement: Arrangement, phrase_index: int, texture: TextureChoice,
+    options: ArrangeOptions,
+) -> Arrangement:
+    """That phrase plays `texture` (one of `texture_candidates`), re-rendered over its chords;
+    every other phrase keeps its texture and its notes."""
+    n = len(arrangement.textures)
+    if not 0 <= phrase_index < n:
+        raise BadInputError(f"there is no phrase {phrase_index + 1}: the song has {n} phrases")
+    phrase = arrangement.harmonization.analysis.phrases[phrase_index]
+    keep = dict(enumerate(arrangement.textures))
+    keep[phrase_index] = replace(texture, phrase=phrase)
+    if not arrangement.harmonization.analysis.sections:  # (sections: each keeps its library)
+        options = replace(options, library=texture.library)
+    return arrange_harmonization(arrangement.harmonization, options, keep)

@@ -270,3 +270,155 @@ def test_donor_textures_stay_locked_and_rearrange(song, donor_dir, monkeypatch):
     for i in (0, 1, 3):
         assert moved.textures[i] == before.textures[i]
         assert _piano_in(moved, i) == _piano_in(before, i)
+
+
+# ---- one chord and one texture changed by hand (engine.chord_edit, texture choice) ----------
+
+
+def test_every_printed_chord_symbol_reads_back_to_its_chord():
+    from engine.chord_edit import parse_chord_symbol
+    from engine.types import QUALITY_SUFFIX
+
+    for quality in QUALITY_SUFFIX:
+        for root in range(12):
+            for bass in (root, (root + 4) % 12):
+                chord = Chord(root, quality, bass)
+                for key in (None, Key(3, "major"), Key(4, "minor")):
+                    assert parse_chord_symbol(chord.symbol(key)) == chord
+
+
+@pytest.mark.parametrize(("symbol", "chord"), [
+    ("C", Chord(0, "maj", 0)), ("  f#m7 ", Chord(6, "min7", 6)), ("Bb/D", Chord(10, "maj", 2)),
+    ("EbM7", Chord(3, "maj7", 3)), ("D-7", Chord(2, "min7", 2)), ("Bø", Chord(11, "hdim7", 11)),
+    ("G7sus", Chord(7, "7sus4", 7)), ("Asus", Chord(9, "sus4", 9)), ("C°7", Chord(0, "dim7", 0)),
+    ("Cm(maj7)", Chord(0, "minmaj7", 0)), ("A♭add9", Chord(8, "add9", 8)),
+])
+def test_chord_symbols_as_lead_sheets_write_them(symbol, chord):
+    from engine.chord_edit import parse_chord_symbol
+
+    assert parse_chord_symbol(symbol) == chord
+
+
+@pytest.mark.parametrize(("symbol", "says"), [
+    ("", "not a chord symbol"), ("H7", "not a chord symbol"), ("Cxyz", "unknown chord quality"),
+    ("C/", "not a chord symbol"), ("Cm7/Q", "not a chord symbol"), ("7", "not a chord symbol"),
+])
+def test_a_bad_chord_symbol_says_what_is_wrong(symbol, says):
+    from engine.chord_edit import parse_chord_symbol
+
+    with pytest.raises(BadInputError, match=says) as info:
+        parse_chord_symbol(symbol)
+    assert "e.g. C, F#m7" in str(info.value)
+
+
+RULES = HarmonizeOptions(scorer="rules")
+
+
+def test_suggestions_rank_the_chords_that_fit_the_span_best(melody):
+    from engine.chord_edit import suggest_chords
+    from engine.harmonizer.colour import MelodyPitchClasses
+    from engine.pipeline import _melody_pitch
+
+    song = harmonize(melody, RULES)
+    key = song.analysis.key
+    pitch = _melody_pitch(melody, song.analysis)
+    for i, phrase in enumerate(song.phrases):
+        for e, event in enumerate(phrase.chosen.chords):
+            found = suggest_chords(song, i, e, RULES)
+            assert 1 <= len(found) <= 8
+            assert len({s.chord for s in found}) == len(found)
+            scores = [s.score for s in found]
+            assert scores == sorted(scores, reverse=True)
+            # the best one holds the pitch class the melody sings longest over the span
+            heard = MelodyPitchClasses(pitch, 0).histogram(event.start_16th, event.end_16th)
+            if heard.any():
+                top = found[0].chord
+                assert int(heard.argmax()) in chord_pitch_classes(top.root_pc, top.quality), (
+                    i, e, top.symbol(key))
+
+
+def test_suggestions_with_the_learned_scorer_prefer_what_the_search_chose(song):
+    from engine.chord_edit import suggest_chords
+
+    firsts = [suggest_chords(song, i, e, HarmonizeOptions())[:3]
+              for i, ph in enumerate(song.phrases) for e in range(len(ph.chosen.chords))]
+    chosen = [ev.chord.root_pc for ph in song.phrases for ev in ph.chosen.chords]
+    hits = sum(root in {s.chord.root_pc for s in top}
+               for root, top in zip(chosen, firsts, strict=True))
+    assert hits >= 0.8 * len(chosen)
+
+
+def _passing_or_chord_tone(note, tones, per_16th):
+    """A chord tone, or a note of an 8th or less a step from one (passing, neighbour)."""
+    pc = note.pitch % 12
+    near = any(min((pc - t) % 12, (t - pc) % 12) <= 2 for t in tones)
+    return pc in tones or (note.duration_tick <= 2 * per_16th and near)
+
+
+@pytest.mark.parametrize("symbol", ["Am", "Dm7", "Eb", "Gm/Bb", "C7sus4"])
+def test_a_replaced_chord_re_arranges_only_its_phrase_around_it(song, symbol):
+    from engine.chord_edit import parse_chord_symbol, replace_chord
+
+    before = edits.arrange_harmonization(song, ArrangeOptions())
+    new = parse_chord_symbol(symbol)
+    i, e = 1, 2
+    event = song.phrases[i].chosen.chords[e]
+    edited = replace_chord(song, i, e, new, HarmonizeOptions())
+    events = edited.phrases[i].chosen.chords
+    assert events[e] == replace(event, chord=new)
+    assert events[:e] + events[e + 1:] == (song.phrases[i].chosen.chords[:e]
+                                           + song.phrases[i].chosen.chords[e + 1:])
+    for j in (0, 2, 3):
+        assert edited.phrases[j] == song.phrases[j]
+    # the progression before the edit is one click away among the alternatives
+    assert song.phrases[i].chosen.chords in [a.chords for a in edited.phrases[i].alternatives]
+    after = edits.arrange_harmonization(edited, ArrangeOptions(), dict(enumerate(before.textures)))
+    assert after.textures == before.textures
+    per = song.melody.ticks_per_16th
+    tones = chord_pitch_classes(new.root_pc, new.quality) | {new.bass_pc}
+    inside = [n for n in after.piano_notes
+              if event.start_16th * per <= n.start_tick < event.end_16th * per]
+    assert inside and all(_passing_or_chord_tone(n, tones, per) for n in inside)
+    assert inside != [n for n in before.piano_notes
+                      if event.start_16th * per <= n.start_tick < event.end_16th * per]
+    for j in (0, 2, 3):
+        assert _piano_in(after, j) == _piano_in(before, j)
+
+
+def test_a_replaced_chord_kept_as_a_lock_survives_a_later_generation(melody, song):
+    from engine.chord_edit import parse_chord_symbol, replace_chord
+
+    edited = replace_chord(song, 0, 1, parse_chord_symbol("Dm7"), HarmonizeOptions())
+    again = edits.regenerate(melody, HarmonizeOptions(style="rnb", seed=5),
+                             {0: edited.phrases[0].chosen})
+    assert again.phrases[0].chosen.chords == edited.phrases[0].chosen.chords
+    assert again.phrases[0].chosen.chords[1].chord == Chord(2, "min7", 2)
+
+
+def test_replace_chord_refuses_an_index_outside_the_phrase(song):
+    from engine.chord_edit import replace_chord, suggest_chords
+
+    n = len(song.phrases[0].chosen.chords)
+    with pytest.raises(BadInputError, match=f"phrase 1 has {n} chords, not {n + 1}"):
+        replace_chord(song, 0, n, Chord(0, "maj", 0), HarmonizeOptions())
+    with pytest.raises(BadInputError, match="there is no phrase 9"):
+        suggest_chords(song, 8, 0, HarmonizeOptions())
+
+
+def test_texture_candidates_are_ranked_and_choosing_one_re_renders_that_phrase(song):
+    before = edits.arrange_harmonization(song, ArrangeOptions())
+    listed = edits.texture_candidates(before, 2, ArrangeOptions())
+    names = [t.name for t in listed]
+    assert len(names) == len(set(names)) >= 2 and before.textures[2].name in names
+    assert all(t.library == before.textures[2].library for t in listed)
+    other = next(t for t in listed if t.name != before.textures[2].name)
+    after = edits.choose_texture(before, 2, other, ArrangeOptions())
+    assert after.textures[2].name == other.name
+    assert _piano_in(after, 2) != _piano_in(before, 2)
+    for i in (0, 1, 3):
+        assert after.textures[i] == before.textures[i]
+        assert _piano_in(after, i) == _piano_in(before, i)
+    # the texture it plays now, chosen again, is the same arrangement
+    same = next(t for t in listed if t.name == before.textures[2].name)
+    assert edits.choose_texture(before, 2, same, ArrangeOptions()).piano_notes == \
+        before.piano_notes

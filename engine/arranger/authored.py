@@ -22,7 +22,14 @@ from dataclasses import replace
 import numpy as np
 
 from engine.arranger.placement import RenderedNote, melody_floor
-from engine.arranger.selection import lock_indices, pin, prefilter, share_by_label, viterbi
+from engine.arranger.selection import (
+    lock_indices,
+    pin,
+    prefilter,
+    rank_between,
+    share_by_label,
+    viterbi,
+)
 from engine.arranger.texture_format import load_default_textures
 from engine.arranger.texture_render import render_texture
 from engine.arranger.textures import Texture, texture_meter
@@ -84,6 +91,22 @@ def select_textures(
     """One texture per phrase; `locked` phrases keep the given texture index and `changing`
     ones must leave theirs, the transitions to their neighbours counted as usual."""
     locked, changing = locked or {}, changing or {}
+    fitness, transitions = selection_scores(textures, phrases, styles, targets, density,
+                                            polyphony, polyphony_target)
+    for i in range(len(fitness)):
+        fitness[i] = pin(fitness[i], keep=locked.get(i), drop=changing.get(i))
+    path, _ = viterbi(fitness, transitions)
+    return share_by_label([textures[j] for j in path], [p.label for p in phrases], locked,
+                          changing)
+
+
+def selection_scores(
+    textures: Sequence[Texture], phrases: Sequence[Phrase], styles: Sequence[Style],
+    targets: Sequence[int], density: int | None, polyphony: int | None,
+    polyphony_target: int = DEFAULT_LEVEL,
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The Viterbi's inputs (selection.py): each phrase's fitness of every texture, and the
+    transition matrix between each pair of neighbouring phrases."""
     density_levels = np.array([t.density_level for t in textures])
     polyphony_levels = np.array([t.polyphony_level for t in textures])
     fitness = []
@@ -95,8 +118,6 @@ def select_textures(
         if polyphony is None:
             fit = fit - LEVEL_DISTANCE * np.abs(polyphony_levels - polyphony_target)
         fitness.append(fit)
-    for i in range(len(fitness)):
-        fitness[i] = pin(fitness[i], keep=locked.get(i), drop=changing.get(i))
     d_change = np.abs(density_levels[:, None] - density_levels[None, :])
     p_change = np.abs(polyphony_levels[:, None] - polyphony_levels[None, :])
     same = np.eye(len(textures))
@@ -108,9 +129,7 @@ def select_textures(
         keep if before.label == after.label else contrast
         for before, after in zip(phrases, phrases[1:], strict=False)
     ]
-    path, _ = viterbi(fitness, transitions)
-    return share_by_label([textures[j] for j in path], [p.label for p in phrases], locked,
-                          changing)
+    return fitness, transitions
 
 
 def arrange_with_textures(
@@ -123,13 +142,8 @@ def arrange_with_textures(
     locked, changing = locked or {}, changing or {}
     analysis = harmonization.analysis
     meter, bar16 = analysis.meter, analysis.meter.sixteenths_per_bar
-    textures = textures_for(meter)
-    if not textures:
-        raise LibraryError(f"no authored textures for {meter.name}")
+    textures, targets, styles = _selection_inputs(harmonization, onset)
     phrases = analysis.phrases
-    targets = melody_targets(onset, phrases, analysis.downbeat_16th, bar16,
-                             harmonization.melody.tempo_bpm)
-    styles = [ph.style for ph in harmonization.phrases]
     by_name = {t.name: j for j, t in enumerate(textures)}
     what = f"{meter.name} texture library"
     chosen = select_textures(
@@ -153,3 +167,41 @@ def arrange_with_textures(
             density_level=texture.density_level, polyphony_level=texture.polyphony_level,
         ))
     return rendered, choices, [t.pedal for t in chosen]
+
+
+def _selection_inputs(
+    harmonization: Harmonization, onset: np.ndarray
+) -> tuple[tuple[Texture, ...], list[int], list[Style]]:
+    """The meter's textures, each phrase's density target and chord style."""
+    analysis = harmonization.analysis
+    textures = textures_for(analysis.meter)
+    if not textures:
+        raise LibraryError(f"no authored textures for {analysis.meter.name}")
+    targets = melody_targets(onset, analysis.phrases, analysis.downbeat_16th,
+                             analysis.meter.sixteenths_per_bar, harmonization.melody.tempo_bpm)
+    return textures, targets, [ph.style for ph in harmonization.phrases]
+
+
+def rank_textures(
+    harmonization: Harmonization, options: ArrangeOptions, pitch: np.ndarray,
+    onset: np.ndarray, current: Sequence[TextureChoice], phrase_index: int,
+) -> list[tuple[TextureChoice, float]]:
+    """Every texture for phrase `phrase_index`, best first, scored as the Viterbi scores it
+    with the neighbouring phrases keeping their `current` textures (`rank_between`)."""
+    analysis = harmonization.analysis
+    textures, targets, styles = _selection_inputs(harmonization, onset)
+    fitness, transitions = selection_scores(
+        textures, analysis.phrases, styles, targets, options.density, options.polyphony,
+        register_target(pitch[analysis.downbeat_16th:]))
+    by_name = {t.name: j for j, t in enumerate(textures)}
+    i = phrase_index
+    before = by_name.get(current[i - 1].name) if i > 0 else None
+    after = by_name.get(current[i + 1].name) if i + 1 < len(current) else None
+    score = rank_between(fitness[i],
+                         None if before is None else transitions[i - 1][before],
+                         None if after is None else transitions[i][:, after])
+    phrase = analysis.phrases[i]
+    return [(TextureChoice(phrase=phrase, library="default", name=textures[j].name,
+                           density_level=textures[j].density_level,
+                           polyphony_level=textures[j].polyphony_level), float(score[j]))
+            for j in np.argsort(-score, kind="stable").tolist()]

@@ -26,7 +26,14 @@ from engine.arranger.plugins import (
     TransitionScorer,
     reharmonize_all,
 )
-from engine.arranger.selection import lock_indices, pin, prefilter, share_by_label, viterbi
+from engine.arranger.selection import (
+    lock_indices,
+    pin,
+    prefilter,
+    rank_between,
+    share_by_label,
+    viterbi,
+)
 from engine.errors import BadInputError, LibraryError
 from engine.types import (
     ArrangeOptions,
@@ -183,12 +190,7 @@ def arrange_with_donors(
     candidates, fitness, shifts = [], [], []
     for i, phrase in enumerate(phrases):
         bars = _donor_bars(feats, phrase.bars)
-        start = analysis.bar_start_16th(phrase.start_bar)
-        span = slice(start, start + bars * DONOR_BAR_16TH)
-        flags = melody_flags(_fit(pitch[span], bars * 16, -1), _fit(onset[span], bars * 16, 0))
-        idx, fit, shift = _fitness(feats, bars, flags, beat_chroma(chords, start, bars * 4))
-        fit = (fit + prefilter(feats.density_level[idx], options.density)
-               + prefilter(feats.polyphony_level[idx], options.polyphony))
+        idx, fit, shift = _phrase_fitness(feats, harmonization, options, pitch, onset, i)
         if i in lock:
             keep = np.nonzero(idx == lock[i])[0]
             if not len(keep):
@@ -206,12 +208,8 @@ def arrange_with_donors(
         candidates.append(idx[keep])
         fitness.append(fit[keep])
         shifts.append(shift[keep])
-    transitions = []
-    for a, b in zip(candidates, candidates[1:], strict=False):
-        trans = score_transition(a, b)
-        same_song = feats.song[a][:, None] == feats.song[b][None, :]
-        backwards = feats.phrase_index[a][:, None] >= feats.phrase_index[b][None, :]
-        transitions.append(np.where(same_song & backwards, -np.inf, trans))
+    transitions = [_transitions(feats, score_transition, a, b)
+                   for a, b in zip(candidates, candidates[1:], strict=False)]
     path, _ = viterbi(fitness, transitions)
     picked = share_by_label(
         [(int(candidates[i][j]), int(shifts[i][j]), float(fitness[i][j]))
@@ -239,6 +237,65 @@ def arrange_with_donors(
     # one call for the whole song: a learned re-harmonizer batches every phrase's segments
     rendered = reharmonize_all(reharmonizer, requests, chords)
     return rendered, choices, [True] * len(phrases)
+
+
+def _phrase_fitness(
+    feats: DonorFeatures, harmonization: Harmonization, options: ArrangeOptions,
+    pitch: np.ndarray, onset: np.ndarray, phrase_index: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(donor indices, fitness with the prefilter, best transposition) for one phrase."""
+    analysis = harmonization.analysis
+    phrase = analysis.phrases[phrase_index]
+    bars = _donor_bars(feats, phrase.bars)
+    start = analysis.bar_start_16th(phrase.start_bar)
+    span = slice(start, start + bars * DONOR_BAR_16TH)
+    flags = melody_flags(_fit(pitch[span], bars * 16, -1), _fit(onset[span], bars * 16, 0))
+    idx, fit, shift = _fitness(feats, bars, flags,
+                               beat_chroma(harmonization.chords, start, bars * 4))
+    fit = (fit + prefilter(feats.density_level[idx], options.density)
+           + prefilter(feats.polyphony_level[idx], options.polyphony))
+    return idx, fit, shift
+
+
+def _transitions(
+    feats: DonorFeatures, score: TransitionScorer, before: np.ndarray, after: np.ndarray
+) -> np.ndarray:
+    """E between two phrases' donors; a donor never follows itself or a later phrase of its
+    own song (−inf)."""
+    same_song = feats.song[before][:, None] == feats.song[after][None, :]
+    backwards = feats.phrase_index[before][:, None] >= feats.phrase_index[after][None, :]
+    return np.where(same_song & backwards, -np.inf, score(before, after))
+
+
+def rank_donors(
+    donors: Any, harmonization: Harmonization, options: ArrangeOptions, pitch: np.ndarray,
+    onset: np.ndarray, current: Sequence[TextureChoice], phrase_index: int,
+    transition: TransitionScorer | None = None, count: int = BEAM,
+) -> list[tuple[TextureChoice, float]]:
+    """The `count` donors that fit phrase `phrase_index` best, best first, scored as the
+    Viterbi scores them with the neighbouring phrases keeping their `current` donors
+    (`rank_between`); each at its best transposition."""
+    feats = donor_features(donors)
+    score_transition = transition or TextureContinuity(feats.head, feats.tail)
+    idx, fit, shift = _phrase_fitness(feats, harmonization, options, pitch, onset, phrase_index)
+    by_name = {donor_name(feats, d): d for d in range(len(feats.bars))}
+    i = phrase_index
+    before = by_name.get(current[i - 1].name) if i > 0 else None
+    after = by_name.get(current[i + 1].name) if i + 1 < len(current) else None
+    score = rank_between(
+        fit,
+        None if before is None else _transitions(feats, score_transition,
+                                                 np.array([before]), idx)[0],
+        None if after is None else _transitions(feats, score_transition,
+                                                idx, np.array([after]))[:, 0])
+    order = [j for j in np.argsort(-score, kind="stable")[:count].tolist()
+             if np.isfinite(score[j])]
+    phrase = harmonization.analysis.phrases[i]
+    return [(TextureChoice(phrase=phrase, library="pop909", name=donor_name(feats, int(idx[j])),
+                           density_level=int(feats.density_level[idx[j]]),
+                           polyphony_level=int(feats.polyphony_level[idx[j]]),
+                           transpose=int(shift[j]), fitness=float(fit[j])), float(score[j]))
+            for j in order]
 
 
 def _donor_bars(feats: DonorFeatures, bars: int) -> int:

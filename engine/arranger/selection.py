@@ -54,6 +54,20 @@ def viterbi(
     return path, best_score
 
 
+def rank_between(
+    fitness: np.ndarray, from_before: np.ndarray | None, to_after: np.ndarray | None,
+    transition_weight: float = TRANSITION_WEIGHT, fitness_weight: float = FITNESS_WEIGHT,
+) -> np.ndarray:
+    """One phrase's candidates scored as `viterbi` scores them with both neighbours' choices
+    fixed: w_F·fitness + w_T·(E from the phrase before's choice + E to the phrase after's);
+    `from_before`/`to_after` are those rows of E (None at the song's ends)."""
+    score = fitness_weight * np.asarray(fitness, dtype=float)
+    for transition in (from_before, to_after):
+        if transition is not None:
+            score = score + transition_weight * np.asarray(transition, dtype=float)
+    return score
+
+
 def pin(fitness: np.ndarray, keep: int | None = None, drop: int | None = None) -> np.ndarray:
     """Fitness with candidates ruled out (−inf): all but `keep` for a locked phrase, `drop`
     for a phrase that must change texture (unless it is the only candidate)."""

@@ -56,7 +56,7 @@ from engine.types import (
 from engine.voicing import style_quality
 
 __all__ = [
-    "harmonize_phrases", "phrase_styles", "progression_events", "score_scale",
+    "harmonize_phrases", "melody_slot_scores", "phrase_styles", "progression_events", "score_scale",
     "uses_learned_scorer",
 ]
 
@@ -199,6 +199,33 @@ def _with_lock(
                       np.array(rows, dtype=np.intp))
 
 
+def melody_slot_scores(
+    melody_pitch: np.ndarray, analysis: MelodyAnalysis, options: HarmonizeOptions
+) -> tuple[np.ndarray, np.ndarray]:
+    """(slots, relative): the score of every chord row (`micro.chord_row`) in every 8th-note
+    slot from phrase 1's downbeat — eq. 2's table (ours: less the strong-beat clash, plus the
+    learned scorer's term) — and the melody per 16th as semitones above the tonic (−1: rest).
+    The search gathers its candidates' micro scores from these; chord suggestions rank rows."""
+    key, meter = analysis.key, analysis.meter
+    release = options.variant == "release"
+    table = chord_table(
+        key.mode,
+        rule="quality" if options.variant == "ours" else "paper",
+        fix_leading_tone=options.fix_leading_tone and not release,
+        chromatic="truncate" if release else "rotate",
+    )
+    length = analysis.total_bars * meter.sixteenths_per_bar
+    span = melody_pitch[analysis.downbeat_16th : analysis.downbeat_16th + length]
+    span = np.pad(span, (0, length - len(span)), constant_values=-1)
+    relative = np.where(span >= 0, (span - key.tonic_pc) % 12, -1)
+    slots = slot_scores(relative, table)
+    if options.variant == "ours":
+        slots = slots - STRONG_BEAT_CLASH * strong_beat_clashes(relative, meter.beat_16th)
+    if uses_learned_scorer(options):
+        slots = slots + LEARNED_WEIGHT * learned_slot_scores(span, key, meter, analysis.phrases)
+    return slots, relative
+
+
 def harmonize_phrases(
     melody_pitch: np.ndarray,
     analysis: MelodyAnalysis,
@@ -221,8 +248,6 @@ def harmonize_phrases(
             )
         _check_lock(locked[i], i, analysis)
     key, meter = analysis.key, analysis.meter
-    release = options.variant == "release"
-    learned = uses_learned_scorer(options)
     # the style penalty, the seed jitter, the repeat term and the tonic close of a tune ending
     # on do/mi grow with the slot scores' range to keep their say (the other cadence terms and
     # the opening do not: the model has learnt where tunes close, and scaling them up lost
@@ -231,28 +256,14 @@ def harmonize_phrases(
     params = SearchParams(options.alpha, options.beta, options.variant, options.seed,
                           options.tonic_balance, slot_scale)
     index = mode_index(library, meter.library_key, key.mode)
-    table = chord_table(
-        key.mode,
-        rule="quality" if options.variant == "ours" else "paper",
-        fix_leading_tone=options.fix_leading_tone and not release,
-        chromatic="truncate" if release else "rotate",
-    )
     bar16 = meter.sixteenths_per_bar
-    length = analysis.total_bars * bar16
-    span = melody_pitch[analysis.downbeat_16th : analysis.downbeat_16th + length]
-    span = np.pad(span, (0, length - len(span)), constant_values=-1)
-    relative = np.where(span >= 0, (span - key.tonic_pc) % 12, -1)
-    slots = slot_scores(relative, table)
-    if options.variant == "ours":
-        slots = slots - STRONG_BEAT_CLASH * strong_beat_clashes(relative, meter.beat_16th)
-    if learned:
-        slots = slots + LEARNED_WEIGHT * learned_slot_scores(span, key, meter, analysis.phrases)
+    slots, relative = melody_slot_scores(melody_pitch, analysis, options)
     spb = index.slots_per_bar
     styles = phrase_styles(options, len(analysis.phrases))
     phrase_slots = [slots[p.start_bar * spb : p.end_bar * spb] for p in analysis.phrases]
     if options.variant == "ours":
         sounding = [
-            float(np.mean(span[p.start_bar * bar16 : p.end_bar * bar16] >= 0))
+            float(np.mean(relative[p.start_bar * bar16 : p.end_bar * bar16] >= 0))
             for p in analysis.phrases
         ]
         phrase_slots = borrow_for_instrumental(phrase_slots, sounding, analysis.phrases)
