@@ -16,7 +16,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from bridge.types import PARTS, Clip, ClipNote, GenerateResult, JobContext
-from engine import Arrangement, ArrangeOptions, Melody, ProgressionChoice, TextureChoice
+from engine import Arrangement, ArrangeOptions, Chord, Melody, ProgressionChoice, TextureChoice
 from ui.engine_link import (
     clip_from_melody,
     clip_melody,
@@ -30,7 +30,8 @@ from ui.panel.rollview import RollView, view_of_arrangement
 # counts: a DAW client's JSON can carry this name but never that type.
 PANEL_REQUEST = "_panel_request"
 PANEL_SOURCE = "panel"
-Action = Literal["generate", "choose", "regenerate_phrase", "replay"]
+Action = Literal["generate", "choose", "regenerate_phrase", "replay", "replace_chord",
+                 "choose_texture"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,9 @@ class PanelRequest:
     - "choose": the `arrangement` with phrase `phrase_index` on alternative
       `alternative_index`; the other phrases keep chords and textures;
     - "regenerate_phrase": only phrase `phrase_index` gets a new progression;
+    - "replace_chord": chord `event_index` of phrase `phrase_index` becomes `chord`, and that
+      phrase's piano is re-rendered to it (its texture and every other phrase kept);
+    - "choose_texture": phrase `phrase_index` plays `texture`, the rest is kept;
     - "replay": send `arrangement` as it is (to a DAW), unless the clip has changed since,
       in which case it is generated afresh with the same options.
     """
@@ -52,6 +56,9 @@ class PanelRequest:
     arrangement: Arrangement | None = None
     phrase_index: int = -1
     alternative_index: int = -1
+    event_index: int = -1
+    chord: Chord | None = None
+    texture: TextureChoice | None = None
     parts: tuple[str, ...] = PARTS
     clip_notes: tuple[ClipNote, ...] = ()  # for "replay": the clip `arrangement` was made for
 
@@ -72,7 +79,14 @@ def run_request(request: PanelRequest, clip: Clip,
                 context: JobContext | None = None) -> Arrangement:
     """Carry out one panel request (on the engine's worker thread)."""
     # the engine's working modules load here, on the worker, never while the window is built
-    from engine import arrange_harmonization, choose_alternative, regenerate, regenerate_phrase
+    from engine import (
+        arrange_harmonization,
+        choose_alternative,
+        choose_texture,
+        regenerate,
+        regenerate_phrase,
+        replace_chord,
+    )
 
     def progress(fraction: float, message: str) -> None:
         if context is not None:
@@ -84,14 +98,26 @@ def run_request(request: PanelRequest, clip: Clip,
         if request.clip_notes == clip.notes:
             return request.arrangement
         request = PanelRequest("generate", options, locked=request.locked)  # the clip changed
-    if request.action in ("choose", "regenerate_phrase"):
+    if request.action in ("choose", "regenerate_phrase", "replace_chord", "choose_texture"):
         current = request.arrangement
         if current is None:
             raise ValueError(f"{request.action} needs an arrangement")
+        if request.action == "choose_texture":
+            if request.texture is None:
+                raise ValueError("choose_texture needs a texture")
+            progress(0.5, "arranging")
+            chosen: Arrangement = choose_texture(current, request.phrase_index, request.texture,
+                                                 options)
+            return chosen
         progress(0.2, "harmonizing the phrase")
         if request.action == "choose":
             harmonization = choose_alternative(current.harmonization, request.phrase_index,
                                                      request.alternative_index)
+        elif request.action == "replace_chord":
+            if request.chord is None:
+                raise ValueError("replace_chord needs a chord")
+            harmonization = replace_chord(current.harmonization, request.phrase_index,
+                                          request.event_index, request.chord, options.harmonize)
         else:
             harmonization = regenerate_phrase(current.harmonization, request.phrase_index,
                                                     options.harmonize)

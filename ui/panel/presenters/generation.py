@@ -1,17 +1,18 @@
 """The generation presenter: turns the user's intents (generate, choose an alternative,
-regenerate or lock a phrase, a phrase style, an analysis edit) into engine requests for the open
-clip, and the engine's news into what the window shows. Latest wins: news of any panel request
-but the newest is dropped."""
+regenerate or lock a phrase, a phrase style, an analysis edit, a chord or a texture changed by
+hand) into engine requests for the open clip, and the engine's news into what the window shows.
+Latest wins: news of any panel request but the newest is dropped."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from types import MappingProxyType
-from typing import Protocol
+from typing import Any, Protocol
 
 from bridge.types import ClipNote
-from engine import ArrangeOptions, Melody
+from engine import ArrangeOptions, Chord, Melody, TextureChoice
 from ui.panel.document import AnalysisEdits, PanelDocument
 from ui.panel.jobs import PANEL_SOURCE, Action, PanelOutcome, PanelRequest
 from ui.panel.link import EngineLink
@@ -48,6 +49,11 @@ class GenerationPresenter:
         self._view = view
         self._regenerations = 0  # "Regenerate phrase" clicks: the seed of the next one
         self.midi_meter = "4/4"  # the editor's meter as last edited: MIDI takes carry none
+        # request id -> phrase whose chosen progression becomes a lock when its result comes
+        # (a chord edited by hand is kept like a locked phrase)
+        self._lock_on_result: dict[str, int] = {}
+        # called with every result taken, after it is shown (the history records it)
+        self.on_taken: list[Callable[[PanelOutcome], None]] = []
 
     # ---- what a request carries ---------------------------------------------------------
 
@@ -113,6 +119,60 @@ class GenerationPresenter:
             options.harmonize, seed=options.harmonize.seed + self._regenerations))
         self._submit(self._request("regenerate_phrase", options, phrase_index=phrase),
                      f"Regenerating phrase {phrase + 1}…")
+
+    def replace_chord(self, phrase: int, event: int, chord: Chord) -> None:
+        """Chord `event` of the phrase becomes `chord`; its piano is re-rendered around it and
+        the phrase is locked with it, so a later Generate keeps the edit."""
+        arrangement = self.document.arrangement
+        if arrangement is None:
+            return
+        request = self._request("replace_chord", self.arrange_options(), phrase_index=phrase,
+                                event_index=event, chord=chord)
+        symbol = chord.symbol(arrangement.harmonization.analysis.key)
+        before = self.latest_request
+        self._submit(request, f"Phrase {phrase + 1}: chord {event + 1} is now {symbol}…")
+        if self.latest_request is not None and self.latest_request != before:
+            self._lock_on_result[self.latest_request] = phrase
+
+    def choose_texture(self, phrase: int, texture: TextureChoice) -> None:
+        """The phrase plays `texture` (one of `texture_candidates`); the rest is kept."""
+        if self.document.arrangement is None:
+            return
+        self._submit(self._request("choose_texture", self.arrange_options(),
+                                   phrase_index=phrase, texture=texture),
+                     f"Phrase {phrase + 1}: texture {texture.name}…")
+
+    # ---- questions for the engine (run by the caller on a background thread) ------------
+
+    def chord_suggestions(self, phrase: int, event: int) -> Callable[[], Any]:
+        """The work that lists the chords fitting that chord's span, best first
+        (`engine.suggest_chords`), for the arrangement shown now."""
+        arrangement = self._shown()
+        options = self.arrange_options().harmonize
+
+        def work() -> Any:
+            from engine import suggest_chords
+
+            return suggest_chords(arrangement.harmonization, phrase, event, options)
+        return work
+
+    def texture_candidates(self, phrase: int) -> Callable[[], Any]:
+        """The work that lists the arranger's textures for that phrase, best first
+        (`engine.texture_candidates`), for the arrangement shown now."""
+        arrangement = self._shown()
+        options = self.arrange_options()
+
+        def work() -> Any:
+            from engine import texture_candidates
+
+            return texture_candidates(arrangement, phrase, options)
+        return work
+
+    def _shown(self) -> Any:
+        arrangement = self.document.arrangement
+        if arrangement is None:
+            raise ValueError("nothing is shown yet: generate first")
+        return arrangement
 
     def set_locked(self, phrase: int, locked: bool) -> None:
         doc = self.document
@@ -182,6 +242,9 @@ class GenerationPresenter:
         doc = self.document
         self._view.end_progress()
         doc.arrangement, doc.view, doc.restored = outcome.arrangement, outcome.view, None
+        edited = self._lock_on_result.pop(outcome.request_id, None)
+        if edited is not None:
+            doc.locked[edited] = outcome.arrangement.harmonization.phrases[edited].chosen
         harmonization = outcome.arrangement.harmonization
         a = harmonization.analysis
         summary = (f"{len(harmonization.chords)} chords, "
@@ -192,11 +255,14 @@ class GenerationPresenter:
             self._view.show_status(f"{a.key.name}, {a.meter.name}, phrases {a.phrase_string}: "
                                    f"{summary}")
         self._view.show_result(outcome)
+        for taken in self.on_taken:
+            taken(outcome)
 
     # ---- helpers ------------------------------------------------------------------------
 
     def _request(self, action: Action, options: ArrangeOptions, *, melody: Melody | None = None,
-                 phrase_index: int = -1, alternative_index: int = -1,
+                 phrase_index: int = -1, alternative_index: int = -1, event_index: int = -1,
+                 chord: Chord | None = None, texture: TextureChoice | None = None,
                  clip_notes: tuple[ClipNote, ...] = ()) -> PanelRequest:
         """A request with the document's locks (and arrangement, but to generate afresh) and
         the preset's parts."""
@@ -205,6 +271,7 @@ class GenerationPresenter:
                             locked=MappingProxyType(dict(doc.locked)),
                             arrangement=None if action == "generate" else doc.arrangement,
                             phrase_index=phrase_index, alternative_index=alternative_index,
+                            event_index=event_index, chord=chord, texture=texture,
                             parts=self.presets.send_parts(), clip_notes=clip_notes)
 
     def _submit(self, request: PanelRequest, message: str) -> None:
