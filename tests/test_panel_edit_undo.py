@@ -6,49 +6,27 @@ Ctrl+Shift+Z) and A/B compare bring back earlier results exactly."""
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from PyQt6.QtCore import QPointF, Qt
 from PyQt6.QtWidgets import QApplication
 
-from bridge.store import ClipStore
 from engine.chords import chord_pitch_classes
-from engine.demo import demo_melody
-from engine.midi_io import write_song
 from engine.types import Chord
-from ui.panel.window import PanelWindow
+from tests import test_panel as panel_tests
 
-WAIT_MS = 30_000
-
-
-@pytest.fixture(autouse=True)
-def _private_dirs(tmp_path, monkeypatch):
-    monkeypatch.setenv("ACCOBRIDGE_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("ACCOBRIDGE_DATA_DIR", str(tmp_path / "data"))
+# test_panel's fixtures: the real window with private config and data folders, the demo .mid
+WAIT_MS = panel_tests.WAIT_MS
+_private_dirs = panel_tests._private_dirs
+window = panel_tests.window
+demo_file = panel_tests.demo_file
 
 
 @pytest.fixture
-def window(qtbot, tmp_path):
-    from ui.settings import Settings
-
-    win = PanelWindow(replace(Settings(), live_mode=True, osc_enabled=False),
-                      settings_file=tmp_path / "settings.json",
-                      store=ClipStore(tmp_path / "sessions"), start_services=False,
-                      offer_restore=False)
-    qtbot.addWidget(win)
-    win.show()
-    yield win
-    win.shutdown()
-
-
-@pytest.fixture
-def loaded(qtbot, window, tmp_path):
+def loaded(qtbot, window, demo_file):
     """The window with the demo melody arranged (two 8-bar phrases)."""
-    path = tmp_path / "demo.mid"
-    write_song(path, demo_melody(), [])
     with qtbot.waitSignal(window.result_shown, timeout=WAIT_MS):
-        window.files.load_file(Path(path))
+        window.files.load_file(demo_file)
     return window
 
 
