@@ -30,7 +30,8 @@ from test_osc_server import (
 
 from bridge import protocol as p
 from bridge.osc import OscClient
-from bridge.server import BridgeServer, made_by, source_of
+from bridge.peers import made_by, source_of
+from bridge.server import BridgeServer
 from bridge.session import Session
 from bridge.store import ClipStore
 from bridge.tally import Tally
