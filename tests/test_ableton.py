@@ -28,7 +28,7 @@ from ableton_harness import Events, fake_generate
 
 from bridge.ableton import BRIDGE_TRACK_NAMES, AbletonAdapter, ClipReadError, LiveApi, LiveNote
 from bridge.ableton.errors import AbletonError, AbletonPortError
-from bridge.ableton.live_api import note_chunks
+from bridge.ableton.note_transfer import note_chunks
 from bridge.ableton.notes import compare_notes, live_notes
 from bridge.ableton.osc_client import Request
 from bridge.errors import ErrorCode, ReplyTimeoutError

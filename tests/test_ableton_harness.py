@@ -22,7 +22,7 @@ import pytest
 from ableton_harness import HARNESS_MISSING, Events, Harness, fake_generate, seed_file
 
 from bridge.ableton import BRIDGE_TRACK_NAMES, AbletonAdapter, ClipReadError, LiveApi
-from bridge.ableton.live_api import SlotRef
+from bridge.ableton.live_values import SlotRef
 from bridge.ableton.notes import compare_notes, live_notes
 from bridge.ableton.osc_client import Request
 from bridge.osc import WireValue

@@ -32,7 +32,8 @@ from types import MappingProxyType
 from typing import Any
 
 from bridge.ableton.errors import AbletonError, ClipReadError
-from bridge.ableton.live_api import ClipInfo, LiveApi, LiveNote, SlotRef, SongInfo
+from bridge.ableton.live_api import LiveApi
+from bridge.ableton.live_values import ClipInfo, LiveNote, SlotRef, SongInfo
 from bridge.ableton.notes import SOURCE, clip_fingerprint, clip_from_live
 from bridge.ableton.tracks import BRIDGE_TRACK_NAMES, BridgeTracks, WrittenPart
 from bridge.adapter import (

@@ -7,7 +7,7 @@ import hashlib
 from collections.abc import Sequence
 
 from bridge.ableton.errors import AbletonError, ClipReadError
-from bridge.ableton.live_api import ClipInfo, LiveNote, SongInfo
+from bridge.ableton.live_values import ClipInfo, LiveNote, SongInfo
 from bridge.errors import ErrorCode
 from bridge.protocol import check_clip_size
 from bridge.types import Clip, ClipNote

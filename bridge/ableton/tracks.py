@@ -15,14 +15,10 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from bridge.ableton.errors import AbletonError, WriteVerifyError
-from bridge.ableton.live_api import (
-    ALL_NOTES,
-    LiveApi,
-    NoteRead,
-    SlotRef,
-    note_chunks,
-    write_request,
-)
+from bridge.ableton.live_api import LiveApi
+from bridge.ableton.live_requests import write_request
+from bridge.ableton.live_values import NoteRead, SlotRef
+from bridge.ableton.note_transfer import ALL_NOTES, note_chunks
 from bridge.ableton.notes import compare_notes, live_notes
 from bridge.ableton.osc_client import Request
 from bridge.types import ClipNote
