@@ -191,7 +191,7 @@ def test_outputs_are_readable_by_other_programs(demo_mid, tmp_path, capsys):
 
 
 def test_a_bare_reaper_spool_flag_means_reapers_own_folder():
-    from bridge.reaper.spool import default_spool_folder
+    from bridge.reaper import default_spool_folder
     from ui.cli import build_parser
 
     bare = build_parser().parse_args(["serve", "--reaper-spool"]).reaper_spool

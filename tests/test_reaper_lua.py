@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.reaper import LUA_SCRIPT
-from bridge.reaper.spool import ReaperSpool, default_spool_folder
+from bridge.reaper import LUA_SCRIPT, ReaperSpool, default_spool_folder
 from bridge.reaper.spool_format import (
     HEADER,
     SpoolClip,

@@ -18,7 +18,8 @@ import pytest
 from bridge.errors import BadMessageError, ClipTooLargeError, ErrorCode
 from bridge.protocol import MAX_PART_CONTROLS
 from bridge.reaper import spool as spool_module
-from bridge.reaper.spool import MAX_REJECTED_KEPT, ReaperSpool
+from bridge.reaper.spool import ReaperSpool
+from bridge.reaper.spool_folder import MAX_REJECTED_KEPT
 from bridge.reaper.spool_format import (
     HEADER,
     MAX_CLIP_FILE_BYTES,
@@ -39,6 +40,7 @@ from bridge.reaper.spool_format import (
     result_file_name,
     status_file_name,
 )
+from bridge.reaper.spool_jobs import STATUS_INTERVAL_S
 from bridge.session import Session
 from bridge.store import ClipStore
 from bridge.types import (
@@ -491,7 +493,7 @@ def test_clip_file_is_submitted_and_answered_atomically(
         replaced.append((os.fspath(src), os.fspath(dst)))
         real_replace(src, dst)
 
-    monkeypatch.setattr(spool_module.os, "replace", spy)
+    monkeypatch.setattr(os, "replace", spy)  # the atomic writes of spool_folder
     clip = melody(12, "Chorus")
     put(folder, "clip-17.txt", format_clip(17, clip, {"style": "ballad"}))
     spool.poll_once()
@@ -592,7 +594,7 @@ def test_status_progress_is_throttled(folder: Path) -> None:
             send("status", ("running", fraction, f"at {fraction}"))
         spool.poll_once()
         assert spool.stats()["status_written"] == 1
-        clock.now += spool_module.STATUS_INTERVAL_S
+        clock.now += STATUS_INTERVAL_S
         send("status", ("running", 0.4, "at 0.4"))
         send("status", ("running", float("nan"), "nan"))
         send("status", ("done", 1.0, "done"))

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bridge.reaper.spool import ReaperSpool, default_spool_folder, reaper_resource_path
+from bridge.reaper.spool import ReaperSpool
+from bridge.reaper.spool_folder import default_spool_folder, reaper_resource_path
 
 LUA_SCRIPT = Path(__file__).with_name("AccoBridge.lua")
 
