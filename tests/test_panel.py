@@ -473,7 +473,7 @@ def test_settings_changes_restart_the_adapters_and_persist(qtbot, window, tmp_pa
         window.apply_settings(replace(window.settings, osc_enabled=True, osc_port=port,
                                       theme="light"))
     osc = {s.name: s for s in window.link.connections()}["OSC API"]
-    assert osc.state == "connected" and f"127.0.0.1:{port}" in osc.detail
+    assert osc.state == "listening" and f"127.0.0.1:{port}" in osc.detail
     assert window.link.services.server is not None
     assert "OSC API" in window.connections.labels[0].text()
     saved, _ = load_settings(tmp_path / "settings.json")
@@ -538,6 +538,160 @@ def test_the_delete_button_asks_first(qtbot, window, monkeypatch):
     window.preset_bar.delete_button.click()
     assert asked == ["my test preset"]
     assert window.preset_list.current.name == "my test preset"  # the user said no
+
+
+# ---- honest state (issue 15 item 6) -------------------------------------------------------
+
+
+def _lock(qtbot, window, phrase):
+    card = window.phrase_strip.cards[phrase]
+    card.lock.click()
+    qtbot.waitUntil(lambda: "locked" in card.title.text(), timeout=WAIT_MS)
+
+
+def test_a_mistyped_phrase_string_is_refused_inline_and_keeps_the_locks(qtbot, window,
+                                                                        demo_file):
+    before = _load(qtbot, window, demo_file)
+    _lock(qtbot, window, 0)
+    request = window.generation.latest_request
+    field = window.analysis.phrases
+    field.setFocus()
+    qtbot.keyClicks(field, "A8A9")
+    qtbot.keyClick(field, Qt.Key.Key_Return)
+    assert "cover 17 bars" in window.analysis.phrase_problem()
+    assert window.analysis.phrase_error.isVisible()
+    assert set(window.document.locked) == {0}  # the lock is kept, and so says the card
+    assert "locked" in window.phrase_strip.cards[0].title.text()
+    assert not window._edit_timer.isActive() and window.generation.latest_request == request
+    assert window.analysis.edits().phrases is None  # the refused string is never sent
+    field.clear()
+    qtbot.keyClicks(field, "A8x")  # not a phrase at all
+    qtbot.keyClick(field, Qt.Key.Key_Return)
+    assert "not a phrase" in window.analysis.phrase_problem()
+    field.clear()
+    bars = sum(p.phrase.bars for p in before.harmonization.phrases)
+    qtbot.keyClicks(field, f"A{bars // 2}B{bars - bars // 2}")  # a structure that fits
+    with qtbot.waitSignal(window.result_shown, timeout=WAIT_MS):
+        qtbot.keyClick(field, Qt.Key.Key_Return)
+    assert window.analysis.phrase_problem() is None
+    assert window.document.locked == {}  # a new structure renumbers the phrases: released
+
+
+def test_the_error_banner_clears_when_a_good_result_arrives(qtbot, window, demo_file):
+    _load(qtbot, window, demo_file)
+    window.report_error("Could not generate: something went wrong", None)
+    assert window.banner.isVisible()
+    _generate(qtbot, window, window.generate)
+    assert not window.banner.isVisible()
+
+
+def test_the_highlight_follows_the_chosen_progression_after_a_click(qtbot, window, demo_file):
+    before = _load(qtbot, window, demo_file)
+    card = window.phrase_strip.cards[0]
+    rect = card.alternatives.visualItemRect(card.alternatives.item(2))
+    _generate(qtbot, window, lambda: qtbot.mouseClick(
+        card.alternatives.viewport(), Qt.MouseButton.LeftButton, pos=rect.center()))
+    qtbot.waitUntil(lambda: card.alternatives.currentRow() == 0, timeout=WAIT_MS)
+    key = before.harmonization.analysis.key
+    chosen = before.harmonization.phrases[0].alternatives[1]
+    first = card.alternatives.item(0)
+    assert first.text().startswith("●")
+    assert chosen.chords[0].chord.symbol(key) in first.text()
+
+
+def test_alternatives_are_ranked_with_a_fit_bar_and_whole_on_hover(qtbot, window, demo_file):
+    arrangement = _load(qtbot, window, demo_file)
+    harmony = arrangement.harmonization.phrases[0]
+    key = arrangement.harmonization.analysis.key
+    rows = window.phrase_strip.cards[0].alternatives
+    texts = [rows.item(i).text() for i in range(rows.count())]
+    assert all("■" in t and "#" in t for t in texts)
+    assert not any(f"{s:.3f}" in t for t, s in zip(texts, [arrangement.harmonization.score] + [
+        a.path_score for a in harmony.alternatives], strict=True))  # no raw scores
+    ranks = [int(t.split("#")[1].split()[0]) for t in texts]
+    assert sorted(ranks)[0] == 1 and max(ranks) <= len(texts)
+    symbols = []
+    for ev in harmony.chosen.chords:
+        symbol = ev.chord.symbol(key)
+        if not symbols or symbols[-1] != symbol:
+            symbols.append(symbol)
+    assert " ".join(symbols) in rows.item(0).toolTip()  # every chord, however many
+    assert " ".join(symbols) in texts[0]  # never cut by the panel (the list elides)
+
+
+def test_a_locked_card_shows_the_locked_chords_style(qtbot, window, demo_file):
+    before = _load(qtbot, window, demo_file)
+    style = before.harmonization.phrases[0].chosen.style
+    _lock(qtbot, window, 0)
+    index, preset = _preset_with_other_style(window, style)
+    after = _generate(qtbot, window, lambda: window.preset_box.setCurrentIndex(index))
+    qtbot.waitUntil(lambda: "locked chords" in window.phrase_strip.cards[0].style_box.itemText(0),
+                    timeout=WAIT_MS)
+    from ui.panel.phrases import STYLE_NAMES
+
+    locked_card, free_card = window.phrase_strip.cards
+    assert locked_card.style_box.currentText() == f"{STYLE_NAMES[style]} (locked chords)"
+    assert not locked_card.style_box.isEnabled()
+    assert after.harmonization.phrases[1].style == preset.style
+    assert STYLE_NAMES[preset.style] in free_card.style_box.currentText()
+
+
+def test_the_disabled_drag_handle_looks_disabled(qtbot, window, demo_file):
+    drag = window.drag_out
+    assert not drag.isEnabled() and "generate first" in drag.toolTip()
+    disabled = drag.grab().toImage()
+    _load(qtbot, window, demo_file)
+    assert drag.isEnabled() and "Drag onto a DAW track" in drag.toolTip()
+    enabled = drag.grab().toImage()
+    assert disabled != enabled
+
+
+def test_the_osc_api_says_listening_until_a_client_says_hello(qtbot, window):
+    import time
+
+    from bridge.client import BridgeClient
+
+    port = _free_udp_port()
+    window.apply_settings(replace(window.settings, osc_enabled=True, osc_port=port))
+
+    def osc_label():
+        return next(label.text() for label in window.connections.labels if "OSC API" in
+                    label.text())
+
+    assert "listening" in osc_label() and ": connected" not in osc_label()
+    with BridgeClient("127.0.0.1", port) as client:
+        client.hello(time.monotonic() + 10)
+    qtbot.waitUntil(lambda: ": connected" in osc_label(), timeout=WAIT_MS)
+    assert "1 client said hello" in osc_label()
+
+
+def _polyphonic_file(tmp_path):
+    from engine import Note
+
+    melody = demo_melody()
+    chords = [Note(n.pitch - 4, n.start_tick, n.duration_tick, n.velocity)
+              for n in melody.notes[:10]]
+    path = tmp_path / "chords-in-melody.mid"
+    write_song(path, replace(melody, notes=tuple(sorted(
+        melody.notes + tuple(chords), key=lambda n: (n.start_tick, -n.pitch)))), [])
+    return path
+
+
+def test_chords_dropped_from_a_melody_file_are_said_in_the_panel(qtbot, window, tmp_path):
+    _load(qtbot, window, _polyphonic_file(tmp_path))
+    assert window.notice.isVisible()
+    assert "dropped 10" in window.notice.text() and "top line" in window.notice.text()
+
+
+def test_chords_dropped_from_a_daw_clip_are_said_in_the_panel(qtbot, window, demo_file):
+    melody = demo_melody()
+    clip = clip_from_melody(melody, "osc:test", "clip")
+    extra = tuple(replace(n, pitch=n.pitch - 5) for n in clip.notes[:6])
+    with qtbot.waitSignal(window.result_shown, timeout=WAIT_MS):
+        window.files.load_clip(replace(clip, notes=clip.notes + extra))
+    assert window.notice.isVisible() and "6 of" in window.notice.text()
+    _load(qtbot, window, demo_file)  # a clean melody: no notice
+    assert not window.notice.isVisible()
 
 
 # ---- process-level ----------------------------------------------------------------------

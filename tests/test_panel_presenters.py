@@ -47,11 +47,19 @@ class _Store:
     def save_as(self, preset: _Preset, name: str) -> _Preset:
         from ui.presets import PresetError
 
-        if name in [p.name for p in self.items]:
+        if name in [p.name for p in self.items if p.factory]:
             raise PresetError(f"a preset named {name!r} exists")
         saved = replace(preset, name=name, factory=False)
-        self.items.append(saved)
+        self.items = [saved if p.name == name else p for p in self.items]
+        if saved not in self.items:
+            self.items.append(saved)
         return saved
+
+    def rename(self, name: str, new_name: str) -> _Preset:
+        old = next(p for p in self.items if p.name == name)
+        renamed = replace(old, name=new_name)
+        self.items = [renamed if p is old else p for p in self.items]
+        return renamed
 
     def delete(self, name: str) -> None:
         self.items = [p for p in self.items if p.name != name]
@@ -65,6 +73,8 @@ class _View:
         self.errors: list[str] = []
         self.listed: list[tuple[list[str], int]] = []
         self.deletable: bool | None = None
+        self.modified: bool | None = None
+        self.asked: tuple[str, str] | None = None
         self.name_answer: str | None = None
         self.confirm_answer = True
         self.edits = AnalysisEdits()
@@ -81,10 +91,12 @@ class _View:
     def show_presets(self, presets: Any, index: int) -> None:
         self.listed.append(([p.name for p in presets], index))
 
-    def show_deletable(self, deletable: bool) -> None:
-        self.deletable = deletable
+    def show_preset(self, preset: Any, index: int, modified: bool) -> None:
+        self.deletable = not preset.factory
+        self.modified = modified
 
-    def ask_preset_name(self) -> str | None:
+    def ask_preset_name(self, title: str, default: str = "") -> str | None:
+        self.asked = (title, default)
         return self.name_answer
 
     def confirm_delete(self, name: str) -> bool:
@@ -171,6 +183,47 @@ def test_presets_list_choose_save_and_delete():
     view.confirm_answer = True
     presets.delete()
     assert view.listed[-1] == (["Pop", "Dark"], 0) and chosen[-1].name == "Pop"
+
+
+def test_edits_to_a_factory_preset_are_kept_until_saved_as_a_new_one():
+    view = _View()
+    presets, chosen = _presets(view, _Preset("Pop"), _Preset("Dark", style="dark"))
+    presets.edit(style="rnb")
+    assert presets.modified and view.modified and presets.current.style == "rnb"
+    assert presets.stored.style == "pop_standard"  # the factory preset itself is untouched
+    assert chosen[-1].style == "rnb"  # the window generates with the edit at once
+    assert presets.arrange_options().harmonize.style == "rnb"
+    presets.edit(style="pop_standard")  # back to the stored values: nothing to save
+    assert not presets.modified
+    presets.edit(style="rnb")
+    view.name_answer = None
+    presets.save()  # a factory preset's Save is Save as…: the name is asked for
+    assert view.asked == ("Save preset as", "Pop (mine)") and presets.modified
+    view.name_answer = "Pop R&B"
+    presets.save()
+    assert presets.current.name == "Pop R&B" and not presets.current.factory
+    assert presets.current.style == "rnb" and not presets.modified
+    assert [p.name for p in presets.store.items] == ["Pop", "Dark", "Pop R&B"]
+
+
+def test_a_user_preset_is_saved_in_place_and_renamed():
+    view = _View()
+    presets, _ = _presets(view, _Preset("Pop"), _Preset("Mine", factory=False))
+    presets.choose(1)
+    presets.edit(style="dark")
+    presets.save()
+    assert [(p.name, p.style) for p in presets.store.items] == [
+        ("Pop", "pop_standard"), ("Mine", "dark")]
+    presets.edit(style="rnb")
+    view.name_answer = "Ours"
+    presets.rename()  # the edit stays an edit: renaming saves nothing else
+    assert [(p.name, p.style) for p in presets.store.items] == [
+        ("Pop", "pop_standard"), ("Ours", "dark")]
+    assert presets.current.name == "Ours" and presets.current.style == "rnb"
+    assert presets.modified
+    presets.choose(0)
+    presets.rename("Nope")  # factory presets keep their names
+    assert presets.store.items[0].name == "Pop"
 
 
 def test_a_preset_that_is_gone_falls_back_to_the_first():

@@ -50,7 +50,22 @@ def test_the_osc_api_announces_itself_as_serve_did(session):
         assert services.server is not None and services.server.port == port
         osc = _states(services)["OSC API"]
     assert lines == [f"accobridge: OSC API listening on 127.0.0.1:{port}"]
-    assert osc.state == "connected" and osc.hint == ""
+    assert osc.state == "listening" and "hello" in osc.hint  # no client yet: not "connected"
+
+
+def test_the_osc_api_is_connected_once_a_client_says_hello(session):
+    import time
+
+    from bridge.client import BridgeClient
+
+    port = _free_port()
+    with BridgeServices(session, ServiceConfig(osc_port=port)) as services:
+        services.start(strict=True)
+        assert _states(services)["OSC API"].state == "listening"
+        with BridgeClient("127.0.0.1", port) as client:
+            client.hello(time.monotonic() + 10)
+        osc = _states(services)["OSC API"]
+    assert osc.state == "connected" and osc.hint == "" and "1 client said hello" in osc.detail
 
 
 def test_a_taken_port_raises_for_serve_and_is_a_status_for_the_panel(session):

@@ -163,6 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     panel.add_argument("--screenshot", type=Path, metavar="OUT.png",
                        help="render the window to OUT.png once the result is shown, then exit")
     panel.add_argument("--demo", action="store_true", help="start with the shipped demo melody")
+    panel.add_argument("--size", type=_panel_size, metavar="WxH",
+                       help="window size, e.g. 1024x640 (a screenshot: 1280x800)")
     panel.add_argument("--theme", choices=("dark", "light"), help="override the saved theme")
     lib = sub.add_parser("library", help="template library maintenance")
     lib_sub = lib.add_subparsers(dest="library_command", required=True, parser_class=_Parser)
@@ -410,10 +412,16 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     _arrange_and_write(demo_melody(), options, None, args.output, args.json)
 
 
+def _panel_size(text: str) -> tuple[int, int]:
+    from ui.panel.app import parse_size  # Qt-free: the panel's module imports Qt lazily
+
+    return parse_size(text)
+
+
 def _cmd_panel(args: argparse.Namespace) -> None:
     from ui.panel.app import run
 
-    code = run(screenshot=args.screenshot, demo=args.demo, theme=args.theme)
+    code = run(screenshot=args.screenshot, demo=args.demo, theme=args.theme, size=args.size)
     if code:
         raise SystemExit(code)
 

@@ -171,6 +171,65 @@ class Preset:
         )
 
 
+# --- the panel's controls: preset fields under the names a producer knows ---------------------
+
+LEVEL_WORDS = ("sparse", "light", "medium", "busy", "very busy")  # density/polyphony 0-4
+
+
+@dataclass(frozen=True)
+class PresetControl:
+    """One preset field as a panel control: its producer's name, what it does, and the
+    choices as (label, value) pairs; `value_of(preset)` and `change(value)` (the keyword
+    arguments for `dataclasses.replace`) translate between the control and the field."""
+
+    field: str
+    label: str
+    tip: str
+    choices: tuple[tuple[str, Any], ...]
+
+    def value_of(self, preset: Preset) -> Any:
+        if self.field == "register":
+            return preset.voicing.register
+        if self.field == "colours":
+            return preset.colours == "melody"
+        return getattr(preset, self.field)
+
+    def change(self, preset: Preset, value: Any) -> dict[str, Any]:
+        if self.field == "register":
+            return {"voicing": replace(preset.voicing, register=value)}
+        if self.field == "colours":
+            return {"colours": "melody" if value else "style"}
+        return {self.field: value}
+
+
+def _levels(words: tuple[str, ...]) -> tuple[tuple[str, Any], ...]:
+    return (("Auto (follow the melody)", None),) + tuple(
+        (f"{i} · {word}", i) for i, word in enumerate(words))
+
+
+PRESET_CONTROLS = (
+    PresetControl("density", "Complexity",
+                  "How many notes the piano plays: rhythmic density of the accompaniment "
+                  "(Auto follows the melody's own)", _levels(LEVEL_WORDS)),
+    PresetControl("polyphony", "Fullness",
+                  "How many voices the piano plays at once: thin lines to full chords "
+                  "(Auto follows the melody)",
+                  _levels(("single line", "two voices", "three voices", "full", "very full"))),
+    PresetControl("register", "Register",
+                  "Where the chords of the Chords track sit: a fifth lower, middle or a fifth "
+                  "higher (the melody stays on top)",
+                  (("Low", "low"), ("Middle", "middle"), ("High", "high"))),
+    PresetControl("style", "Style",
+                  "The harmonic language of the chord choice: plain pop, richer pop chords, "
+                  "dark minor colours or R&B extensions",
+                  (("Pop standard", "pop_standard"), ("Pop complex", "pop_complex"),
+                   ("Dark", "dark"), ("R&B", "rnb"))),
+    PresetControl("colours", "Colour from melody",
+                  "On: the melody picks each chord's colour (sevenths, ninths where it sings "
+                  "them). Off: the style's fixed colours", (("on", True), ("off", False))),
+)
+
+
 def read_preset(path: Path, *, factory: bool = False) -> Preset:
     """One preset file; PresetError naming the file for anything unreadable or invalid."""
     try:
@@ -271,6 +330,26 @@ class PresetStore:
             path, n = self.preset_dir / f"{stem}-{n}.json", n + 1
         return path
 
+    def rename(self, name: str, new_name: str) -> Preset:
+        """A user preset under a new name: written under the new name first, the old file
+        removed after, so a failure leaves at least one of them."""
+        preset = self.get(name)
+        if preset.factory:
+            raise PresetError(f"{preset.name!r} is a factory preset and cannot be renamed; "
+                              "use Save as… for a copy")
+        if new_name.strip().casefold() != preset.name.casefold() and any(
+                p.name.casefold() == new_name.strip().casefold() for p in self.presets()):
+            raise PresetError(f"a preset named {new_name.strip()!r} exists already")
+        old_path = self._files[preset.name]
+        stored = self.save_as(preset, new_name.strip())
+        if stored.name.casefold() != preset.name.casefold():  # else the same file, rewritten
+            try:
+                old_path.unlink()
+            except OSError as err:
+                raise PresetError(f"renamed, but the old file {old_path} stayed: {err}") \
+                    from err
+        return stored
+
     def delete(self, name: str) -> None:
         preset = self.get(name)
         if preset.factory:
@@ -283,6 +362,7 @@ class PresetStore:
 
 
 __all__ = [
-    "FACTORY_ORDER", "PRESET_FILE", "SCHEMA_VERSION", "Preset", "PresetError", "PresetStore",
+    "FACTORY_ORDER", "PRESET_CONTROLS", "PRESET_FILE", "SCHEMA_VERSION", "Preset",
+    "PresetControl", "PresetError", "PresetStore",
     "migrate", "preset_schema", "read_preset", "validate",
 ]

@@ -16,7 +16,8 @@ from typing import Any, Literal
 
 from bridge.adapter import SessionLike
 
-State = Literal["connected", "waiting", "off", "error"]
+# "listening": a server is up but no client has said hello yet (not "connected")
+State = Literal["connected", "listening", "waiting", "off", "error"]
 ANNOUNCE_NONE: Callable[[str], None] = lambda _line: None  # noqa: E731  # a no-op default
 
 
@@ -64,6 +65,8 @@ class ConnectionStatus:
 
 HINTS = {
     "osc_off": "Turn on the OSC API in Settings to let scripts and DAW clients send clips.",
+    "osc_listening": "No client has said hello yet: send a clip with `accobridge send "
+                     "melody.mid`, or from your tool (/acco/hello, then the clip).",
     "osc_error": "Another program (perhaps a second AccoBridge) holds this port: quit it or pick "
                  "another port in Settings.",
     "ableton_off": "Turn on Ableton Live in Settings to read the selected clip from Live.",
@@ -156,7 +159,16 @@ class BridgeServices:
             self.midi.set_meter(ts_num, ts_den)
 
     def statuses(self) -> tuple[ConnectionStatus, ...]:
+        """Every adapter's status; the OSC API's says "connected" once a client said hello."""
+        server = self.server
+        clients = server.stats().get("peers", 0) if server is not None else 0
         with self._lock:
+            osc = self._statuses.get("osc")
+            if osc is not None and osc.state == "listening" and clients:
+                self._statuses["osc"] = replace(
+                    osc, state="connected", hint="",
+                    detail=f"{clients} client{'s' if clients > 1 else ''} said hello; "
+                           f"{osc.detail}")
             return tuple(self._statuses.values())
 
     def _set(self, key: str, status: ConnectionStatus) -> None:
@@ -204,8 +216,9 @@ class BridgeServices:
         with self._lock:
             self._closers.append(server)
         self.server = server
-        self._set("osc", ConnectionStatus("OSC API", "connected",
-                                          f"listening on {server.host}:{server.port}"))
+        self._set("osc", ConnectionStatus("OSC API", "listening",
+                                          f"listening on {server.host}:{server.port}",
+                                          HINTS["osc_listening"]))
         self._announce(f"accobridge: OSC API listening on {server.host}:{server.port}")
 
     def _start_ableton(self, live: bool) -> None:

@@ -1,5 +1,7 @@
 """Entry point of the panel (`accobridge panel`, `accobridge-panel`): settings in, window up
-first, engine loaded after it shows; `--screenshot` renders the window and exits."""
+first, engine loaded after it shows; `--screenshot` renders the window and exits. Screenshot
+and demo runs keep to a temporary folder: the user's settings, presets, sessions and window
+size are neither read nor written."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import argparse
 import logging
 import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,22 +25,45 @@ def _needs_offscreen() -> bool:
                 or sys.platform in ("darwin", "win32"))
 
 
+def parse_size(text: str) -> tuple[int, int]:
+    """`--size`'s "WxH" (e.g. 1024x640) as (width, height)."""
+    width, sep, height = text.lower().partition("x")
+    if not (sep and width.isdigit() and height.isdigit()):
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 1024x640, got {text!r}")
+    size = (int(width), int(height))
+    if not (320 <= size[0] <= 7680 and 240 <= size[1] <= 4320):
+        raise argparse.ArgumentTypeError(f"{text}: the window is 320x240 to 7680x4320")
+    return size
+
+
 def open_window(theme: str | None = None, restore: bool = True,
-                size: tuple[int, int] | None = None) -> tuple[Any, Any]:
+                size: tuple[int, int] | None = None,
+                private_dir: Path | None = None) -> tuple[Any, Any]:
     """The QApplication (made if needed) and the shown panel window; the engine starts loading
-    once the event loop runs. Shared by `run` and benchmarks/panel_startup.py."""
+    once the event loop runs. `private_dir`: settings (the defaults), presets and sessions
+    there instead of the user's (screenshot and demo runs). Shared by `run` and
+    benchmarks/panel_startup.py."""
     from PyQt6.QtCore import QTimer
     from PyQt6.QtWidgets import QApplication
 
+    from bridge.store import ClipStore
     from ui.panel.window import PanelWindow
-    from ui.settings import load_settings
+    from ui.presets import PresetStore
+    from ui.settings import Settings, load_settings
 
     app = QApplication.instance()
     if not isinstance(app, QApplication):
         app = QApplication(sys.argv[:1])
     app.setApplicationName("AccoBridge")
-    settings, problems = load_settings()
-    window = PanelWindow(settings, theme=theme, offer_restore=restore)
+    if private_dir is None:
+        settings, problems = load_settings()
+        window = PanelWindow(settings, theme=theme, offer_restore=restore)
+    else:
+        settings, problems = Settings(), []
+        window = PanelWindow(settings, theme=theme, offer_restore=restore,
+                             settings_file=private_dir / "settings.json",
+                             presets=PresetStore(private_dir),
+                             store=ClipStore(private_dir / "sessions"))
     for problem in problems:
         logger.warning("settings: %s", problem)
     if size is not None:
@@ -47,8 +73,10 @@ def open_window(theme: str | None = None, restore: bool = True,
     return app, window
 
 
-def run(screenshot: Path | None = None, demo: bool = False, theme: str | None = None) -> int:
-    """Open the panel; returns the exit status (0: closed normally / screenshot written)."""
+def run(screenshot: Path | None = None, demo: bool = False, theme: str | None = None,
+        size: tuple[int, int] | None = None) -> int:
+    """Open the panel; returns the exit status (0: closed normally / screenshot written).
+    `size`: the window's (the screenshot's) size in pixels; 1280x800 for a screenshot."""
     if _needs_offscreen() and not os.environ.get("QT_QPA_PLATFORM"):
         if screenshot is None:  # Qt would abort with a platform-plugin trace
             sys.stderr.write("accobridge: error: no display to open the panel on (DISPLAY and "
@@ -56,10 +84,24 @@ def run(screenshot: Path | None = None, demo: bool = False, theme: str | None = 
                              "QT_QPA_PLATFORM=offscreen\n")
             return 2
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    if size is None and screenshot is not None:
+        size = SCREENSHOT_SIZE
+    private = tempfile.TemporaryDirectory(prefix="accobridge-panel-") \
+        if demo or screenshot is not None else None
+    try:
+        return _run(screenshot, demo, theme, size,
+                    Path(private.name) if private is not None else None)
+    finally:
+        if private is not None:
+            private.cleanup()
+
+
+def _run(screenshot: Path | None, demo: bool, theme: str | None, size: tuple[int, int] | None,
+         private_dir: Path | None) -> int:
     from PyQt6.QtCore import QTimer
 
-    app, window = open_window(theme, restore=not (demo or screenshot),
-                              size=SCREENSHOT_SIZE if screenshot is not None else None)
+    app, window = open_window(theme, restore=not (demo or screenshot), size=size,
+                              private_dir=private_dir)
     if demo:
         from engine import demo_melody
 
@@ -98,13 +140,14 @@ def run(screenshot: Path | None = None, demo: bool = False, theme: str | None = 
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """`accobridge-panel [--screenshot OUT.png] [--demo] [--theme dark|light]`."""
+    """`accobridge-panel [--screenshot OUT.png] [--demo] [--size WxH] [--theme dark|light]`."""
     parser = argparse.ArgumentParser(prog="accobridge-panel", description=__doc__.split("\n")[0])
     parser.add_argument("--screenshot", type=Path, metavar="OUT.png")
     parser.add_argument("--demo", action="store_true")
+    parser.add_argument("--size", type=parse_size, metavar="WxH")
     parser.add_argument("--theme", choices=("dark", "light"))
     args = parser.parse_args(argv)
-    raise SystemExit(run(args.screenshot, args.demo, args.theme))
+    raise SystemExit(run(args.screenshot, args.demo, args.theme, args.size))
 
 
 if __name__ == "__main__":

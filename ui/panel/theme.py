@@ -28,6 +28,7 @@ class Theme:
     locked: str
     error_fill: str
     error_text: str
+    error_inline: str  # an error in the flow of a form (refused phrase string)
     ok: str
     warn: str
 
@@ -36,13 +37,15 @@ DARK = Theme(
     name="dark", window="#1f2329", base="#171a1f", panel="#262b33", text="#e8ebef",
     muted="#9aa4b1", grid="#2c323b", bar="#46505d", phrase="#f0b429", melody="#5ec8f2",
     piano="#8fd694", chord_fill="#323a46", chord_text="#ffffff", accent="#3d8bfd",
-    locked="#f0b429", error_fill="#5c1f24", error_text="#ffe3e3", ok="#5fd38d", warn="#f0b429",
+    locked="#f0b429", error_fill="#5c1f24", error_text="#ffe3e3",
+    error_inline="#ff8a8a", ok="#5fd38d", warn="#f0b429",
 )
 LIGHT = Theme(
     name="light", window="#f4f5f7", base="#ffffff", panel="#e9ecf0", text="#1d2025",
     muted="#5b6572", grid="#e3e6ea", bar="#b7bec8", phrase="#c77700", melody="#0b72b9",
     piano="#2f8f46", chord_fill="#dde3ea", chord_text="#111418", accent="#1f6fe5",
-    locked="#c77700", error_fill="#fde2e1", error_text="#6b1010", ok="#1f8a4c", warn="#b36b00",
+    locked="#c77700", error_fill="#fde2e1", error_text="#6b1010",
+    error_inline="#c42b2b", ok="#1f8a4c", warn="#b36b00",
 )
 THEMES = {"dark": DARK, "light": LIGHT}
 
@@ -73,16 +76,23 @@ def apply_theme(app: QApplication, theme: Theme) -> None:
 
 
 def local_style(kind: str, theme: Theme) -> str:
-    """The style sheet of one small widget (banner, restore offer, drag handle)."""
+    """The style sheet of one small widget (banner, restore offer, drag handle, notice line,
+    inline phrase-string error)."""
     if kind == "banner":
         return (f"QFrame#banner {{ background: {theme.error_fill}; border-radius: 4px; }}"
                 f"QFrame#banner QLabel {{ color: {theme.error_text}; }}")
     if kind == "offer":
         return (f"QFrame#offer {{ background: {theme.panel}; border: 1px solid {theme.accent};"
                 " border-radius: 4px; }")
-    if kind == "drag":
+    if kind == "drag":  # dimmed when disabled: no result to drag yet
         return (f"QLabel#dragOut {{ border: 1px dashed {theme.accent}; border-radius: 4px;"
-                f" padding: 3px 8px; color: {theme.text}; }}")
+                f" padding: 3px 8px; color: {theme.text}; }}"
+                f"QLabel#dragOut:disabled {{ border: 1px dotted {theme.bar};"
+                f" color: {theme.muted}; }}")
+    if kind == "notice":
+        return f"QLabel#notice {{ color: {theme.warn}; }}"
+    if kind == "phraseError":
+        return f"QLabel#phraseError {{ color: {theme.error_inline}; }}"
     raise ValueError(f"no local style {kind!r}")
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import warnings
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -38,6 +39,9 @@ class FileView(StatusView, Protocol):
 
     def offer_restore(self, text: str) -> None: ...
 
+    def show_notice(self, text: str) -> None:
+        """Something about the open clip that is not an error (e.g. notes the melody lost)."""
+
     def file_saved(self, path: Path) -> None: ...
 
 
@@ -68,17 +72,32 @@ class FilePresenter:
         return getattr(self.settings.settings, "last_export_dir", None) or str(Path.home())
 
     def load_file(self, path: Path) -> None:
-        """Read a melody file on the I/O thread, then generate for it."""
-        def read() -> Melody:
+        """Read a melody file on the I/O thread, then generate for it. What the reader changed
+        to make the file usable (the engine's MelodyWarning: chords in the melody track
+        reduced to the top line) is said in the panel, not only on stderr."""
+        def read() -> tuple[Melody, list[str]]:
             # mido's import, too, off the GUI thread
             from engine import load_melody, require_one_meter
 
-            melody = load_melody(path)
+            # catch_warnings swaps process-wide state: a warning another thread raises
+            # meanwhile may be listed here too or go unseen (at worst one notice line)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", UserWarning)
+                melody = load_melody(path)
             require_one_meter(melody, "the panel")  # its clip and roll carry one meter
-            return melody
+            return melody, [str(w.message) for w in caught
+                            if issubclass(w.category, UserWarning)]
+
+        def opened(read_back: tuple[Melody, list[str]]) -> None:
+            melody, notes = read_back
+            self.load_melody(melody, path.stem)
+            for note in notes:
+                logger.warning("%s: %s", path.name, note)
+            if notes:
+                self._view.show_notice(f"{path.name}: " + "; ".join(dict.fromkeys(notes)))
 
         self._view.show_status(f"Reading {path.name}…")
-        self._run(read, lambda melody: self.load_melody(melody, path.stem),
+        self._run(read, opened,
                   lambda err: self._view.report_error(f"Could not open {path.name}", err))
 
     def load_melody(self, melody: Melody, name: str) -> None:
