@@ -66,12 +66,18 @@ class PhraseCard(QFrame):
         layout.addLayout(row)
         self.alternatives = QListWidget()
         self.alternatives.setMinimumHeight(96)
+        self.alternatives.setTextElideMode(Qt.TextElideMode.ElideRight)  # whole one on hover
+        self.alternatives.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.alternatives.setToolTip("Progressions for this phrase, ranked by how well they fit "
+                                     "the whole song (■ bar). Click one, or Up/Down and Enter, "
+                                     "to use it")
         layout.addWidget(self.alternatives, 1)
         self.lock.toggled.connect(lambda on: self.lock_changed.emit(self.index, on))
         self.regen.clicked.connect(lambda: self.regenerate.emit(self.index))
         self.style_box.currentIndexChanged.connect(
             lambda _: self.style_changed.emit(self.index, self.style_box.currentData()))
         self.alternatives.itemClicked.connect(self._clicked)
+        self.alternatives.itemActivated.connect(self._clicked)  # Enter on the current row
         self._tint: tuple[str, bool] | None = None
 
     def show_harmony(self, harmony: PhraseHarmony, key: Key, style_override: str | None,
@@ -85,19 +91,30 @@ class PhraseCard(QFrame):
         p = harmony.phrase
         _set_text(self.title, f"<b>Phrase {p.label}</b> · bars {p.start_bar + 1}–{p.end_bar}"
                   + (" · <b>locked</b>" if locked else ""))
-        first = ("Preset's style" if style_override is not None else
-                 f"{STYLE_NAMES.get(harmony.style, harmony.style)} (preset)")
+        chosen_style = STYLE_NAMES.get(harmony.chosen.style, harmony.chosen.style)
+        if locked:  # the locked chords keep their own style, whatever the preset says now
+            first = f"{chosen_style} (locked chords)"
+        else:
+            first = ("Preset's style" if style_override is not None else
+                     f"{STYLE_NAMES.get(harmony.style, harmony.style)} (preset)")
         if self.style_box.itemText(0) != first:
             self.style_box.setItemText(0, first)
         self.lock.setChecked(locked)
-        index = max(0, self.style_box.findData(style_override)) if style_override else 0
+        index = max(0, self.style_box.findData(style_override)) \
+            if style_override and not locked else 0
         if self.style_box.currentIndex() != index:
             self.style_box.setCurrentIndex(index)
-        rows = [(f"● {_progression(harmony.chosen.chords, key)}   {path_score:.3f}",
-                 "the chosen progression (whole-path score)")]
-        rows += [(f"{i + 1}. {_progression(alt.chords, key)}   {alt.path_score:.3f}",
-                  f"{STYLE_NAMES.get(alt.style, alt.style)}; whole-path score with this "
-                  "progression; click to use it") for i, alt in enumerate(harmony.alternatives)]
+        scores = [path_score] + [alt.path_score for alt in harmony.alternatives]
+        rows = []
+        for i, (choice, score) in enumerate(zip((harmony.chosen, *harmony.alternatives), scores,
+                                                strict=True)):
+            chords = _progression(choice.chords, key)
+            rank, bar = _fit(score, scores)
+            what = "in use" if i == 0 else "Click or Enter to use it"
+            rows.append((f"{'●' if i == 0 else ' '} #{rank} {bar}  {chords}",
+                         f"{chords}\n#{rank} of {len(scores)} for the whole song "
+                         f"(score {score:.3f}); {STYLE_NAMES.get(choice.style, choice.style)}. "
+                         f"{what}"))
         if self.alternatives.count() != len(rows):  # else relabel: no items made or deleted
             self.alternatives.clear()
             for i in range(len(rows)):
@@ -109,6 +126,9 @@ class PhraseCard(QFrame):
             if row is not None and row.text() != text:
                 row.setText(text)
                 row.setToolTip(tip)
+        if self.alternatives.currentRow() != 0:  # the highlight follows the chosen one (row 0)
+            self.alternatives.setCurrentRow(0)
+        self.style_box.setEnabled(not locked)
         self.alternatives.setEnabled(not locked)
         self.regen.setEnabled(not locked)
         if self._tint != (theme.name, locked):
@@ -134,8 +154,20 @@ def _progression(chords: Sequence[Any], key: Key) -> str:
         symbol = ev.chord.symbol(key)
         if not symbols or symbols[-1] != symbol:
             symbols.append(symbol)
-    text = " ".join(symbols[:8])
-    return text + (" …" if len(symbols) > 8 else "")
+    return " ".join(symbols)  # whole: the list elides what does not fit, the tooltip has all
+
+
+FIT_STEPS = 5
+
+
+def _fit(score: float, scores: Sequence[float]) -> tuple[int, str]:
+    """(rank among `scores`, 1 = best; a ■□ bar of how close it comes to the best). The raw
+    eq. 5 score means little to a producer; its place among the shown ones does."""
+    best, worst = max(scores), min(scores)
+    rank = 1 + sum(other > score for other in scores)
+    share = 1.0 if best == worst else (score - worst) / (best - worst)
+    filled = 1 + round(share * (FIT_STEPS - 1))
+    return rank, "■" * filled + "□" * (FIT_STEPS - filled)
 
 
 class PhraseStrip(QScrollArea):

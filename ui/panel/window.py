@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from PyQt6.QtCore import QByteArray, QMimeData, Qt, QTimer, QUrl, pyqtSignal
-from PyQt6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
+from PyQt6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PyQt6.QtWidgets import (
     QApplication,
     QCheckBox,
+    QDockWidget,
     QFileDialog,
     QLabel,
     QMainWindow,
@@ -53,6 +54,7 @@ from ui.panel.widgets import (
     DragOut,
     ErrorBanner,
     LogPanel,
+    Notice,
     PresetBar,
     QtLogHandler,
     RestoreOffer,
@@ -63,6 +65,7 @@ logger = logging.getLogger("accobridge.panel")
 PROGRESS_DELAY_MS = 300  # show progress for anything that takes longer (issue 6)
 PREPARED_CARDS = 8  # phrase cards made in idle turns before any result (a 64-bar song's 8)
 PREPARE_EVERY_MS = 40
+CONNECTIONS_EVERY_MS = 2000  # a client's hello reaches no signal: the list is re-read this often
 
 
 def warm_up() -> None:
@@ -117,10 +120,12 @@ class PanelWindow(QMainWindow):
         self.files = FilePresenter(self.document, self.link, self.prefs, self.generation,
                                    self.background.run, self)
         self._closed = False
+        self.phrase_actions: list[QAction] = []  # need a result: Lock, Regenerate, Next, …
         self._build()
         self._apply_theme()
         self.preset_list.load(getattr(settings, "preset", None))
         self._wire()
+        self._build_menus()
         geometry = getattr(settings, "window_geometry", "")
         if geometry:
             self._restore_geometry(str(geometry))
@@ -148,11 +153,21 @@ class PanelWindow(QMainWindow):
         bar = QToolBar("Main")
         bar.setMovable(False)
         self.addToolBar(bar)
-        self.open_action = QAction("Open…", self)
-        self.generate_action = QAction("Generate", self)
-        self.send_action = QAction("Send to DAW", self)
-        self.save_action = QAction("Save .mid…", self)
-        self.settings_action = QAction("Settings…", self)
+        self.toolbar = bar
+        self.open_action = self._action(
+            "&Open…", "Read a melody from a MIDI or MusicXML file (or drop one on the window)",
+            QKeySequence.StandardKey.Open)
+        self.generate_action = self._action(
+            "&Generate", "Make chords and piano for the whole melody again (locked phrases "
+            "keep their chords)", "Ctrl+G", "Ctrl+Return")
+        self.send_action = self._action(
+            "Send to &DAW", "Answer the DAW's clip with what is shown", "Ctrl+Shift+D")
+        self.save_action = self._action(
+            "&Save .mid…", "Write a MIDI file with Melody, Chords and Piano tracks",
+            QKeySequence.StandardKey.Save)
+        self.settings_action = self._action(
+            "Se&ttings…", "Connections to the DAW (OSC, Ableton, REAPER, MIDI), live mode, "
+            "theme", "Ctrl+,")
         bar.addAction(self.open_action)
         bar.addAction(self.generate_action)
         bar.addAction(self.send_action)
@@ -163,10 +178,16 @@ class PanelWindow(QMainWindow):
         bar.addWidget(self.preset_bar)
         bar.addSeparator()
         self.live_box = QCheckBox("Live mode")
-        self.live_box.setToolTip("Generate again automatically whenever the DAW clip changes")
+        self.live_box.setToolTip("On: a clip the DAW sends is generated and sent back by "
+                                 "itself. Off: it waits for Generate and Send to DAW")
         self.live_box.setChecked(bool(getattr(self.settings, "live_mode", True)))
         bar.addWidget(self.live_box)
         bar.addAction(self.settings_action)
+        for action in (self.open_action, self.generate_action, self.send_action,
+                       self.save_action, self.settings_action):
+            button = bar.widgetForAction(action)
+            if button is not None:  # toolbar buttons take no focus by default: Tab skips them
+                button.setFocusPolicy(Qt.FocusPolicy.TabFocus)
 
         central = QWidget()
         outer = QVBoxLayout(central)
@@ -176,18 +197,29 @@ class PanelWindow(QMainWindow):
         outer.addWidget(self.banner)
         outer.addWidget(self.offer)
         split = QSplitter(Qt.Orientation.Horizontal)
-        left = QWidget()
-        left_layout = QVBoxLayout(left)
-        left_layout.setContentsMargins(0, 0, 0, 0)
+        column = QWidget()
+        left_layout = QVBoxLayout(column)
+        left_layout.setContentsMargins(0, 0, 4, 0)
         self.analysis = AnalysisEditor()
         self.connections = ConnectionList()
         self.log_panel = LogPanel()
+        left_layout.addWidget(self.preset_bar.editor)
         left_layout.addWidget(self.analysis)
         left_layout.addWidget(self.connections)
-        left_layout.addWidget(QLabel("Log"))
-        left_layout.addWidget(self.log_panel, 1)
-        left.setMinimumWidth(300)
+        left_layout.addStretch(1)
+        left = QScrollArea()  # scrolls rather than squeezes on a small screen
+        left.setWidgetResizable(True)
+        left.setFrameShape(QScrollArea.Shape.NoFrame)
+        left.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        left.setWidget(column)
+        left.setMinimumWidth(230)
         left.setMaximumWidth(380)
+        self.left_column = left
+        self.log_dock = QDockWidget("Log", self)  # a developer's view: closed until asked for
+        self.log_dock.setObjectName("logDock")
+        self.log_dock.setWidget(self.log_panel)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.log_dock)
+        self.log_dock.hide()
         right = QSplitter(Qt.Orientation.Vertical)
         self.roll = PianoRoll()
         roll_scroll = QScrollArea()
@@ -195,13 +227,15 @@ class PanelWindow(QMainWindow):
         roll_scroll.setWidget(self.roll)
         self.title = QLabel("No clip yet")
         self.title.setObjectName("muted")
+        self.notice = Notice()
         roll_box = QWidget()
         roll_layout = QVBoxLayout(roll_box)
         roll_layout.setContentsMargins(0, 0, 0, 0)
         roll_layout.addWidget(self.title)
+        roll_layout.addWidget(self.notice)
         roll_layout.addWidget(roll_scroll, 1)
         self.phrase_strip = PhraseStrip()
-        self.phrase_strip.setMinimumHeight(200)
+        self.phrase_strip.setMinimumHeight(150)
         right.addWidget(roll_box)
         right.addWidget(self.phrase_strip)
         right.setStretchFactor(0, 3)
@@ -210,6 +244,9 @@ class PanelWindow(QMainWindow):
         split.addWidget(right)
         split.setStretchFactor(1, 1)
         split.setSizes([320, 960])
+        split.setChildrenCollapsible(False)
+        right.setSizes([560, 220])  # the cards' lists whole at 1280×800
+        right.setChildrenCollapsible(False)
         outer.addWidget(split, 1)
         self.setCentralWidget(central)
         self.progress = QProgressBar()
@@ -229,12 +266,159 @@ class PanelWindow(QMainWindow):
         self._edit_timer.setInterval(int(getattr(self.settings, "debounce_ms", 150)))
         self._edit_timer.timeout.connect(self.generation.generate)
         self.phrase_strip.prepare_ahead(PREPARED_CARDS, PREPARE_EVERY_MS)
+        self._connections_timer = QTimer(self)
+        self._connections_timer.setInterval(CONNECTIONS_EVERY_MS)
+        self._connections_timer.timeout.connect(self._show_connections)
+        self._connections_timer.start()
+        self._shown_connections: object = None
+        self.current_phrase = 0  # the phrase Lock/Regenerate/Next/Previous act on
         self.log_handler = QtLogHandler()
         self.log_handler.signal.record.connect(self.log_panel.add)
         logging.getLogger().addHandler(self.log_handler)
         if logging.getLogger().level > logging.INFO or logging.getLogger().level == 0:
             logging.getLogger().setLevel(logging.INFO)
         self._update_actions()
+
+    def _action(self, text: str, tip: str, *keys: QKeySequence | QKeySequence.StandardKey | str,
+                slot: Callable[[], object] | None = None) -> QAction:
+        """An action with its shortcuts (shown in its menu and tooltip) and a tooltip that
+        says what it does."""
+        action = QAction(text, self)
+        if keys:
+            action.setShortcuts([QKeySequence(k) for k in keys])
+            names = ", ".join(QKeySequence(k).toString(QKeySequence.SequenceFormat.NativeText)
+                              for k in keys)
+            tip = f"{tip} ({names})"
+        action.setToolTip(tip)
+        action.setStatusTip(tip)
+        if slot is not None:
+            action.triggered.connect(slot)
+        self.addAction(action)  # its shortcut works wherever the focus is in the window
+        return action
+
+    def _build_menus(self) -> None:
+        """The menu bar: File, Edit, Generate, Play, View, Settings, with the usual shortcuts.
+        Play/Stop and Undo/Redo are other parts' actions when the window has them
+        (`play_action`; `history` with undo()/redo()/can_undo()/can_redo()); until then those
+        entries are shown disabled."""
+        menus = self.menuBar()
+        assert menus is not None
+        file = menus.addMenu("&File")
+        edit = menus.addMenu("&Edit")
+        generate = menus.addMenu("&Generate")
+        play = menus.addMenu("&Play")
+        view = menus.addMenu("&View")
+        settings = menus.addMenu("&Settings")
+        assert file and edit and generate and play and view and settings
+        self.quit_action = self._action("&Quit", "Close the panel (the DAW keeps its clips)",
+                                        QKeySequence.StandardKey.Quit, slot=self.close)
+        for item in (self.open_action, self.save_action, self.send_action, None,
+                     self.quit_action):
+            file.addSeparator() if item is None else file.addAction(item)
+        self.undo_action = self._action("&Undo", "Back to the result before the last change",
+                                        QKeySequence.StandardKey.Undo, slot=self.undo)
+        self.redo_action = self._action("&Redo", "Forward again to the result you undid",
+                                        QKeySequence.StandardKey.Redo, slot=self.redo)
+        edit.addAction(self.undo_action)
+        edit.addAction(self.redo_action)
+        edit.aboutToShow.connect(self._update_history_actions)
+        self.result_shown.connect(self._update_history_actions)  # each result is a step
+        self.regenerate_phrase_action = self._action(
+            "&Regenerate phrase", "New chords for the selected phrase only (the others stay)",
+            "Ctrl+R", slot=self.regenerate_current_phrase)
+        self.lock_phrase_action = self._action(
+            "&Lock phrase", "Keep (or release) the selected phrase's chords through every "
+            "later generation", "Ctrl+L", slot=self.toggle_current_lock)
+        self.next_phrase_action = self._action(
+            "&Next phrase", "Select the next phrase card (then Up/Down and Enter choose a "
+            "progression)", "Alt+Right", slot=lambda: self.select_phrase(self.current_phrase + 1))
+        self.previous_phrase_action = self._action(
+            "&Previous phrase", "Select the phrase card before", "Alt+Left",
+            slot=lambda: self.select_phrase(self.current_phrase - 1))
+        self.phrase_actions = [self.regenerate_phrase_action, self.lock_phrase_action,
+                               self.next_phrase_action, self.previous_phrase_action]
+        for item in (self.generate_action, None, *self.phrase_actions):
+            generate.addSeparator() if item is None else generate.addAction(item)
+        # Play/Stop (Space) is the audition's action; one action, so one shortcut: a second
+        # action on Space would make the shortcut ambiguous and neither would fire.
+        play_action = getattr(self, "play_action", None)
+        if not isinstance(play_action, QAction):
+            play_action = QAction("Play/Stop", self)
+            play_action.setToolTip("Hear what is shown (not available in this build)")
+            play_action.setEnabled(False)
+        play.addAction(play_action)
+        self.menu_play_action = play_action
+        log = self.log_dock.toggleViewAction()
+        assert log is not None
+        log.setText("&Log")
+        log.setShortcut(QKeySequence("Ctrl+Shift+L"))
+        log.setToolTip("Show or hide the log of the engine and the bridge (for reports)")
+        view.addAction(log)
+        self.log_action = log
+        settings.addAction(self.settings_action)
+        self._update_actions()
+        self._update_history_actions()
+
+    def _history(self) -> Any:
+        """The undo history presenter, when the panel has one (presenters/history.py)."""
+        history = getattr(self, "history", None)
+        return history if history is not None and hasattr(history, "can_undo") else None
+
+    def _update_history_actions(self) -> None:
+        history = self._history()
+        self.undo_action.setEnabled(history is not None and bool(history.can_undo()))
+        self.redo_action.setEnabled(history is not None and bool(history.can_redo()))
+
+    def undo(self) -> None:
+        history = self._history()
+        if history is not None and history.can_undo():
+            history.undo()
+        self._update_history_actions()
+
+    def redo(self) -> None:
+        history = self._history()
+        if history is not None and history.can_redo():
+            history.redo()
+        self._update_history_actions()
+
+    # ---- the selected phrase: what the keyboard's phrase actions act on ------------------
+
+    def _phrase_in_focus(self) -> int | None:
+        focus = QApplication.focusWidget()
+        for i, card in enumerate(self.phrase_strip.cards):
+            if focus is not None and (focus is card or card.isAncestorOf(focus)):
+                return i
+        return None
+
+    def select_phrase(self, index: int) -> None:
+        """Phrase `index`'s card (clamped to the song's) gets the focus: its progression list,
+        so Up/Down and Enter pick an alternative."""
+        cards = self.phrase_strip.cards
+        if not cards:
+            return
+        self.current_phrase = max(0, min(index, len(cards) - 1))
+        card = cards[self.current_phrase]
+        self.phrase_strip.ensureWidgetVisible(card)
+        target = card.alternatives if card.alternatives.isEnabled() else card.lock
+        target.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.show_status(f"Phrase {self.current_phrase + 1} of {len(cards)}")
+
+    def _selected_card(self) -> Any:
+        cards = self.phrase_strip.cards
+        focused = self._phrase_in_focus()
+        if focused is not None:
+            self.current_phrase = focused
+        return cards[self.current_phrase] if 0 <= self.current_phrase < len(cards) else None
+
+    def toggle_current_lock(self) -> None:
+        card = self._selected_card()
+        if card is not None:
+            card.lock.toggle()
+
+    def regenerate_current_phrase(self) -> None:
+        card = self._selected_card()
+        if card is not None and card.regen.isEnabled():
+            self.generation.regenerate_phrase(card.index)
 
     def _wire(self) -> None:
         generation = self.generation
@@ -244,7 +428,10 @@ class PanelWindow(QMainWindow):
         self.save_action.triggered.connect(self.choose_save_file)
         self.settings_action.triggered.connect(self.open_settings)
         self.preset_box.currentIndexChanged.connect(self.preset_list.choose)
+        self.preset_bar.edited.connect(lambda changes: self.preset_list.edit(**changes))
+        self.preset_bar.store_button.clicked.connect(lambda: self.preset_list.save())
         self.preset_bar.save_button.clicked.connect(lambda: self.preset_list.save_as())
+        self.preset_bar.rename_button.clicked.connect(lambda: self.preset_list.rename())
         self.preset_bar.delete_button.clicked.connect(lambda: self.preset_list.delete())
         self.live_box.toggled.connect(self._live_toggled)
         self.analysis.edited.connect(self._analysis_edited)
@@ -266,6 +453,9 @@ class PanelWindow(QMainWindow):
         self.banner.setStyleSheet(local_style("banner", self.theme))
         self.offer.setStyleSheet(local_style("offer", self.theme))
         self.drag_out.setStyleSheet(local_style("drag", self.theme))
+        self.notice.setStyleSheet(local_style("notice", self.theme))
+        self.analysis.phrase_error.setStyleSheet(local_style("phraseError", self.theme))
+        self._shown_connections = None  # redrawn in the new colours
         for label in self.findChildren(QLabel):
             if label.objectName() == "muted":
                 muted(label, self.theme)
@@ -417,6 +607,7 @@ class PanelWindow(QMainWindow):
                            else view_of_clip(clip))
         self.phrase_strip.clear(placeholder)
         self.banner.hide()
+        self.notice.clear_notice()
         self._update_actions()
         self.clip_loaded.emit()
 
@@ -435,10 +626,19 @@ class PanelWindow(QMainWindow):
     def file_saved(self, path: Path) -> None:
         self.saved.emit(str(path))
 
+    def show_notice(self, text: str) -> None:
+        self.notice.say(text)
+
     def show_result(self, outcome: PanelOutcome) -> None:
-        a = outcome.arrangement.harmonization.analysis
+        harmonization = outcome.arrangement.harmonization
+        a = harmonization.analysis
         self.analysis.show_analysis(a.key.name, a.key_confidence, a.key_source, a.pickup_16th,
                                     a.phrase_string)
+        self.analysis.show_bars(harmonization.melody, a)
+        self.banner.hide()  # a good result: the last error no longer describes what is shown
+        dropped = _dropped_notes(outcome)
+        if dropped:
+            self.notice.say(dropped)
         self._update_actions()
         self._show_arrangement(then=self.result_shown.emit)
 
@@ -481,7 +681,10 @@ class PanelWindow(QMainWindow):
         self.restart_services()
 
     def _show_connections(self) -> None:
-        self.connections.show_statuses(self.link.connections(), self.theme)
+        statuses = self.link.connections()
+        if statuses != self._shown_connections:
+            self._shown_connections = statuses
+            self.connections.show_statuses(statuses, self.theme)
 
     def _update_actions(self) -> None:
         doc = self.document
@@ -491,6 +694,9 @@ class PanelWindow(QMainWindow):
         self.send_action.setToolTip("Answer the DAW's clip with what is shown" if doc.from_daw
                                     else "Only for clips a DAW sent; save or drag files instead")
         self.drag_out.setEnabled(doc.has_result)
+        phrases = doc.arrangement is not None
+        for action in self.phrase_actions:
+            action.setEnabled(phrases)
 
     # ---- closing ------------------------------------------------------------------------
 
@@ -506,11 +712,25 @@ class PanelWindow(QMainWindow):
             return
         self._closed = True
         self.phrase_strip.stop_preparing()
+        self._connections_timer.stop()
         logging.getLogger().removeHandler(self.log_handler)
         self.background.close()
         self.roll.close_renderer()
         self.link.close()
         self.files.close()
+
+
+def _dropped_notes(outcome: PanelOutcome) -> str:
+    """What the engine's top-line reduction took from a clip (its MelodyWarning, which the
+    worker does not pass on): notes of the clip that are not in the melody it harmonized."""
+    clip = outcome.clip
+    sent = sum(1 for n in clip.notes
+               if n.start_beats < clip.length_beats or clip.length_beats <= 0)
+    kept = len(outcome.arrangement.harmonization.melody.notes)
+    if kept >= sent:
+        return ""
+    return (f"“{clip.name}” has chords or overlapping notes: the melody is its top line "
+            f"({sent - kept} of {sent} notes left out)")
 
 
 def _dropped_file(mime: QMimeData | None) -> Path | None:
