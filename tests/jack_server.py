@@ -38,7 +38,8 @@ from typing import Any
 
 import rtmidi
 
-from bridge.midi.ports import IN_PORT_NAME, OUT_PORT_NAME, ArrivalTimes, match_port
+from bridge.midi.ports import IN_PORT_NAME, OUT_PORT_NAME, match_port
+from bridge.midi.wire import ArrivalTimes
 
 SERVER_ENV = "ACCOBRIDGE_TEST_JACK_SERVER"  # set by .ci/run: use this running server
 SHM_DIR = Path("/dev/shm")  # jack2's tmpdir on Linux (`jackd --version` prints it)

@@ -3,7 +3,8 @@ statements, relative imports, `importlib.import_module` / `__import__`):
 - engine imports neither Qt, OSC, ports, bridge nor ui;
 - bridge imports neither torch nor Qt nor ui, and reaches the engine only by its front door;
 - ui reaches the engine only by its front door (`engine/__init__.py`);
-- one module imports `mido` (engine/midi_io.py), one `pythonosc` (bridge/osc.py);
+- one module imports `mido` (engine/midi_io.py), one `pythonosc` (bridge/osc.py), one
+  `rtmidi` (bridge/midi/ports.py);
 - the offline builders and trainers (engine/build) are imported by nothing that runs in the
   product (the front door names them lazily for the CLI's `library` commands).
 The checker is tested on small offending sources first, so a rule that stops catching fails."""
@@ -23,7 +24,7 @@ FORBIDDEN = {
     "ui": set(),
 }
 FRONT_DOOR_ONLY = {"bridge", "ui"}  # may import `engine`, never `engine.<anything>`
-ONE_IMPORTER = {"mido": "engine.midi_io", "pythonosc": "bridge.osc"}
+ONE_IMPORTER = {"mido": "engine.midi_io", "pythonosc": "bridge.osc", "rtmidi": "bridge.midi.ports"}
 OFFLINE = "engine.build"
 DYNAMIC = "<computed module name>"
 # the front door's own lazy loader: its table is checked below
@@ -135,6 +136,7 @@ SUBMODULES = {"engine.pipeline", "engine.harmonizer", "engine.harmonizer.search"
     ("ui", "ui.x", "__import__('engine.pipeline')", "reaches into"),
     ("ui", "ui.x", "import mido", "only engine.midi_io may"),
     ("bridge", "bridge.server", "from pythonosc import udp_client", "only bridge.osc may"),
+    ("bridge", "bridge.midi.watchdog", "import rtmidi", "only bridge.midi.ports may"),
     ("engine", "engine.pipeline", "from engine.build import chord_templates", "offline"),
 ])
 def test_the_checker_catches(package: str, importer: str, source: str, needle: str) -> None:
@@ -147,6 +149,7 @@ def test_the_checker_catches(package: str, importer: str, source: str, needle: s
     ("bridge", "bridge.x", "from engine import Note\nfrom bridge.types import Clip"),
     ("engine", "engine.midi_io", "import mido"),
     ("bridge", "bridge.osc", "from pythonosc.osc_message import OscMessage"),
+    ("bridge", "bridge.midi.ports", "import rtmidi"),
     ("engine", "engine.harmonizer.search", "from . import micro\nfrom ..types import Key"),
     ("engine", "engine.build.train_vae", "from engine.build import provenance"),
 ])

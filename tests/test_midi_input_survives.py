@@ -23,7 +23,8 @@ from test_midi_ports import jack as jack  # the module's JACK server
 from test_midi_ports import session as session
 
 from bridge.midi.clock import Kind, MidiEvent
-from bridge.midi.ports import API_ENV, MidiPorts, ReportFunction, service_absent
+from bridge.midi.ports import API_ENV, MidiPorts, service_absent
+from bridge.midi.watchdog import ReportFunction
 from bridge.session import Session
 from ui.services import HINTS, BridgeServices, ServiceConfig
 

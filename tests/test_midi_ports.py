@@ -26,14 +26,8 @@ from jack_server import fit_ticks, song
 from bridge.errors import BadMessageError
 from bridge.midi.adapter import MidiAdapter
 from bridge.midi.clock import Kind, MidiEvent
-from bridge.midi.ports import (
-    IN_PORT_NAME,
-    OUT_PORT_NAME,
-    ArrivalTimes,
-    decode,
-    match_port,
-    resolve_api,
-)
+from bridge.midi.ports import IN_PORT_NAME, OUT_PORT_NAME, match_port, resolve_api
+from bridge.midi.wire import ArrivalTimes, decode
 from bridge.session import Session
 from bridge.store import ClipStore
 from bridge.types import Clip, ClipControl, ClipNote, GenerateResult, JobContext

@@ -4,7 +4,9 @@ out in time with the DAW's clock.
 - `clock`: the clock follower (pure) and the decoded `MidiEvent`;
 - `capture`: note events -> a `bridge.types.Clip` take (pure);
 - `sender`: the thread that streams results (chords channel 2, piano channel 3);
-- `ports`: the only module importing python-rtmidi/mido (ports, reader, watchdog);
+- `wire`: raw bytes -> `MidiEvent`, backend stamps -> arrival times (pure);
+- `ports`: the only module importing python-rtmidi (backends, port listing, the ports);
+- `watchdog`: the ports' reader and watchdog threads, whatever the backend;
 - `adapter`: `MidiAdapter` wires them to a `bridge.session.Session`.
 
 Importing this package loads no MIDI backend; `MidiAdapter` is imported on first use.

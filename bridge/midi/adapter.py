@@ -39,8 +39,9 @@ from bridge.adapter import (
 from bridge.errors import BridgeError
 from bridge.midi.capture import SOURCE, EndOn, MelodyCapture, Take
 from bridge.midi.clock import ClockFollower, MidiEvent
-from bridge.midi.ports import IN_PORT_NAME, OUT_PORT_NAME, WATCH_S, MidiPorts, ReportFunction
+from bridge.midi.ports import IN_PORT_NAME, OUT_PORT_NAME, WATCH_S, MidiPorts
 from bridge.midi.sender import SPIN_S, Sender, schedule_parts
+from bridge.midi.watchdog import ReportFunction
 
 logger = logging.getLogger(__name__)
 

@@ -1,9 +1,9 @@
 """The bridge's one door to MIDI hardware and virtual ports: the only module importing
-python-rtmidi; it decodes the wire bytes itself (mido is engine.midi_io's, for files). Opens
-"AccoBridge In" / "AccoBridge Out", reads (on its own thread, which only decodes and
-enqueues), sends, and watches the ports on a thread of its own: one that vanishes, or that
-could not be opened yet because JACK (or the OS MIDI service) was not running, is reported and
-opened when it can be.
+python-rtmidi; the wire bytes are decoded by `bridge.midi.wire` (mido is engine.midi_io's, for
+files). Opens "AccoBridge In" / "AccoBridge Out", reads (on its own thread, which only decodes
+and enqueues), sends, and watches the ports on a thread of its own (both threads:
+`bridge.midi.watchdog`): one that vanishes, or that could not be opened yet because JACK (or
+the OS MIDI service) was not running, is reported and opened when it can be.
 
 Input that cannot die: every message that is not valid MIDI, every exception from the sink and
 every time RtMidi's input queue was found full is counted by reason in `MidiPorts.tally` and
@@ -34,14 +34,17 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import rtmidi
 
-from bridge.errors import BadMessageError, BridgeError
-from bridge.midi.clock import Kind, MidiEvent
+from bridge.errors import BadMessageError
+from bridge.midi.clock import MidiEvent
+from bridge.midi.errors import MidiPortError
+from bridge.midi.watchdog import WatchedPorts
+from bridge.midi.wire import ArrivalTimes, decode, shown
 from bridge.tally import Tally
 
 logger = logging.getLogger(__name__)
@@ -49,7 +52,6 @@ logger = logging.getLogger(__name__)
 API_ENV = "ACCOBRIDGE_MIDI_API"
 IN_PORT_NAME = "AccoBridge In"
 OUT_PORT_NAME = "AccoBridge Out"
-POLL_S = 0.001  # input poll period: adds at most this to processing latency, not to timestamps
 WATCH_S = 0.5  # how often the watchdog checks the ports (and retries opening them)
 QUEUE_SIZE = 4096  # RtMidi's input queue, in messages (it holds one less)
 ALSA_SEQUENCER = Path("/dev/snd/seq")  # absent: no ALSA MIDI service on this machine
@@ -57,7 +59,6 @@ ALSA_SEQUENCER = Path("/dev/snd/seq")  # absent: no ALSA MIDI service on this ma
 # while jackd starts up and others connect can stay "not finished" for good, stalling the whole
 # graph (8 of 25 openings on the dummy backend, 0 of 25 after waiting this long).
 JACK_SETTLE_S = 1.0
-SHOWN_BYTES = 16  # of a bad message, in its log line
 
 APIS: dict[str, int] = {
     "UNIX_JACK": rtmidi.API_UNIX_JACK,
@@ -67,23 +68,8 @@ APIS: dict[str, int] = {
     "UNSPECIFIED": rtmidi.API_UNSPECIFIED,
 }
 
-# data bytes after each status (MIDI 1.0 spec, table I–III): channel messages by high nibble,
-# system messages by status; a status missing here is undefined and refused
-_CHANNEL_DATA = {0x80: 2, 0x90: 2, 0xA0: 2, 0xB0: 2, 0xC0: 1, 0xD0: 1, 0xE0: 2}
-_SYSTEM_DATA = {0xF1: 1, 0xF2: 2, 0xF3: 1, 0xF6: 0, 0xF8: 0, 0xFA: 0, 0xFB: 0, 0xFC: 0,
-                0xFE: 0, 0xFF: 0}
-_REALTIME = {0xF8: Kind.CLOCK, 0xFA: Kind.START, 0xFB: Kind.CONTINUE, 0xFC: Kind.STOP}
-SONG_POSITION, SYSEX_START, SYSEX_END = 0xF2, 0xF0, 0xF7
-NOTE_OFF, NOTE_ON, CONTROL_CHANGE = 0x80, 0x90, 0xB0
-
-ReportFunction = Callable[[str, str], None]  # (kind, message): "lost", "back", "error"
-EventSink = Callable[[MidiEvent], None]
 _RTMIDI_ERRORS: tuple[type[Exception], ...] = (rtmidi.RtMidiError, RuntimeError, OSError,
                                                ValueError)
-
-
-class MidiPortError(BridgeError, OSError):
-    """A MIDI port could not be opened or was lost."""
 
 
 # ---- choosing a backend ---------------------------------------------------------------------
@@ -182,65 +168,6 @@ def match_port(names: Sequence[str], wanted: str) -> int | None:
     return next((i for i, name in enumerate(names) if wanted in name.casefold()), None)
 
 
-# ---- decoding ---------------------------------------------------------------------------------
-
-def decode(data: Sequence[int], time_s: float) -> MidiEvent | None:
-    """Raw bytes -> MidiEvent; None for messages the bridge does not use. Raises
-    BadMessageError (a ValueError) for bytes that are not one valid MIDI message, its reason
-    one of "empty", "no_status", "sysex", "data_byte", "undefined" (a status MIDI does not
-    define) or "length" (truncated, or too long)."""
-    if not data:
-        raise BadMessageError("empty MIDI message", "empty")
-    status, body = data[0], list(data[1:])
-    if status == SYSEX_START:  # a whole system-exclusive message: valid, unused
-        if len(body) < 1 or body[-1] != SYSEX_END or any(not 0 <= b <= 127 for b in body[:-1]):
-            raise BadMessageError("system exclusive message without its end (F7) or with bad "
-                                  "data", "sysex")
-        return None
-    if not 0x80 <= status <= 0xFF:
-        raise BadMessageError(f"MIDI message starts with data byte {status}, not a status",
-                              "no_status")
-    if any(not 0 <= b <= 127 for b in body):
-        raise BadMessageError(f"MIDI data bytes must be 0..127, got {body}", "data_byte")
-    expected = (_SYSTEM_DATA.get(status) if status >= 0xF0
-                else _CHANNEL_DATA[status & 0xF0])
-    if expected is None:
-        raise BadMessageError(f"status {status:#04x} is not defined by MIDI 1.0", "undefined")
-    if len(body) != expected:
-        raise BadMessageError(f"status {status:#04x} with {len(body)} data bytes, expected "
-                              f"{expected}", "length")
-    if status >= 0xF0:
-        if status == SONG_POSITION:
-            return MidiEvent(Kind.SONG_POSITION, time_s, 0, body[0] | body[1] << 7)
-        kind = _REALTIME.get(status)
-        return None if kind is None else MidiEvent(kind, time_s)
-    kind_of = status & 0xF0
-    channel = (status & 0x0F) + 1
-    if kind_of == NOTE_ON and body[1] == 0:  # running-status note-off
-        return MidiEvent(Kind.NOTE_OFF, time_s, channel, body[0], 0)
-    kinds = {NOTE_ON: Kind.NOTE_ON, NOTE_OFF: Kind.NOTE_OFF, CONTROL_CHANGE: Kind.CONTROL_CHANGE}
-    if kind_of not in kinds:
-        return None
-    return MidiEvent(kinds[kind_of], time_s, channel, body[0], body[1])
-
-
-class ArrivalTimes:
-    """Backend delta times -> monotonic seconds. The backend stamps each message when it
-    arrived, but only relative to the previous one; the offset to our clock is the smallest
-    (poll time - accumulated stamps) seen, i.e. that of the message we polled soonest."""
-
-    def __init__(self) -> None:
-        self._elapsed = 0.0
-        self._offset: float | None = None
-
-    def stamp(self, delta_s: float, polled_at: float) -> float:
-        self._elapsed += max(delta_s, 0.0)
-        offset = polled_at - self._elapsed
-        if self._offset is None or offset < self._offset:
-            self._offset = offset
-        return self._elapsed + self._offset
-
-
 # ---- the ports ------------------------------------------------------------------------------
 
 _open_ports: weakref.WeakSet[MidiPorts] = weakref.WeakSet()
@@ -252,7 +179,7 @@ def _close_all() -> None:
         ports.close()
 
 
-class MidiPorts:
+class MidiPorts(WatchedPorts):
     """One input and one output port, a reader and a watchdog thread, and `send`.
 
     Virtual mode (default where supported) creates `in_name`/`out_name`; matching mode
@@ -275,13 +202,13 @@ class MidiPorts:
         out_name: str = OUT_PORT_NAME, in_match: str | None = None,
         out_match: str | None = None, watch_s: float = WATCH_S, queue_size: int = QUEUE_SIZE,
     ) -> None:
+        super().__init__(watch_s, Tally("midi-in", logger, noun="messages"))
         self._auto = api_choice(api) == "AUTO"
         self.api = resolve_api(api)
         self._matching = in_match is not None or out_match is not None
         self.in_name, self.out_name = in_name, out_name
         self.in_match = in_match or in_name
         self.out_match = out_match or out_name
-        self.watch_s = watch_s
         self.queue_size = queue_size
         self._lock = threading.RLock()  # guards the RtMidi objects
         self._in: Any = None  # rtmidi.MidiIn (untyped extension objects)
@@ -289,16 +216,8 @@ class MidiPorts:
         self._peers: tuple[str, str] = ("", "")  # matching mode: the port names opened
         self._server_id: tuple[int, int] | None = None  # JACK: the server socket's inode
         self._timestamps = ArrivalTimes()
-        self._stop = threading.Event()
-        self._threads_lock = threading.Lock()
-        self._threads: dict[str, threading.Thread] = {}  # "reader", "watchdog"
-        self._sink: EventSink | None = None
-        self._report: ReportFunction | None = None
-        self.tally = Tally("midi-in", logger, noun="messages")
         for key in ("received", "bad", "lost", "failed"):
             self.tally.count(key, 0)
-        self.opened = 0  # times the ports were opened
-        self.reopened = 0  # of those, by the watchdog
 
     @property
     def virtual(self) -> bool:
@@ -397,12 +316,7 @@ class MidiPorts:
 
     def close(self) -> None:
         """Stop the threads and close both ports. Idempotent, also from the atexit hook."""
-        self._stop.set()
-        with self._threads_lock:
-            threads = list(self._threads.values())
-        for thread in threads:
-            if thread is not threading.current_thread():
-                thread.join(5.0)
+        self._stop_threads()
         self._close_ports()
         _open_ports.discard(self)
 
@@ -463,12 +377,12 @@ class MidiPorts:
             try:
                 event = decode(data, time_s)
             except BadMessageError as err:
-                self.tally.refuse("bad", err.reason, f"message {_shown(data)}", str(err))
+                self.tally.refuse("bad", err.reason, f"message {shown(data)}", str(err))
                 continue
             except Exception:  # a decoder bug must not stop the input either
-                if self.tally.refuse("bad", "internal", f"message {_shown(data)}",
+                if self.tally.refuse("bad", "internal", f"message {shown(data)}",
                                      "the decoder raised"):
-                    logger.exception("decoding MIDI message %s failed", _shown(data))
+                    logger.exception("decoding MIDI message %s failed", shown(data))
                 continue
             if event is not None:
                 events.append(event)
@@ -486,105 +400,8 @@ class MidiPorts:
                 return False
             return True
 
-    # ---- the reader and the watchdog ----------------------------------------------------
-
-    def start(self, sink: EventSink, report: ReportFunction | None = None) -> None:
-        """Open the ports and start the reader and the watchdog. Ports that cannot be opened
-        now are reported ("lost") and opened by the watchdog as soon as they can ("back")."""
-        self._sink, self._report = sink, report
-        try:
-            self.open()
-        except MidiPortError as err:
-            self._say("lost", f"MIDI ports not open yet, waiting for them: {err}")
-        _open_ports.add(self)
-        self._stop.clear()
-        with self._threads_lock:
-            for role in ("reader", "watchdog"):
-                self._start_thread(role)
-
-    def _start_thread(self, role: str) -> None:
-        """Start the reader or the watchdog; the caller holds `_threads_lock`."""
-        target = self._read if role == "reader" else self._guard
-        thread = threading.Thread(target=target, name=f"accobridge-midi-{role}", daemon=True)
-        self._threads[role] = thread
-        thread.start()
-
-    def _revive(self, role: str) -> None:
-        """Start `role`'s thread again if it stopped. Each loop catches every Exception, so
-        only a BaseException (SystemExit from a callback…) stops one, and then silently."""
-        with self._threads_lock:
-            thread = self._threads.get(role)
-            if thread is None or thread.is_alive() or self._stop.is_set():
-                return
-            self.tally.count(f"restarted_{role}")
-            self._start_thread(role)
-        self._say("error", f"the MIDI {role} thread had stopped; started it again")
-
-    def _read(self) -> None:
-        next_check = time.monotonic() + self.watch_s
-        while not self._stop.is_set():
-            try:
-                self._deliver(self.poll())
-                if time.monotonic() >= next_check:
-                    self._revive("watchdog")
-                    next_check = time.monotonic() + self.watch_s
-            except Exception:
-                if self.tally.refuse("failed", "reader", "MIDI input", "the reader raised"):
-                    logger.exception("the MIDI reader failed")
-            self._stop.wait(POLL_S)
-
-    def _deliver(self, events: list[MidiEvent]) -> None:
-        sink = self._sink
-        assert sink is not None
-        for event in events:
-            try:
-                sink(event)
-            except Exception as err:
-                if self.tally.refuse("failed", "sink", f"{event.kind} event",
-                                     f"{type(err).__name__}: {err}"):
-                    logger.exception("the MIDI event sink raised")
-
-    def _guard(self) -> None:
-        while not self._stop.wait(self.watch_s):
-            try:
-                self._revive("reader")
-                self._watch()
-            except Exception:
-                if self.tally.refuse("failed", "watchdog", "MIDI ports", "the watchdog raised"):
-                    logger.exception("watching the MIDI ports failed")
-
-    def _watch(self) -> None:
-        if self.is_open:
-            reason = self.check()
-            if reason is None:
-                return
-            self._close_ports()
-            self._say("lost", f"MIDI ports lost: {reason}")
-        if not self._ready_to_open():
-            return  # nothing to open on (yet): trying would only print noise, or get stuck
-        again = self.opened > 0
-        try:
-            self.open()
-        except MidiPortError as err:
-            logger.debug("MIDI ports not open yet: %s", err)
-            return
-        self.reopened += 1
-        self._say("back", f"MIDI ports open{' again' if again else ''} ({self.api_name})")
-
-    def _say(self, kind: str, message: str) -> None:
-        if self._report is None:
-            (logger.info if kind == "back" else logger.warning)("%s", message)
-            return
-        try:
-            self._report(kind, message)
-        except Exception:
-            logger.exception("MIDI port report callback raised")
-
-
-def _shown(data: Sequence[int]) -> str:
-    """A message's first bytes in hex, for a log line."""
-    shown = " ".join(f"{b:02x}" for b in data[:SHOWN_BYTES])
-    return shown + (" …" if len(data) > SHOWN_BYTES else "")
+    def _started(self) -> None:
+        _open_ports.add(self)  # its threads run: stopped at exit even while no port is open
 
 
 def _delete(obj: Any) -> None:
