@@ -170,7 +170,7 @@ def match_port(names: Sequence[str], wanted: str) -> int | None:
 
 # ---- the ports ------------------------------------------------------------------------------
 
-_open_ports: weakref.WeakSet[MidiPorts] = weakref.WeakSet()
+_open_ports: weakref.WeakSet[MidiPorts | MidiOutput] = weakref.WeakSet()
 
 
 @atexit.register
@@ -402,6 +402,63 @@ class MidiPorts(WatchedPorts):
 
     def _started(self) -> None:
         _open_ports.add(self)  # its threads run: stopped at exit even while no port is open
+
+
+AUDITION_NAME = "AccoBridge Audition"
+
+
+def output_names(api: str | None = None) -> list[str]:
+    """The output ports a player could send to (synths, DAW inputs), the bridge's own left
+    out (sending into "AccoBridge In" would record the audition as a take); [] where no MIDI
+    service runs."""
+    if service_absent(resolve_api(api)):
+        return []
+    return [name for name in list_ports(api)[1] if "accobridge" not in name.casefold()]
+
+
+class MidiOutput:
+    """One output into an existing port whose name contains `match` (a synth, a DAW's MIDI
+    input), for the panel's audition. `send` may be called from any thread; closed on every
+    path, at interpreter exit too (trap 2)."""
+
+    def __init__(self, match: str, api: str | None = None, *, name: str = AUDITION_NAME) -> None:
+        self.api = resolve_api(api)
+        self._lock = threading.Lock()
+        out: Any = None
+        opened = False
+        try:
+            out = rtmidi.MidiOut(self.api, name=name)
+            self.port_name = MidiPorts._open_matching(out, match, name)
+            opened = True
+        except MidiPortError:
+            raise
+        except _RTMIDI_ERRORS as err:
+            raise MidiPortError(f"cannot open MIDI output {match!r}: {err}") from err
+        finally:
+            if not opened and out is not None:  # no JACK client left behind
+                _delete(out)
+        self._out: Any = out
+        _open_ports.add(self)
+
+    def send(self, data: Sequence[int]) -> bool:
+        """Send one raw message now; False once closed or when the backend refused it."""
+        with self._lock:
+            if self._out is None:
+                return False
+            try:
+                self._out.send_message(list(data))
+            except _RTMIDI_ERRORS as err:
+                logger.warning("MIDI send to %s failed: %s", self.port_name, err)
+                return False
+            return True
+
+    def close(self) -> None:
+        """Idempotent."""
+        with self._lock:
+            out, self._out = self._out, None
+        if out is not None:
+            _delete(out)
+        _open_ports.discard(self)
 
 
 def _delete(obj: Any) -> None:

@@ -82,8 +82,10 @@ class Sender:
     def __init__(
         self, send: SendFunction, *, spin_s: float = SPIN_S, late_limit_s: float = LATE_LIMIT_S,
         clock: Callable[[], float] = time.monotonic, realtime: bool = True,
+        silence_channels: Sequence[int] = SILENCE_CHANNELS,
     ) -> None:
         self._send_raw = send
+        self._silence_channels = tuple(silence_channels)  # all-notes-off on these at a stop
         self._realtime = realtime
         self._spin_s = spin_s
         self._late_limit_s = late_limit_s
@@ -236,7 +238,7 @@ class Sender:
     def _all_off(self) -> None:
         """Note-offs for what sounds, then on the parts' channels pedal up and all-notes-off
         (pedal first: a synth holds pedalled notes through all-notes-off)."""
-        channels = set(SILENCE_CHANNELS) | self._pedalled
+        channels = set(self._silence_channels) | self._pedalled
         for channel, pitch in sorted(self._sounding):
             self._send((0x80 | (channel - 1), pitch, 0))
             channels.add(channel)

@@ -23,6 +23,7 @@ from PyQt6.QtWidgets import (
 )
 
 from engine import STYLES, Harmonization, Key, PhraseHarmony
+from ui.panel.roll import PianoRoll
 from ui.panel.theme import Theme, tinted
 
 STYLE_NAMES = {"pop_standard": "Pop standard", "pop_complex": "Pop complex", "dark": "Dark",
@@ -197,6 +198,68 @@ class PhraseStrip(QScrollArea):
         self.setWidget(self._inner)
         self._prepare_timer = QTimer(self)
         self._fill_generation = 0  # the latest show_phrases; older refills stop
+        self._roll: PianoRoll | None = None  # the roll it scrolls with (`follow`)
+        self._linking = False
+
+    def follow(self, roll: PianoRoll) -> None:
+        """Scroll with `roll`, and it with the strip: the phrase in the middle of the visible
+        roll is in the middle of the strip, as far into its card as the middle is into the
+        phrase (and the other way round)."""
+        area = roll.scroll_area()
+        roll_bar = area.horizontalScrollBar() if area is not None else None
+        bar = self.horizontalScrollBar()
+        if roll_bar is None or bar is None:
+            return
+        self._roll = roll
+        roll_bar.valueChanged.connect(self._roll_scrolled)
+        bar.valueChanged.connect(self._strip_scrolled)
+
+    def _spans(self) -> list[tuple[float, float]]:
+        """Each phrase's beats on the roll, when the cards on show are its phrases."""
+        roll = self._roll
+        if roll is None or len(roll.view.phrases) != len(self.cards):
+            return []
+        return [(p.start_beats, p.end_beats) for p in roll.view.phrases]
+
+    def _roll_scrolled(self) -> None:
+        spans, roll = self._spans(), self._roll
+        if not spans or roll is None or self._linking:
+            return
+        first, last = roll.visible_beats()
+        middle = (first + last) / 2
+        i = next((i for i, (_s, end) in enumerate(spans) if middle < end), len(spans) - 1)
+        start, end = spans[i]
+        card = self.cards[i]
+        into = min(max((middle - start) / max(end - start, 1e-9), 0.0), 1.0)
+        bar = self.horizontalScrollBar()
+        if bar is not None:
+            self._linked(bar.setValue,
+                         round(card.x() + into * card.width() - self._shown_width() / 2))
+
+    def _strip_scrolled(self, value: int) -> None:
+        spans, roll = self._spans(), self._roll
+        if not spans or roll is None or self._linking:
+            return
+        middle = value + self._shown_width() / 2
+        i = next((i for i, card in enumerate(self.cards) if middle < card.x() + card.width()),
+                 len(self.cards) - 1)
+        card = self.cards[i]
+        into = min(max((middle - card.x()) / max(card.width(), 1), 0.0), 1.0)
+        start, end = spans[i]
+        self._linked(lambda beats: roll.scroll_to_beat(beats, 0.5),
+                     start + into * (end - start))
+
+    def _shown_width(self) -> int:
+        viewport = self.viewport()
+        return viewport.width() if viewport is not None else self.width()
+
+    def _linked(self, scroll: Callable[[Any], None], to: Any) -> None:
+        """Scroll the other one without its answer scrolling this one back."""
+        self._linking = True
+        try:
+            scroll(to)
+        finally:
+            self._linking = False
 
     def prepare_ahead(self, count: int, every_ms: int) -> None:
         """Make hidden cards up to `count`, one per idle turn, so that the first results only

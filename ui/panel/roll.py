@@ -1,28 +1,83 @@
 """The piano roll widget: the melody with bar lines and phrase boundaries, chord symbols over
-it, and the piano part below, drawn off the GUI thread."""
+it (shortened by rule to fit their span), the Chords track's voicings (a lane that can be
+hidden) and the piano part below, drawn off the GUI thread; horizontal zoom, a playhead and
+the loop range drawn over the picture."""
 
 from __future__ import annotations
 
 import queue
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from PyQt6.QtCore import QLineF, QObject, QRectF, QSize, Qt, pyqtSignal
-from PyQt6.QtGui import QColor, QFont, QImage, QPainter, QPaintEvent, QPen, QResizeEvent
-from PyQt6.QtWidgets import QSizePolicy, QWidget
+from PyQt6.QtCore import QEvent, QLineF, QObject, QPointF, QRectF, QSize, Qt, pyqtSignal
+from PyQt6.QtGui import (
+    QBrush,
+    QColor,
+    QFont,
+    QFontMetricsF,
+    QHelpEvent,
+    QImage,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QPen,
+    QResizeEvent,
+    QShowEvent,
+    QWheelEvent,
+)
+from PyQt6.QtWidgets import QScrollArea, QScrollBar, QSizePolicy, QToolTip, QWidget
 
-from ui.panel.rollview import RollNote, RollView
+from ui.panel.rollview import RollChord, RollNote, RollPhrase, RollView, fit_symbol, fit_text
 from ui.panel.theme import DARK, Theme
 
 GUTTER = 58  # px for the lane names
 CHORD_LANE = 28
 PHRASE_LANE = 20
-MIN_BEAT_PX = 12.0
+RIGHT_MARGIN = 12
+# Fitting the clip to the window goes down to this many px a beat (64 bars of 4/4 fit in the
+# roll of a 1280 px wide window); zooming out stops there too.
+MIN_BEAT_PX = 4.0
+MAX_BEAT_PX = 96.0
+MAX_ROLL_PX = 12_000  # the widest picture drawn (zooming in on a long clip stops there)
+ZOOM_STEP = 1.25  # per wheel notch
+MIN_GRID_BEAT_PX = 6.0  # narrower beats get no beat lines (bar lines only)
+MIN_NUMBER_PX = 22.0  # bar numbers at least this far apart (else every 2nd, 4th… bar)
 # PyQt holds the GIL through every Qt call: one drawRects/drawLines of hundreds of shapes held
 # it for 4-10 ms, and the GUI thread waited that long for its next Python slot. Shapes go to
 # Qt in batches this large (each call well under 1 ms), so the GIL changes hands in between.
 DRAW_BATCH = 48
 FILL_BAND = 64  # px rows the background is filled in per call, for the same reason
+VOICING_COLOURS = {"dark": "#c9a0ff", "light": "#7b4cc4"}  # the voicing lane's notes
+
+
+def fit_beat_px(width: float, length_beats: float) -> float:
+    """Px per beat that fit `length_beats` into a roll `width` px wide (not under the floor)."""
+    return max(MIN_BEAT_PX, (width - GUTTER - RIGHT_MARGIN) / max(length_beats, 1.0))
+
+
+def roll_width(beat_px: float, length_beats: float) -> int:
+    return int(GUTTER + length_beats * beat_px + RIGHT_MARGIN)
+
+
+@dataclass(frozen=True)
+class Lanes:
+    """Where each lane lies (top, height) in a roll of a given height."""
+
+    melody: tuple[int, int]
+    voicings: tuple[int, int] | None  # None: the lane is hidden
+    piano: tuple[int, int]
+
+    @classmethod
+    def of(cls, height: int, voicings: bool) -> Lanes:
+        top = CHORD_LANE + PHRASE_LANE
+        free = height - top - 4
+        melody_h = int(free * (0.36 if voicings else 0.48))
+        voicing_h = int(free * 0.22) if voicings else 0
+        voicing_top = top + melody_h + 8
+        piano_top = voicing_top + (voicing_h + 8 if voicings else 0)
+        return cls((top, melody_h), (voicing_top, voicing_h) if voicings else None,
+                   (piano_top, height - piano_top - 4))
 
 
 class Backgrounds:
@@ -41,28 +96,33 @@ class Backgrounds:
 
 class RollPainter:
     """Draws a `RollView` onto an image of a given size: no widget involved, so it may run
-    on a background thread (Qt allows painting on a QImage off the GUI thread)."""
+    on a background thread (Qt allows painting on a QImage off the GUI thread). `beat_px`:
+    the zoom (None: fit the clip to the width); `voicings`: show the voicing lane."""
 
     def __init__(self, view: RollView, theme: Theme, width: int, height: int,
-                 font: QFont) -> None:
+                 font: QFont, beat_px: float | None = None, voicings: bool = False) -> None:
         self.view, self.theme, self.font = view, theme, font
         self.w, self.h = width, height
+        self.zoom = beat_px
+        self.voicings = voicings
+        self.lanes = Lanes.of(height, voicings)
 
     def beat_px(self) -> float:
-        return max(MIN_BEAT_PX, (self.w - GUTTER - 12) / max(self.view.length_beats, 1.0))
+        return self.zoom if self.zoom is not None else fit_beat_px(self.w, self.view.length_beats)
 
     def x_of(self, beats: float) -> float:
         return GUTTER + beats * self.beat_px()
 
     def render(self, ratio: float = 1.0, backgrounds: Backgrounds | None = None) -> QImage:
         """The picture at `ratio` device pixels per pixel. `backgrounds`: where the part that
-        only depends on the clip's length, meter, size and theme (fill, beat and bar lines,
-        bar numbers, lane names; half the drawing of a long clip) is kept between results."""
+        only depends on the clip's length, meter, size, zoom, lanes and theme (fill, beat and
+        bar lines, bar numbers, lane names; half the drawing of a long clip) is kept between
+        results."""
         w, h = self.w, self.h
         image = QImage(max(1, round(w * ratio)), max(1, round(h * ratio)),
                        QImage.Format.Format_ARGB32_Premultiplied)
         key = (self.view.length_beats, self.view.bar_beats, self.view.first_bar_beats,
-               self.theme, w, h, ratio, self.font.toString())
+               self.theme, w, h, ratio, self.font.toString(), self.beat_px(), self.voicings)
         background = backgrounds.get(key) if backgrounds is not None else None
         if background is None:
             background = self._background(ratio)
@@ -75,34 +135,37 @@ class RollPainter:
             painter.drawImage(band, background, band)
         painter.end()
         image.setDevicePixelRatio(ratio)
-        t = self.theme
+        t, lanes = self.theme, self.lanes
         painter = QPainter(image)
         painter.setFont(self.font)
         painter.setClipRect(QRectF(GUTTER - 4, 0, w - GUTTER + 4, h))  # the lane names stay
-        top, melody_h, piano_top, piano_h = self._lanes()
         self._paint_phrases(painter, h)
         self._paint_chords(painter)
-        self._paint_notes(painter, self.view.melody, top + 2, melody_h - 4, QColor(t.melody))
-        painter.setPen(QPen(QColor(t.bar), 1))
-        painter.drawLine(0, piano_top - 4, w, piano_top - 4)
+        melody_top, melody_h = lanes.melody
+        self._paint_notes(painter, self.view.melody, melody_top + 2, melody_h - 4,
+                          QColor(t.melody))
+        if lanes.voicings is not None:
+            top, height = lanes.voicings
+            self._paint_separator(painter, top)
+            self._paint_notes(painter, self.view.voicings, top, height,
+                              QColor(VOICING_COLOURS.get(t.name, t.chord_text)))
+        piano_top, piano_h = lanes.piano
+        self._paint_separator(painter, piano_top)
         self._paint_notes(painter, self.view.piano, piano_top, piano_h, QColor(t.piano))
         if not self.view.melody:
             painter.setClipping(False)  # a narrow roll's hint runs over the lane names
             painter.setFont(self._small_font())
             painter.setPen(QColor(t.muted))
-            painter.drawText(QRectF(GUTTER, top, w - GUTTER, h - top - 4),
+            painter.drawText(QRectF(GUTTER, melody_top, w - GUTTER, h - melody_top - 4),
                              Qt.AlignmentFlag.AlignCenter,
                              "Open a MIDI or MusicXML file, drop one here, or play a clip in "
                              "your DAW")
         painter.end()
         return image
 
-    def _lanes(self) -> tuple[int, int, int, int]:
-        """(top of the melody lane, its height, top of the piano lane, its height)."""
-        top = CHORD_LANE + PHRASE_LANE
-        melody_h = int((self.h - top - 4) * 0.48)
-        piano_top = top + melody_h + 8
-        return top, melody_h, piano_top, self.h - piano_top - 4
+    def _paint_separator(self, painter: QPainter, lane_top: int) -> None:
+        painter.setPen(QPen(QColor(self.theme.bar), 1))
+        painter.drawLine(0, lane_top - 4, self.w, lane_top - 4)
 
     def _small_font(self) -> QFont:
         """The lane names' (and the empty roll's hint's) font."""
@@ -122,13 +185,17 @@ class RollPainter:
         base = QColor(t.base)
         for y in range(0, h, FILL_BAND):  # not image.fill(): one call, ms with page faults
             painter.fillRect(QRectF(0, y, w, min(FILL_BAND, h - y)), base)
-        top, melody_h, piano_top, piano_h = self._lanes()
-        self._paint_grid(painter, top, h)
+        lanes = self.lanes
+        self._paint_grid(painter, lanes.melody[0], h)
         painter.fillRect(QRectF(0, 0, GUTTER - 4, h), QColor(t.panel))
         painter.setPen(QColor(t.muted))
         painter.setFont(self._small_font())
-        for text, y, lane_h in (("Chords", 0, CHORD_LANE), ("Phrases", CHORD_LANE, PHRASE_LANE),
-                                ("Melody", top, melody_h), ("Piano", piano_top, piano_h)):
+        names = [("Chords", 0, CHORD_LANE), ("Phrases", CHORD_LANE, PHRASE_LANE),
+                 ("Melody", *lanes.melody)]
+        if lanes.voicings is not None:
+            names.append(("Voicings", *lanes.voicings))
+        names.append(("Piano", *lanes.piano))
+        for text, y, lane_h in names:
             painter.drawText(QRectF(4, y, GUTTER - 10, lane_h),
                              Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, text)
         painter.end()
@@ -137,24 +204,25 @@ class RollPainter:
 
     def _paint_grid(self, painter: QPainter, top: int, h: int) -> None:
         t, v = self.theme, self.view
-        beat = 0.0
-        painter.setPen(QPen(QColor(t.grid), 1))
-        lines = []
-        while beat <= v.length_beats:
-            x = self.x_of(beat)
-            lines.append(QLineF(x, top, x, h))
-            beat += 1.0
-        for i in range(0, len(lines), DRAW_BATCH):
-            painter.drawLines(*lines[i:i + DRAW_BATCH])
-        bar_line = v.first_bar_beats % v.bar_beats if v.bar_beats > 0 else 0.0
-        number = 1 - int(v.first_bar_beats // v.bar_beats) if v.bar_beats > 0 else 1
-        painter.setPen(QPen(QColor(t.bar), 1))
-        while v.bar_beats > 0 and bar_line <= v.length_beats + 1e-6:
+        beat_px = self.beat_px()
+        if beat_px >= MIN_GRID_BEAT_PX:
+            painter.setPen(QPen(QColor(t.grid), 1))
+            lines = [QLineF(self.x_of(b), top, self.x_of(b), h)
+                     for b in range(int(v.length_beats) + 1)]
+            for i in range(0, len(lines), DRAW_BATCH):
+                painter.drawLines(*lines[i:i + DRAW_BATCH])
+        if v.bar_beats <= 0:
+            return
+        bar_line = v.first_bar_beats % v.bar_beats
+        number = 1 - int(v.first_bar_beats // v.bar_beats)
+        bar_px = beat_px * v.bar_beats
+        every = next((n for n in (1, 2, 4, 8, 16, 32) if n * bar_px >= MIN_NUMBER_PX), 64)
+        while bar_line <= v.length_beats + 1e-6:
             x = self.x_of(bar_line)
             painter.setPen(QPen(QColor(t.bar), 1))
             painter.drawLine(int(x), CHORD_LANE, int(x), h)
             at_end = bar_line > v.length_beats - 1e-6
-            if number >= 1 and not at_end and self.beat_px() * v.bar_beats >= 18:
+            if number >= 1 and not at_end and (number - 1) % every == 0:
                 painter.setPen(QColor(t.muted))
                 painter.drawText(QRectF(x + 2, CHORD_LANE + PHRASE_LANE, 30, 14),
                                  Qt.AlignmentFlag.AlignLeft, str(number))
@@ -162,39 +230,59 @@ class RollPainter:
             number += 1
 
     def _paint_phrases(self, painter: QPainter, h: int) -> None:
+        """Boundaries and labels; a locked phrase is tinted amber over all its lanes, with a
+        striped label lane (it stays as it is through every generation)."""
         t = self.theme
+        metrics = QFontMetricsF(self.font)
         for phrase in self.view.phrases:
             x0, x1 = self.x_of(phrase.start_beats), self.x_of(phrase.end_beats)
             colour = QColor(t.locked if phrase.locked else t.phrase)
+            if phrase.locked:
+                tint = QColor(t.locked)
+                tint.setAlpha(22)
+                painter.fillRect(QRectF(x0, CHORD_LANE, x1 - x0, h - CHORD_LANE), tint)
+                tint.setAlpha(70)
+                painter.fillRect(QRectF(x0, CHORD_LANE + 2, x1 - x0, PHRASE_LANE - 4),
+                                 QBrush(tint, Qt.BrushStyle.BDiagPattern))
             painter.setPen(QPen(colour, 2))
             painter.drawLine(int(x0), CHORD_LANE, int(x0), h)
-            text = f"{phrase.label} · {phrase.bars} bars" + ("  · locked" if phrase.locked else "")
+            label = fit_text(phrase_label_forms(phrase), x1 - x0 - 8, metrics.horizontalAdvance)
             painter.setPen(colour)
             painter.drawText(QRectF(x0 + 4, CHORD_LANE, max(10.0, x1 - x0 - 6), PHRASE_LANE),
-                             Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, text)
+                             Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, label)
         if self.view.phrases:
             x = self.x_of(self.view.phrases[-1].end_beats)
             painter.setPen(QPen(QColor(t.phrase), 2))
             painter.drawLine(int(x), CHORD_LANE, int(x), h)
 
-    def _paint_chords(self, painter: QPainter) -> None:
-        t = self.theme
+    def chord_font(self) -> QFont:
         font = QFont(self.font)
         font.setBold(True)
-        painter.setFont(font)
-        metrics = painter.fontMetrics()
+        return font
+
+    def chord_labels(self) -> list[tuple[QRectF, str]]:
+        """Each chord's box and the form of its symbol drawn in it (see `fit_symbol`): the
+        text is never wider than the box less its padding."""
+        metrics = QFontMetricsF(self.chord_font())
+        labels = []
         for chord in self.view.chords:
-            x0 = self.x_of(chord.start_beats)
             width = chord.length_beats * self.beat_px() - 2
-            rect = QRectF(x0 + 1, 3, max(4.0, width), CHORD_LANE - 6)
+            rect = QRectF(self.x_of(chord.start_beats) + 1, 3, max(2.0, width), CHORD_LANE - 6)
+            labels.append((rect, fit_symbol(chord.symbol, rect.width() - 4,
+                                            metrics.horizontalAdvance)))
+        return labels
+
+    def _paint_chords(self, painter: QPainter) -> None:
+        t = self.theme
+        painter.setFont(self.chord_font())
+        for rect, text in self.chord_labels():
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(QColor(t.chord_fill))
             painter.drawRoundedRect(rect, 3, 3)
-            painter.setPen(QColor(t.chord_text))
-            text = metrics.elidedText(chord.symbol, Qt.TextElideMode.ElideRight,
-                                      int(max(rect.width() - 4, 8)))
-            painter.drawText(rect.adjusted(3, 0, -1, 0),
-                             Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, text)
+            if text:
+                painter.setPen(QColor(t.chord_text))
+                painter.drawText(rect.adjusted(2, 0, 0, 0),
+                                 Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, text)
         painter.setFont(self.font)
 
     def _paint_notes(self, painter: QPainter, notes: Sequence[RollNote], top: float,
@@ -214,6 +302,14 @@ class RollPainter:
         ]
         for i in range(0, len(rects), DRAW_BATCH):
             painter.drawRects(*rects[i:i + DRAW_BATCH])
+
+
+def phrase_label_forms(phrase: RollPhrase) -> tuple[str, ...]:
+    """A phrase's label, longest first ("A · 8 bars · locked", "A · locked", "A")."""
+    name = f"{phrase.label} · {phrase.bars} bars"
+    if phrase.locked:
+        return (f"{name} · locked", f"{phrase.label} · locked", phrase.label)
+    return (name, phrase.label)
 
 
 class _Renderer(QObject):
@@ -249,12 +345,20 @@ class _Renderer(QObject):
 
 
 class PianoRoll(QWidget):
-    """Shows a `RollView`, fitted to its width but never narrower than 12 px a beat (the scroll
-    area around it scrolls then). The picture is drawn on a background thread (latest view
-    wins) and only copied on the GUI thread, so a result never stalls the event loop;
-    `rendered` fires when the picture on screen matches the current view and size."""
+    """Shows a `RollView`, fitted to the scroll area's width (down to `MIN_BEAT_PX` a beat;
+    the area scrolls then) or at a zoom (Ctrl+wheel; `fit` goes back). The picture is drawn
+    on a background thread (latest view wins) and only copied on the GUI thread, so a result
+    never stalls the event loop; `rendered` fires when the picture on screen matches the
+    current view and size. The playhead and the loop range are drawn over the picture.
+
+    Clicks are intents: `chord_clicked(index into view.chords)`, `phrase_clicked(phrase
+    index)` on the phrase lane, `seek(beats)` on the note lanes."""
 
     rendered = pyqtSignal()
+    zoom_changed = pyqtSignal()
+    chord_clicked = pyqtSignal(int)
+    phrase_clicked = pyqtSignal(int)
+    seek = pyqtSignal(float)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -262,6 +366,12 @@ class PianoRoll(QWidget):
         self.theme: Theme = DARK
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumHeight(260)
+        self._zoom: float | None = None  # px per beat; None: fit the width
+        self._voicings = False
+        self._playhead: float | None = None
+        self._loop: tuple[float, float] | None = None
+        self._anchor: tuple[float, float] | None = None  # (beat, viewport x) kept by a zoom
+        self._follows_scrolling = False
         self._image: QImage | None = None
         self._image_key: tuple[int, int, int] | None = None  # (generation, width, height)
         self._requested: tuple[int, int, int] | None = None
@@ -270,20 +380,138 @@ class PianoRoll(QWidget):
         self._renderer.image_ready.connect(self._on_image)
         self.destroyed.connect(self._renderer.close)
 
+    # ---- what is shown ------------------------------------------------------------------
+
     def set_view(self, view: RollView) -> None:
         self.view = view
-        width = int(GUTTER + view.length_beats * MIN_BEAT_PX + 12)
-        if width != self.minimumWidth():
-            self.setMinimumWidth(width)
+        self._zoom = None if self._zoom is None else min(self._zoom, self._max_beat_px())
+        self._apply_width()
         self._invalidate()
 
     def set_theme(self, theme: Theme) -> None:
         self.theme = theme
         self._invalidate()
 
+    def set_voicings(self, shown: bool) -> None:
+        """Show or hide the voicing lane (the Chords track's notes)."""
+        if shown != self._voicings:
+            self._voicings = shown
+            self._invalidate()
+
+    @property
+    def voicings_shown(self) -> bool:
+        return self._voicings
+
+    def set_playhead(self, beats: float | None) -> None:
+        """Where playback is (None: no playhead); repaints only the strips it left and
+        entered."""
+        old, self._playhead = self._playhead, beats
+        for at in (old, beats):
+            if at is not None:
+                self.update(int(self.x_of(at)) - 2, 0, 5, self.height())
+
+    @property
+    def playhead(self) -> float | None:
+        return self._playhead
+
+    def set_loop(self, span: tuple[float, float] | None) -> None:
+        """The loop range marked over the phrase lane (None: none)."""
+        if span != self._loop:
+            self._loop = span
+            self.update()
+
+    # ---- geometry and zoom --------------------------------------------------------------
+
+    def beat_px(self) -> float:
+        return self._zoom if self._zoom is not None else fit_beat_px(self.width(),
+                                                                     self.view.length_beats)
+
+    @property
+    def fitted(self) -> bool:
+        """Whether the clip is fitted to the width (no zoom of its own)."""
+        return self._zoom is None
+
+    def x_of(self, beats: float) -> float:
+        return GUTTER + beats * self.beat_px()
+
+    def beats_at(self, x: float) -> float:
+        return (x - GUTTER) / self.beat_px()
+
+    def zoom_by(self, factor: float, anchor_x: float | None = None) -> None:
+        """Zoom by `factor`, keeping the beat under `anchor_x` (widget px; default: the
+        visible middle) where it is on screen. Zooming out past the fitted width fits."""
+        old = self.beat_px()
+        bar, viewport_w = self._scrolling()
+        scrolled = bar.value() if bar is not None else 0
+        if anchor_x is None:
+            anchor_x = scrolled + viewport_w / 2
+        new = min(max(old * factor, MIN_BEAT_PX), self._max_beat_px())
+        if abs(new - old) < 1e-9:
+            return
+        self._anchor = (self.beats_at(anchor_x), anchor_x - scrolled)
+        self._zoom = None if new <= fit_beat_px(viewport_w, self.view.length_beats) else new
+        self._apply_width()
+        self._invalidate()
+        self.zoom_changed.emit()
+
+    def fit(self) -> None:
+        """Fit the whole clip to the width again."""
+        if self._zoom is not None:
+            self._zoom = None
+            self._apply_width()
+            self._invalidate()
+            self.zoom_changed.emit()
+
+    def scroll_area(self) -> QScrollArea | None:
+        """The scroll area the roll sits in, if any."""
+        parent = self.parentWidget()
+        while parent is not None and not isinstance(parent, QScrollArea):
+            parent = parent.parentWidget()
+        return parent
+
+    def _scrolling(self) -> tuple[QScrollBar | None, int]:
+        """The scroll area's horizontal bar (None outside one) and the width it shows."""
+        area = self.scroll_area()
+        bar = area.horizontalScrollBar() if area is not None else None
+        viewport = area.viewport() if area is not None else None
+        return bar, viewport.width() if viewport is not None else self.width()
+
+    def visible_beats(self) -> tuple[float, float]:
+        """The beats at the left and the right edge of what the scroll area shows."""
+        bar, viewport_w = self._scrolling()
+        left = bar.value() if bar is not None else 0
+        return self.beats_at(max(left, GUTTER)), self.beats_at(left + viewport_w)
+
+    def scroll_to_beat(self, beats: float, where: float = 0.5) -> None:
+        """Scroll so that `beats` is at `where` (0 left … 1 right) of the visible roll."""
+        bar, viewport_w = self._scrolling()
+        if bar is not None:
+            bar.setValue(round(self.x_of(beats) - where * viewport_w))
+
+    def _max_beat_px(self) -> float:
+        return max(MIN_BEAT_PX, min(MAX_BEAT_PX, (MAX_ROLL_PX - GUTTER - RIGHT_MARGIN)
+                                    / max(self.view.length_beats, 1.0)))
+
+    def _apply_width(self) -> None:
+        width = roll_width(self._zoom or MIN_BEAT_PX, self.view.length_beats)
+        if width != self.minimumWidth():
+            self.setMinimumWidth(width)
+        area = self.scroll_area()
+        if area is not None and area.widgetResizable():  # what the area would do, but now
+            target = max(width, self._scrolling()[1])
+            if target != self.width():
+                self.resize(target, self.height())
+
+    # ---- the picture --------------------------------------------------------------------
+
     def pending(self) -> bool:
         """Whether the picture on screen is older than the current view or size."""
         return self._image_key != (self._generation, self.width(), self.height())
+
+    def painter(self) -> RollPainter:
+        """A painter for the current view, size and zoom (what the drawing thread runs)."""
+        return RollPainter(self.view, self.theme, self.width(), self.height(),
+                           QFont(self.font()), self._zoom, self._voicings)
 
     def close_renderer(self) -> None:
         self._renderer.close()
@@ -300,8 +528,7 @@ class PianoRoll(QWidget):
         if key in (self._image_key, self._requested):
             return
         self._requested = key
-        painter = RollPainter(self.view, self.theme, key[1], key[2], QFont(self.font()))
-        self._renderer.request(key, painter, self.devicePixelRatioF())
+        self._renderer.request(key, self.painter(), self.devicePixelRatioF())
 
     def _on_image(self, payload: tuple[tuple[int, int, int], QImage]) -> None:
         key, image = payload
@@ -311,8 +538,15 @@ class PianoRoll(QWidget):
         if not self.pending():
             self.rendered.emit()
 
+    # ---- Qt's events --------------------------------------------------------------------
+
     def resizeEvent(self, event: QResizeEvent | None) -> None:  # noqa: N802  # Qt's name
         super().resizeEvent(event)
+        anchor, self._anchor = self._anchor, None
+        bar = self._scrolling()[0]
+        if anchor is not None and bar is not None:  # the zoomed beat stays under the mouse
+            beat, viewport_x = anchor
+            bar.setValue(round(self.x_of(beat) - viewport_x))
         self._request()
 
     def paintEvent(self, event: QPaintEvent | None) -> None:  # noqa: N802  # Qt's name
@@ -321,4 +555,108 @@ class PianoRoll(QWidget):
             painter.fillRect(self.rect(), QColor(self.theme.base))
         else:  # until the new picture arrives, the last one (scaled if the size changed)
             painter.drawImage(QRectF(0, 0, self.width(), self.height()), self._image)
+        if self._loop is not None:
+            x0, x1 = self.x_of(self._loop[0]), self.x_of(self._loop[1])
+            colour = QColor(self.theme.accent)
+            colour.setAlpha(90)
+            painter.fillRect(QRectF(x0, CHORD_LANE, x1 - x0, 3), colour)
+            painter.fillRect(QRectF(x0, CHORD_LANE + PHRASE_LANE - 3, x1 - x0, 3), colour)
+        if self._playhead is not None:
+            x = self.x_of(self._playhead)
+            painter.setPen(QPen(QColor(self.theme.accent), 2))
+            painter.drawLine(QPointF(x, 0), QPointF(x, self.height()))
+        bar = self._scrolling()[0]
+        left = bar.value() if bar is not None else 0
+        if left > 0 and self._image is not None:  # the lane names stay in view
+            ratio = self._image.devicePixelRatio()
+            painter.drawImage(QRectF(left, 0, GUTTER - 4, self.height()), self._image,
+                              QRectF(0, 0, (GUTTER - 4) * ratio, self._image.height()))
         painter.end()
+
+    def showEvent(self, event: QShowEvent | None) -> None:  # noqa: N802  # Qt's name
+        super().showEvent(event)
+        bar = self._scrolling()[0]
+        if bar is not None and not self._follows_scrolling:
+            # Scrolling moves the painted pixels along: the lane names drawn at the left edge
+            # would move with them, so the visible part is painted again.
+            self._follows_scrolling = True
+            bar.valueChanged.connect(lambda _value: self.update())
+
+    def wheelEvent(self, event: QWheelEvent | None) -> None:  # noqa: N802  # Qt's name
+        if event is None:
+            return
+        if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            notches = event.angleDelta().y() / 120
+            if notches:
+                self.zoom_by(ZOOM_STEP ** notches, event.position().x())
+            event.accept()
+        else:
+            event.ignore()  # the scroll area scrolls
+
+    def mousePressEvent(self, event: QMouseEvent | None) -> None:  # noqa: N802  # Qt's name
+        if event is None or event.button() != Qt.MouseButton.LeftButton:
+            return
+        x, y = event.position().x(), event.position().y()
+        if x < GUTTER:
+            return
+        if y < CHORD_LANE:
+            index = _index_at(self.view.chords, self.beats_at(x))
+            if index is not None:
+                self.chord_clicked.emit(index)
+        elif y < CHORD_LANE + PHRASE_LANE:
+            index = _index_at(self.view.phrases, self.beats_at(x))
+            if index is not None:
+                self.phrase_clicked.emit(index)
+        else:
+            self.seek.emit(max(0.0, min(self.beats_at(x), self.view.length_beats)))
+
+    def event(self, event: QEvent | None) -> bool:
+        if event is not None and event.type() == QEvent.Type.ToolTip:
+            assert isinstance(event, QHelpEvent)
+            text = self.tooltip_at(event.pos().x(), event.pos().y())
+            if text:
+                QToolTip.showText(event.globalPos(), text, self)
+            else:
+                QToolTip.hideText()
+                event.ignore()
+            return True
+        return super().event(event)
+
+    def tooltip_at(self, x: float, y: float) -> str:
+        """The full chord symbol (and where it is) over the chord lane; the phrase over the
+        phrase lane."""
+        beats = self.beats_at(x)
+        if x < GUTTER:
+            return ""
+        if y < CHORD_LANE:
+            index = _index_at(self.view.chords, beats)
+            if index is None:
+                return ""
+            chord = self.view.chords[index]
+            return f"{chord.symbol} — {self._where(chord.start_beats)}"
+        if y < CHORD_LANE + PHRASE_LANE:
+            index = _index_at(self.view.phrases, beats)
+            if index is None:
+                return ""
+            return phrase_label_forms(self.view.phrases[index])[0] + \
+                " — click to choose it for the loop"
+        return ""
+
+    def _where(self, beats: float) -> str:
+        v = self.view
+        if v.bar_beats <= 0:
+            return f"beat {beats + 1:g}"
+        bars = (beats - v.first_bar_beats) / v.bar_beats
+        bar = int(bars // 1)
+        beat = (beats - v.first_bar_beats - bar * v.bar_beats) + 1
+        return f"bar {bar + 1}, beat {beat:g}"
+
+
+def _index_at(spans: Sequence[RollChord | RollPhrase], beats: float) -> int | None:
+    """The index of the chord or phrase whose span holds `beats`."""
+    for i, span in enumerate(spans):
+        start = span.start_beats
+        end = start + span.length_beats if isinstance(span, RollChord) else span.end_beats
+        if start <= beats < end:
+            return i
+    return None
