@@ -11,11 +11,11 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from tests import test_panel as panel_tests
 from ui.panel.audition import (
     NO_OUTPUT,
     PREVIEW_OUTPUT,
@@ -265,23 +265,9 @@ def test_the_output_list_has_the_ports_and_the_preview_when_installed(
 
 # ---- the real window --------------------------------------------------------------------------
 
-@pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    pytest.importorskip("PyQt6")
-    from bridge.store import ClipStore
-    from ui.panel.window import PanelWindow
-    from ui.settings import Settings
-
-    monkeypatch.setenv("ACCOBRIDGE_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("ACCOBRIDGE_DATA_DIR", str(tmp_path / "data"))
-    win = PanelWindow(replace(Settings(), osc_enabled=False),
-                      settings_file=tmp_path / "settings.json",
-                      store=ClipStore(tmp_path / "sessions"), start_services=False,
-                      offer_restore=False)
-    qtbot.addWidget(win)
-    win.show()
-    yield win
-    win.shutdown()
+# test_panel's fixtures: the real window with private config and data folders
+_private_dirs = panel_tests._private_dirs
+window = panel_tests.window
 
 
 def _demo(qtbot, window):
@@ -383,3 +369,18 @@ def test_play_reaches_a_synth_on_a_real_jack_port() -> None:
     t0 = ons[0][0]
     melody = [t - t0 for t, d in ons if d[0] == 0x90]
     assert melody[1] == pytest.approx(BEAT_S, abs=TOLERANCE_S)
+
+
+def test_another_output_silences_the_old_one_first() -> None:
+    from ui.panel.audition import Output
+
+    old, new = FakePort(), FakePort()
+    output = Output()
+    output.replace(old, "old synth")
+    assert output.send([0x90, 60, 100])
+    output.replace(new, "new synth")
+    assert old.messages()[1:] == [(0xB0, 64, 0), (0xB0, 123, 0), (0xB1, 64, 0),
+                                  (0xB1, 123, 0), (0xB2, 64, 0), (0xB2, 123, 0)]
+    assert output.send([0x90, 61, 100]) and new.messages() == [(0x90, 61, 100)]
+    output.close()
+    assert not output.send([0x90, 62, 100]) and output.name == NO_OUTPUT

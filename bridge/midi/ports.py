@@ -391,14 +391,7 @@ class MidiPorts(WatchedPorts):
     def send(self, data: Sequence[int]) -> bool:
         """Send one raw message now; False (nothing sent) while the output is down."""
         with self._lock:
-            if self._out is None:
-                return False
-            try:
-                self._out.send_message(list(data))
-            except _RTMIDI_ERRORS as err:
-                logger.warning("MIDI send failed: %s", err)
-                return False
-            return True
+            return self._out is not None and _send(self._out, data, self.out_name)
 
     def _started(self) -> None:
         _open_ports.add(self)  # its threads run: stopped at exit even while no port is open
@@ -443,14 +436,7 @@ class MidiOutput:
     def send(self, data: Sequence[int]) -> bool:
         """Send one raw message now; False once closed or when the backend refused it."""
         with self._lock:
-            if self._out is None:
-                return False
-            try:
-                self._out.send_message(list(data))
-            except _RTMIDI_ERRORS as err:
-                logger.warning("MIDI send to %s failed: %s", self.port_name, err)
-                return False
-            return True
+            return self._out is not None and _send(self._out, data, self.port_name)
 
     def close(self) -> None:
         """Idempotent."""
@@ -459,6 +445,17 @@ class MidiOutput:
         if out is not None:
             _delete(out)
         _open_ports.discard(self)
+
+
+def _send(out: Any, data: Sequence[int], port: str) -> bool:
+    """One raw message out of an open RtMidi output; False (logged) when the backend refused
+    it."""
+    try:
+        out.send_message(list(data))
+    except _RTMIDI_ERRORS as err:
+        logger.warning("MIDI send to %s failed: %s", port, err)
+        return False
+    return True
 
 
 def _delete(obj: Any) -> None:

@@ -26,7 +26,7 @@ from typing import Any
 
 from bridge.midi.clock import TICKS_PER_BEAT, ClockSnapshot
 from bridge.midi.sender import CONTROL, NOTE_OFF, NOTE_ON, SPIN_S, Scheduled, Sender, SendFunction
-from bridge.types import PART_CHANNELS
+from bridge.types import PART_CHANNELS, SUSTAIN_PEDAL
 
 logger = logging.getLogger(__name__)
 
@@ -450,10 +450,14 @@ class Output:
 
     def replace(self, target: Any, name: str) -> None:
         """Send to `target` (an object with send/close; None: nothing) from now on; the old
-        one is closed."""
+        one is silenced (pedal up, all-notes-off: what it was playing would hang) and
+        closed."""
         with self._lock:
             old, self._target, self.name = self._target, target, name
         if old is not None:
+            for channel in CHANNELS:
+                old.send((0xB0 | (channel - 1), SUSTAIN_PEDAL, 0))
+                old.send((0xB0 | (channel - 1), ALL_NOTES_OFF, 0))
             old.close()
 
     def close(self) -> None:
