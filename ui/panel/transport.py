@@ -57,10 +57,11 @@ class TransportBar(QToolBar):
         self.addAction(self.loop_action)
         self.loop_box = QComboBox()
         self.loop_box.addItem(WHOLE_SONG)
-        self.loop_box.setToolTip("What Loop repeats: the whole song or one phrase")
+        self.loop_box.setToolTip("What Loop repeats: the whole song or one phrase (\"A · "
+                                 "bars 1–8\")")
         self.loop_box.setSizeAdjustPolicy(
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.loop_box.setMinimumContentsLength(12)
+        self.loop_box.setMinimumContentsLength(15)
         self.addWidget(self.loop_box)
         self.addSeparator()
         self.mute: dict[str, QToolButton] = {}

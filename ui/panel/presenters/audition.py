@@ -176,7 +176,7 @@ class AuditionPresenter:
         named = []
         for p in view.phrases:
             first = round((p.start_beats - view.first_bar_beats) / bar) + 1
-            named.append((f"Phrase {p.label} · bars {first}–{first + p.bars - 1}",
+            named.append((f"{p.label} · bars {first}–{first + p.bars - 1}",
                           p.start_beats, p.end_beats))
         return named
 
