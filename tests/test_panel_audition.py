@@ -8,6 +8,7 @@ against the tempo grid from the first note-on (the player's own clock starts the
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -249,6 +250,55 @@ def test_the_preview_is_offered_only_when_installed(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(audition.shutil, "which", lambda name: None)
     monkeypatch.setattr(audition.importlib.util, "find_spec", lambda name: None)
     assert preview_soundfont() is None  # no FluidSynth
+
+
+needs_fluidsynth = pytest.mark.skipif(
+    shutil.which("fluidsynth") is None or preview_soundfont() is None,
+    reason="the built-in preview needs fluidsynth and a GM soundfont (apt-get install "
+           "fluidsynth fluid-soundfont-gm)")
+
+
+@needs_fluidsynth
+def test_the_preview_sounds(tmp_path: Path) -> None:
+    """Played through FluidSynth rendering to a file (no audio device needed): sound comes out,
+    as long as the song lasts."""
+    import wave
+
+    from ui.panel.audition import FluidSynthPreview
+
+    soundfont = preview_soundfont()
+    assert soundfont is not None
+    rendered = tmp_path / "preview.wav"
+    preview = FluidSynthPreview(soundfont, ["-a", "file", "-o", f"audio.file.name={rendered}"])
+    port = FakePort()
+
+    def both(data: Sequence[int]) -> bool:
+        port(data)
+        return preview.send(data)
+
+    player = Player(both)
+    try:
+        player.play(song(2.0))
+        port.wait_for(ended)
+    finally:
+        player.close()
+        preview.close()
+    with wave.open(str(rendered)) as sound:
+        seconds = sound.getnframes() / sound.getframerate()
+        frames = sound.readframes(sound.getnframes())
+    samples = memoryview(frames).cast("h")
+    assert seconds >= 2 * BEAT_S
+    assert max(abs(x) for x in samples) > 300  # not silence
+
+
+@needs_fluidsynth
+def test_a_preview_that_cannot_start_says_why() -> None:
+    from ui.panel.audition import FluidSynthPreview
+
+    soundfont = preview_soundfont()
+    assert soundfont is not None
+    with pytest.raises(OSError, match="FluidSynth stopped at once"):
+        FluidSynthPreview(soundfont, ["-a", "no-such-driver"])
 
 
 def test_the_output_list_has_the_ports_and_the_preview_when_installed(

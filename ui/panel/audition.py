@@ -15,6 +15,7 @@ import importlib.util
 import logging
 import shutil
 import subprocess
+import tempfile
 import threading
 import time
 from collections import deque
@@ -39,6 +40,7 @@ SOUNDFONTS = (Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"),
               Path("/usr/share/sounds/sf2/default-GM.sf2"))
 # General MIDI programs of the preview (0-based): a flute-like lead, strings, grand piano
 PREVIEW_PROGRAMS = {"melody": 73, "chords": 48, "piano": 0}
+PREVIEW_START_S = 0.5  # a fluidsynth that cannot open its audio device has exited by then
 
 
 # ---- what plays ---------------------------------------------------------------------------
@@ -361,14 +363,16 @@ def fluidsynth_command(data: Sequence[int]) -> str | None:
 
 class FluidSynthPreview:
     """The built-in preview: General MIDI sounds from FluidSynth, through pyfluidsynth when
-    it is installed, else the `fluidsynth` program fed shell commands on its standard input.
-    Made on a background thread (loading the soundfont takes a moment)."""
+    it is installed, else the `fluidsynth` program fed shell commands on its standard input
+    (`audio`: more of its options, e.g. `-a file` to render to a file). Made on a background
+    thread: loading the soundfont takes a moment, and a program that cannot open the audio
+    device exits at once, which is reported (OSError) rather than left to play nothing."""
 
-    def __init__(self, soundfont: Path) -> None:
+    def __init__(self, soundfont: Path, audio: Sequence[str] = ()) -> None:
         self._lock = threading.Lock()
         self._synth: Any = None
         self._process: subprocess.Popen[str] | None = None
-        if importlib.util.find_spec("fluidsynth") is not None:
+        if importlib.util.find_spec("fluidsynth") is not None and not audio:
             import fluidsynth  # the optional extra: imported only when chosen
 
             synth = fluidsynth.Synth()
@@ -377,12 +381,24 @@ class FluidSynthPreview:
             for part, program in PREVIEW_PROGRAMS.items():
                 synth.program_select(PART_CHANNELS[part] - 1, font, 0, program)
             self._synth = synth
-        else:
-            self._process = subprocess.Popen(
-                ["fluidsynth", "-q", "-g", "0.7", str(soundfont)], stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True, bufsize=1)
-            for part, program in PREVIEW_PROGRAMS.items():
-                self._write(f"prog {PART_CHANNELS[part] - 1} {program}")
+            return
+        with tempfile.TemporaryFile("w+") as errors:
+            process = subprocess.Popen(
+                ["fluidsynth", "-q", "-n", "-g", "0.7", *audio, str(soundfont)],
+                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors, text=True,
+                bufsize=1)
+            try:
+                process.wait(PREVIEW_START_S)
+            except subprocess.TimeoutExpired:
+                pass  # still running: it opened its audio device
+            else:
+                errors.seek(0)
+                said = [line.strip() for line in errors if line.strip()]
+                raise OSError(f"FluidSynth stopped at once (exit status {process.returncode}): "
+                              f"{said[-1] if said else 'no message'}")
+        self._process = process
+        for part, program in PREVIEW_PROGRAMS.items():
+            self._write(f"prog {PART_CHANNELS[part] - 1} {program}")
 
     def send(self, data: Sequence[int]) -> bool:
         with self._lock:
@@ -404,8 +420,11 @@ class FluidSynthPreview:
         return True
 
     def _write(self, line: str) -> bool:
-        process = self._process
-        if process is None or process.stdin is None or process.poll() is not None:
+        return self._process is not None and self._write_to(self._process, line)
+
+    @staticmethod
+    def _write_to(process: subprocess.Popen[str], line: str) -> bool:
+        if process.stdin is None or process.poll() is not None:
             return False
         try:
             process.stdin.write(line + "\n")
@@ -420,6 +439,7 @@ class FluidSynthPreview:
         if synth is not None:
             synth.delete()
         if process is not None:
+            self._write_to(process, "quit")
             if process.stdin is not None:
                 process.stdin.close()
             try:
