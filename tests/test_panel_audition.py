@@ -349,6 +349,22 @@ def test_space_plays_the_result_with_a_moving_playhead_and_stops(qtbot, window) 
     assert stopped_at is not None and stopped_at > 0.2  # Play goes on from there
 
 
+def test_space_in_a_text_field_types_a_space(qtbot, window) -> None:
+    from PyQt6.QtCore import Qt
+    from PyQt6.QtTest import QTest
+
+    _demo(qtbot, window)
+    field = window.analysis.phrases
+    field.setFocus()
+    qtbot.waitUntil(field.hasFocus)
+    QTest.keyClicks(field, "A8 B8")
+    assert field.text() == "A8 B8" and not window.audition.playing
+    window.transport.loop_box.setFocus()  # elsewhere Space plays, whatever has the focus
+    QTest.keyClick(window.transport.loop_box, Qt.Key.Key_Space)
+    assert window.audition.playing
+    window.audition.stop()
+
+
 def test_clicking_a_phrase_loops_it_and_mute_buttons_filter(qtbot, window) -> None:
     from PyQt6.QtCore import QPoint, Qt
 
