@@ -28,7 +28,14 @@ from PyQt6.QtGui import (
 )
 from PyQt6.QtWidgets import QScrollArea, QScrollBar, QSizePolicy, QToolTip, QWidget
 
-from ui.panel.rollview import RollChord, RollNote, RollPhrase, RollView, fit_symbol, fit_text
+from ui.panel.rollview import (
+    RollChord,
+    RollNote,
+    RollPhrase,
+    RollView,
+    fit_text,
+    symbol_forms,
+)
 from ui.panel.theme import DARK, Theme
 
 GUTTER = 58  # px for the lane names
@@ -48,6 +55,7 @@ MIN_NUMBER_PX = 22.0  # bar numbers at least this far apart (else every 2nd, 4th
 # Qt in batches this large (each call well under 1 ms), so the GIL changes hands in between.
 DRAW_BATCH = 48
 FILL_BAND = 64  # px rows the background is filled in per call, for the same reason
+SMALL_CHORD_SCALE = 0.85  # the smaller chord font's size, of the roll's font
 VOICING_COLOURS = {"dark": "#c9a0ff", "light": "#7b4cc4"}  # the voicing lane's notes
 
 
@@ -255,34 +263,46 @@ class RollPainter:
             painter.setPen(QPen(QColor(t.phrase), 2))
             painter.drawLine(int(x), CHORD_LANE, int(x), h)
 
-    def chord_font(self) -> QFont:
-        font = QFont(self.font)
-        font.setBold(True)
-        return font
+    def chord_fonts(self) -> tuple[QFont, QFont]:
+        """The chord symbols' font, and the smaller one a symbol takes when more of it fits."""
+        bold = QFont(self.font)
+        bold.setBold(True)
+        small = QFont(self.font)
+        small.setPointSizeF(max(7.0, self.font.pointSizeF() * SMALL_CHORD_SCALE))
+        return bold, small
 
-    def chord_labels(self) -> list[tuple[QRectF, str]]:
-        """Each chord's box and the form of its symbol drawn in it (see `fit_symbol`): the
-        text is never wider than the box less its padding."""
-        metrics = QFontMetricsF(self.chord_font())
+    def chord_labels(self) -> list[ChordLabel]:
+        """Each chord's box and the form of its symbol drawn in it (see `symbol_forms`): the
+        longest that fits in the bold font, or in the smaller one if more of it fits there;
+        never wider than the box less its padding."""
+        bold, small = (QFontMetricsF(font) for font in self.chord_fonts())
         labels = []
         for chord in self.view.chords:
             width = chord.length_beats * self.beat_px() - 2
             rect = QRectF(self.x_of(chord.start_beats) + 1, 3, max(2.0, width), CHORD_LANE - 6)
-            labels.append((rect, fit_symbol(chord.symbol, rect.width() - 4,
-                                            metrics.horizontalAdvance)))
+            forms = symbol_forms(chord.symbol)
+            text = fit_text(forms, rect.width() - 4, bold.horizontalAdvance)
+            smaller = fit_text(forms, rect.width() - 4, small.horizontalAdvance) \
+                if text != forms[0] else ""
+            if smaller and (not text or forms.index(smaller) < forms.index(text)):
+                labels.append(ChordLabel(rect, smaller, True))
+            else:
+                labels.append(ChordLabel(rect, text, False))
         return labels
 
     def _paint_chords(self, painter: QPainter) -> None:
         t = self.theme
-        painter.setFont(self.chord_font())
-        for rect, text in self.chord_labels():
+        fonts = self.chord_fonts()
+        for label in self.chord_labels():
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(QColor(t.chord_fill))
-            painter.drawRoundedRect(rect, 3, 3)
-            if text:
+            painter.drawRoundedRect(label.rect, 3, 3)
+            if label.text:
+                painter.setFont(fonts[label.small])
                 painter.setPen(QColor(t.chord_text))
-                painter.drawText(rect.adjusted(2, 0, 0, 0),
-                                 Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, text)
+                painter.drawText(label.rect.adjusted(2, 0, 0, 0),
+                                 Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
+                                 label.text)
         painter.setFont(self.font)
 
     def _paint_notes(self, painter: QPainter, notes: Sequence[RollNote], top: float,
@@ -302,6 +322,13 @@ class RollPainter:
         ]
         for i in range(0, len(rects), DRAW_BATCH):
             painter.drawRects(*rects[i:i + DRAW_BATCH])
+
+
+@dataclass(frozen=True)
+class ChordLabel:
+    rect: QRectF  # the chord's box
+    text: str  # the form of its symbol shown ("" when not even the root fits)
+    small: bool  # in the smaller font
 
 
 def phrase_label_forms(phrase: RollPhrase) -> tuple[str, ...]:
@@ -365,7 +392,7 @@ class PianoRoll(QWidget):
         self.view = RollView()
         self.theme: Theme = DARK
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.setMinimumHeight(260)
+        self.setMinimumHeight(200)  # every lane still readable (a window of 800×500)
         self._zoom: float | None = None  # px per beat; None: fit the width
         self._voicings = False
         self._playhead: float | None = None
