@@ -36,6 +36,7 @@ from PyQt6.QtWidgets import (
 from bridge.store import ClipStore
 from engine import Arrangement, Melody
 from ui.panel.background import Background
+from ui.panel.chord_edit import PhraseEditor
 from ui.panel.document import AnalysisEdits, PanelDocument
 from ui.panel.jobs import PANEL_SOURCE, PanelOutcome
 from ui.panel.link import EngineLink
@@ -43,11 +44,13 @@ from ui.panel.phrases import PhraseStrip
 from ui.panel.presenters.daw import DawPresenter
 from ui.panel.presenters.files import FilePresenter, melody_file
 from ui.panel.presenters.generation import GenerationPresenter
+from ui.panel.presenters.history import HistoryPresenter
 from ui.panel.presenters.presets import PresetPresenter
 from ui.panel.presenters.settings import SettingsPresenter
 from ui.panel.roll import PianoRoll
 from ui.panel.rollview import view_of_clip, view_of_melody, with_locks
 from ui.panel.theme import THEMES, apply_theme, local_style, muted
+from ui.panel.transport import TransportBar, attach_audition
 from ui.panel.widgets import (
     AnalysisEditor,
     ConnectionList,
@@ -119,6 +122,9 @@ class PanelWindow(QMainWindow):
         self.daw = DawPresenter(self.link, self.document, self.generation, self)
         self.files = FilePresenter(self.document, self.link, self.prefs, self.generation,
                                    self.background.run, self)
+        self.history = HistoryPresenter(self.document, self.generation, self)
+        self.phrase_editor = PhraseEditor(self, self.document, self.generation,
+                                          self.background.run)
         self._closed = False
         self.phrase_actions: list[QAction] = []  # need a result: Lock, Regenerate, Next, …
         self._build()
@@ -233,6 +239,9 @@ class PanelWindow(QMainWindow):
         roll_layout.setContentsMargins(0, 0, 0, 0)
         roll_layout.addWidget(self.title)
         roll_layout.addWidget(self.notice)
+        self.transport = TransportBar(self.roll)  # audition (Play: Space) and the roll's zoom
+        self.play_action = self.transport.play_action
+        roll_layout.addWidget(self.transport)
         roll_layout.addWidget(roll_scroll, 1)
         self.phrase_strip = PhraseStrip()
         self.phrase_strip.setMinimumHeight(150)
@@ -440,11 +449,14 @@ class PanelWindow(QMainWindow):
         self.phrase_strip.regenerate.connect(generation.regenerate_phrase)
         self.phrase_strip.lock_changed.connect(generation.set_locked)
         self.phrase_strip.style_changed.connect(generation.set_phrase_style)
+        self.roll.chord_clicked.connect(self.phrase_editor.chord_clicked)
+        self.history.add_listener(self._update_history_actions)  # Ctrl+Z works once enabled
         self.link.outcome.connect(self._on_outcome)
         self.link.failed.connect(generation.on_failed)
         self.link.status.connect(generation.on_status)
         self.link.clip_arrived.connect(self.daw.clip_arrived)
         self.link.connections_changed.connect(self._show_connections)
+        self.audition = attach_audition(self)
 
     def _apply_theme(self) -> None:
         app = QApplication.instance()
@@ -716,6 +728,7 @@ class PanelWindow(QMainWindow):
         logging.getLogger().removeHandler(self.log_handler)
         self.background.close()
         self.roll.close_renderer()
+        self.audition.close()
         self.link.close()
         self.files.close()
 
