@@ -190,3 +190,28 @@ def test_undo_drops_a_result_still_on_its_way(qtbot, loaded):
     qtbot.waitUntil(lambda: pending in arrived, timeout=WAIT_MS)
     assert window.arrangement is first and history.can_redo()
     assert history.entries[-1].outcome.arrangement is second
+
+
+def test_compare_and_texture_have_keys_in_the_menus(qtbot, loaded):
+    """Ctrl+B compares A/B, Ctrl+Shift+Z redoes, Ctrl+T opens the selected phrase's textures."""
+    window = loaded
+    liked = window.arrangement
+    second = _shown(qtbot, window, lambda: window.regenerate_phrase(0))
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=WAIT_MS)
+    assert _shown(qtbot, window, lambda: qtbot.keyClick(
+        window, Qt.Key.Key_B, Qt.KeyboardModifier.ControlModifier)) is liked
+    assert _shown(qtbot, window, lambda: qtbot.keyClick(
+        window, Qt.Key.Key_B, Qt.KeyboardModifier.ControlModifier)) is second
+    assert _shown(qtbot, window, window.history.undo) is liked
+    assert _shown(qtbot, window, lambda: qtbot.keyClick(
+        window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier
+        | Qt.KeyboardModifier.ShiftModifier)) is second
+    window.select_phrase(1)
+    qtbot.keyClick(window, Qt.Key.Key_T, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: window.phrase_editor.dialog is not None, timeout=WAIT_MS)
+    from PyQt6.QtWidgets import QLabel
+
+    dialog = window.phrase_editor.dialog
+    assert "Phrase 2: texture" in [label.text() for label in dialog.findChildren(QLabel)]
+    assert not dialog.chord_part.isVisibleTo(dialog)  # the texture list alone

@@ -38,9 +38,9 @@ def test_the_menu_bar_holds_every_action_with_the_usual_shortcuts(window):
     texts = {name: [a.text().replace("&", "") for a in menu.actions() if not a.isSeparator()]
              for name, menu in menus.items()}
     assert texts["File"] == ["Open…", "Save .mid…", "Send to DAW", "Quit"]
-    assert texts["Edit"] == ["Undo", "Redo"]
-    assert texts["Generate"] == ["Generate", "Regenerate phrase", "Lock phrase", "Next phrase",
-                                 "Previous phrase"]
+    assert texts["Edit"] == ["Undo", "Redo", "Compare A/B", "Mark for A/B"]
+    assert texts["Generate"] == ["Generate", "Regenerate phrase", "Lock phrase",
+                                 "Choose texture…", "Next phrase", "Previous phrase"]
     assert len(texts["Play"]) == 1  # Play/Stop: the audition's own action when it is there
     assert menus["Play"].actions() == [getattr(window, "play_action", window.menu_play_action)]
     assert texts["View"] == ["Log"] and texts["Settings"] == ["Settings…"]
@@ -49,6 +49,9 @@ def test_the_menu_bar_holds_every_action_with_the_usual_shortcuts(window):
     assert {"Ctrl+G", "Ctrl+Return"} <= _shortcuts(window.generate_action)
     assert "Ctrl+L" in _shortcuts(window.lock_phrase_action)
     assert "Ctrl+Z" in _shortcuts(window.undo_action)
+    assert "Ctrl+Shift+Z" in _shortcuts(window.redo_action)
+    assert "Ctrl+B" in _shortcuts(window.compare_action)
+    assert "Ctrl+T" in _shortcuts(window.texture_action)
     assert _shortcuts(window.quit_action) and _shortcuts(window.redo_action)
 
 

@@ -327,9 +327,18 @@ class PanelWindow(QMainWindow):
         self.undo_action = self._action("&Undo", "Back to the result before the last change",
                                         QKeySequence.StandardKey.Undo, slot=self.undo)
         self.redo_action = self._action("&Redo", "Forward again to the result you undid",
-                                        QKeySequence.StandardKey.Redo, slot=self.redo)
-        edit.addAction(self.undo_action)
-        edit.addAction(self.redo_action)
+                                        QKeySequence.StandardKey.Redo, "Ctrl+Shift+Z",
+                                        slot=self.redo)
+        self.compare_action = self._action(
+            "&Compare A/B", "Switch between the result shown and the one before it (or the one "
+            "you marked) to hear and see the difference", "Ctrl+B", slot=self.compare_results)
+        self.mark_action = self._action(
+            "&Mark for A/B", "Keep the result shown as the one Compare switches to from later "
+            "results",
+            "Ctrl+Shift+B", slot=self.mark_result)
+        for item in (self.undo_action, self.redo_action, None, self.compare_action,
+                     self.mark_action):
+            edit.addSeparator() if item is None else edit.addAction(item)
         edit.aboutToShow.connect(self._update_history_actions)
         self.result_shown.connect(self._update_history_actions)  # each result is a step
         self.regenerate_phrase_action = self._action(
@@ -344,8 +353,12 @@ class PanelWindow(QMainWindow):
         self.previous_phrase_action = self._action(
             "&Previous phrase", "Select the phrase card before", "Alt+Left",
             slot=lambda: self.select_phrase(self.current_phrase - 1))
+        self.texture_action = self._action(
+            "Choose &texture…", "Pick the piano texture of the selected phrase from the "
+            "arranger's candidates, best first", "Ctrl+T", slot=self.choose_current_texture)
         self.phrase_actions = [self.regenerate_phrase_action, self.lock_phrase_action,
-                               self.next_phrase_action, self.previous_phrase_action]
+                               self.texture_action, self.next_phrase_action,
+                               self.previous_phrase_action]
         for item in (self.generate_action, None, *self.phrase_actions):
             generate.addSeparator() if item is None else generate.addAction(item)
         # Play/Stop (Space) is the audition's action; one action, so one shortcut: a second
@@ -390,6 +403,16 @@ class PanelWindow(QMainWindow):
             history.redo()
         self._update_history_actions()
 
+    def compare_results(self) -> None:
+        history = self._history()
+        if history is not None:
+            history.compare()
+
+    def mark_result(self) -> None:
+        history = self._history()
+        if history is not None:
+            history.mark()
+
     # ---- the selected phrase: what the keyboard's phrase actions act on ------------------
 
     def _phrase_in_focus(self) -> int | None:
@@ -423,6 +446,11 @@ class PanelWindow(QMainWindow):
         card = self._selected_card()
         if card is not None:
             card.lock.toggle()
+
+    def choose_current_texture(self) -> None:
+        card = self._selected_card()
+        if card is not None and self.document.arrangement is not None:
+            self.phrase_editor.edit_texture(card.index)
 
     def regenerate_current_phrase(self) -> None:
         card = self._selected_card()
