@@ -368,7 +368,7 @@ def test_space_in_a_text_field_types_a_space(qtbot, window) -> None:
 def test_clicking_a_phrase_loops_it_and_mute_buttons_filter(qtbot, window) -> None:
     from PyQt6.QtCore import QPoint, Qt
 
-    from ui.panel.roll import CHORD_LANE, PHRASE_LANE
+    from ui.panel.rollpaint import CHORD_LANE, PHRASE_LANE
 
     _demo(qtbot, window)
     phrase = window.roll.view.phrases[1]

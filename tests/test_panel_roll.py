@@ -11,7 +11,7 @@ pytest.importorskip("PyQt6")
 
 from PyQt6.QtGui import QFont, QImage  # noqa: E402
 
-from ui.panel.roll import Backgrounds, RollPainter  # noqa: E402
+from ui.panel.rollpaint import Backgrounds, RollPainter  # noqa: E402
 from ui.panel.rollview import RollChord, RollNote, RollPhrase, RollView  # noqa: E402
 from ui.panel.theme import DARK, LIGHT  # noqa: E402
 
@@ -121,7 +121,8 @@ def test_zoom_changes_label_fitting(qtbot: object) -> None:
     from PyQt6.QtGui import QWheelEvent
     from PyQt6.QtWidgets import QApplication, QScrollArea
 
-    from ui.panel.roll import MAX_BEAT_PX, MIN_BEAT_PX, PianoRoll
+    from ui.panel.roll import MAX_BEAT_PX, PianoRoll
+    from ui.panel.rollpaint import MIN_BEAT_PX
     from ui.panel.rollview import symbol_forms
 
     roll = PianoRoll()
@@ -178,7 +179,7 @@ def _count(image: QImage, colour: str, rect: tuple[int, int, int, int]) -> int:
 def test_the_voicing_lane_shows_the_chord_notes(qapp: object) -> None:
     from engine import arrange
     from engine.demo import demo_melody
-    from ui.panel.roll import VOICING_COLOURS, Lanes
+    from ui.panel.rollpaint import VOICING_COLOURS, Lanes
     from ui.panel.rollview import view_of_arrangement
 
     arrangement = arrange(demo_melody())
@@ -199,7 +200,7 @@ def test_the_voicing_lane_shows_the_chord_notes(qapp: object) -> None:
 
 
 def test_locked_phrases_look_different(qapp: object) -> None:
-    from ui.panel.roll import CHORD_LANE, PHRASE_LANE
+    from ui.panel.rollpaint import CHORD_LANE, PHRASE_LANE
 
     view = _view()
     free = replace(view, phrases=tuple(replace(p, locked=False) for p in view.phrases))

@@ -2,8 +2,9 @@
 choices, locks), where it goes (send to DAW, save, drag out), and how things stand
 (connections, progress, errors, log).
 
-The window builds the widgets, shows the document and hands every intent to a presenter
-(`ui.panel.presenters`): it is their view. The engine runs on the session's worker
+The window wires its widgets (placed by `ui.panel.layout`) and actions (`ui.panel.menus`),
+shows the document and hands every intent to a presenter (`ui.panel.presenters`): it is their
+view. The engine runs on the session's worker
 (`ui.panel.link`), files are read and written on the `Background` thread.
 """
 
@@ -16,21 +17,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PyQt6.QtCore import QByteArray, QMimeData, Qt, QTimer, QUrl, pyqtSignal
-from PyQt6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PyQt6.QtCore import QByteArray, QMimeData, QTimer, QUrl, pyqtSignal
+from PyQt6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PyQt6.QtWidgets import (
     QApplication,
-    QCheckBox,
-    QDockWidget,
     QFileDialog,
     QLabel,
     QMainWindow,
-    QProgressBar,
-    QScrollArea,
-    QSplitter,
-    QToolBar,
-    QVBoxLayout,
-    QWidget,
 )
 
 from bridge.store import ClipStore
@@ -39,28 +32,21 @@ from ui.panel.background import Background
 from ui.panel.chord_edit import PhraseEditor
 from ui.panel.document import AnalysisEdits, PanelDocument
 from ui.panel.jobs import PANEL_SOURCE, PanelOutcome
+from ui.panel.layout import PanelLayout
 from ui.panel.link import EngineLink
-from ui.panel.phrases import PhraseStrip
+from ui.panel.menus import PanelMenus
 from ui.panel.presenters.daw import DawPresenter
 from ui.panel.presenters.files import FilePresenter, melody_file
 from ui.panel.presenters.generation import GenerationPresenter
 from ui.panel.presenters.history import HistoryPresenter
 from ui.panel.presenters.presets import PresetPresenter
 from ui.panel.presenters.settings import SettingsPresenter
-from ui.panel.roll import PianoRoll
 from ui.panel.rollview import view_of_clip, view_of_melody, with_locks
 from ui.panel.theme import THEMES, apply_theme, local_style, muted
-from ui.panel.transport import TransportBar, attach_audition
+from ui.panel.transport import attach_audition
 from ui.panel.widgets import (
-    AnalysisEditor,
-    ConnectionList,
-    DragOut,
-    ErrorBanner,
-    LogPanel,
-    Notice,
     PresetBar,
     QtLogHandler,
-    RestoreOffer,
 )
 
 logger = logging.getLogger("accobridge.panel")
@@ -126,7 +112,11 @@ class PanelWindow(QMainWindow):
         self.phrase_editor = PhraseEditor(self, self.document, self.generation,
                                           self.background.run)
         self._closed = False
-        self.phrase_actions: list[QAction] = []  # need a result: Lock, Regenerate, Next, …
+        self.menus = PanelMenus(self)  # the actions; the menu bar once the parts are built
+        menus = self.menus
+        self.open_action, self.generate_action = menus.open_action, menus.generate_action
+        self.send_action, self.save_action = menus.send_action, menus.save_action
+        self.settings_action = menus.settings_action
         self._build()
         self._apply_theme()
         self.preset_list.load(getattr(settings, "preset", None))
@@ -156,117 +146,15 @@ class PanelWindow(QMainWindow):
     def _build(self) -> None:
         self.setWindowTitle("AccoBridge")
         self.setAcceptDrops(True)
-        bar = QToolBar("Main")
-        bar.setMovable(False)
-        self.addToolBar(bar)
-        self.toolbar = bar
-        self.open_action = self._action(
-            "&Open…", "Read a melody from a MIDI or MusicXML file (or drop one on the window)",
-            QKeySequence.StandardKey.Open)
-        self.generate_action = self._action(
-            "&Generate", "Make chords and piano for the whole melody again (locked phrases "
-            "keep their chords)", "Ctrl+G", "Ctrl+Return")
-        self.send_action = self._action(
-            "Send to &DAW", "Answer the DAW's clip with what is shown", "Ctrl+Shift+D")
-        self.save_action = self._action(
-            "&Save .mid…", "Write a MIDI file with Melody, Chords and Piano tracks",
-            QKeySequence.StandardKey.Save)
-        self.settings_action = self._action(
-            "Se&ttings…", "Connections to the DAW (OSC, Ableton, REAPER, MIDI), live mode, "
-            "theme", "Ctrl+,")
-        bar.addAction(self.open_action)
-        bar.addAction(self.generate_action)
-        bar.addAction(self.send_action)
-        bar.addAction(self.save_action)
-        self.drag_out = DragOut(self.export_mime)
-        bar.addWidget(self.drag_out)
-        bar.addSeparator()
-        bar.addWidget(self.preset_bar)
-        bar.addSeparator()
-        self.live_box = QCheckBox("Live mode")
-        self.live_box.setToolTip("On: a clip the DAW sends is generated and sent back by "
-                                 "itself. Off: it waits for Generate and Send to DAW")
-        self.live_box.setChecked(bool(getattr(self.settings, "live_mode", True)))
-        bar.addWidget(self.live_box)
-        bar.addAction(self.settings_action)
-        for action in (self.open_action, self.generate_action, self.send_action,
-                       self.save_action, self.settings_action):
-            button = bar.widgetForAction(action)
-            if button is not None:  # toolbar buttons take no focus by default: Tab skips them
-                button.setFocusPolicy(Qt.FocusPolicy.TabFocus)
-
-        central = QWidget()
-        outer = QVBoxLayout(central)
-        outer.setContentsMargins(6, 4, 6, 2)
-        self.banner = ErrorBanner()
-        self.offer = RestoreOffer()
-        outer.addWidget(self.banner)
-        outer.addWidget(self.offer)
-        split = QSplitter(Qt.Orientation.Horizontal)
-        column = QWidget()
-        left_layout = QVBoxLayout(column)
-        left_layout.setContentsMargins(0, 0, 4, 0)
-        self.analysis = AnalysisEditor()
-        self.connections = ConnectionList()
-        self.log_panel = LogPanel()
-        left_layout.addWidget(self.preset_bar.editor)
-        left_layout.addWidget(self.analysis)
-        left_layout.addWidget(self.connections)
-        left_layout.addStretch(1)
-        left = QScrollArea()  # scrolls rather than squeezes on a small screen
-        left.setWidgetResizable(True)
-        left.setFrameShape(QScrollArea.Shape.NoFrame)
-        left.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        left.setWidget(column)
-        left.setMinimumWidth(230)
-        left.setMaximumWidth(380)
-        self.left_column = left
-        self.log_dock = QDockWidget("Log", self)  # a developer's view: closed until asked for
-        self.log_dock.setObjectName("logDock")
-        self.log_dock.setWidget(self.log_panel)
-        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.log_dock)
-        self.log_dock.hide()
-        right = QSplitter(Qt.Orientation.Vertical)
-        self.roll = PianoRoll()
-        roll_scroll = QScrollArea()
-        roll_scroll.setWidgetResizable(True)
-        roll_scroll.setWidget(self.roll)
-        self.title = QLabel("No clip yet")
-        self.title.setObjectName("muted")
-        self.notice = Notice()
-        roll_box = QWidget()
-        roll_layout = QVBoxLayout(roll_box)
-        roll_layout.setContentsMargins(0, 0, 0, 0)
-        roll_layout.addWidget(self.title)
-        roll_layout.addWidget(self.notice)
-        self.transport = TransportBar(self.roll)  # audition (Play: Space) and the roll's zoom
-        self.play_action = self.transport.play_action
-        roll_layout.addWidget(self.transport)
-        roll_layout.addWidget(roll_scroll, 1)
-        self.phrase_strip = PhraseStrip()
-        self.phrase_strip.setMinimumHeight(150)
-        right.addWidget(roll_box)
-        right.addWidget(self.phrase_strip)
-        right.setStretchFactor(0, 3)
-        right.setStretchFactor(1, 2)
-        split.addWidget(left)
-        split.addWidget(right)
-        split.setStretchFactor(1, 1)
-        split.setSizes([320, 960])
-        split.setChildrenCollapsible(False)
-        right.setSizes([560, 220])  # the cards' lists whole at 1280×800
-        right.setChildrenCollapsible(False)
-        outer.addWidget(split, 1)
-        self.setCentralWidget(central)
-        self.progress = QProgressBar()
-        self.progress.setMaximumWidth(220)
-        self.progress.setRange(0, 100)
-        self.progress.hide()
-        self.status_label = QLabel("Starting…")
-        status = self.statusBar()
-        assert status is not None
-        status.addWidget(self.status_label, 1)
-        status.addPermanentWidget(self.progress)
+        parts = PanelLayout(self)
+        self.toolbar, self.drag_out, self.live_box = parts.toolbar, parts.drag_out, parts.live_box
+        self.banner, self.offer, self.notice = parts.banner, parts.offer, parts.notice
+        self.analysis, self.connections = parts.analysis, parts.connections
+        self.left_column, self.log_dock, self.log_panel = \
+            parts.left_column, parts.log_dock, parts.log_panel
+        self.roll, self.title, self.phrase_strip = parts.roll, parts.title, parts.phrase_strip
+        self.transport, self.play_action = parts.transport, parts.play_action
+        self.progress, self.status_label = parts.progress, parts.status_label
         self._progress_timer = QTimer(self)
         self._progress_timer.setSingleShot(True)
         self._progress_timer.timeout.connect(self.progress.show)
@@ -280,182 +168,36 @@ class PanelWindow(QMainWindow):
         self._connections_timer.timeout.connect(self._show_connections)
         self._connections_timer.start()
         self._shown_connections: object = None
-        self.current_phrase = 0  # the phrase Lock/Regenerate/Next/Previous act on
         self.log_handler = QtLogHandler()
         self.log_handler.signal.record.connect(self.log_panel.add)
         logging.getLogger().addHandler(self.log_handler)
         if logging.getLogger().level > logging.INFO or logging.getLogger().level == 0:
             logging.getLogger().setLevel(logging.INFO)
-        self._update_actions()
-
-    def _action(self, text: str, tip: str, *keys: QKeySequence | QKeySequence.StandardKey | str,
-                slot: Callable[[], object] | None = None) -> QAction:
-        """An action with its shortcuts (shown in its menu and tooltip) and a tooltip that
-        says what it does."""
-        action = QAction(text, self)
-        if keys:
-            action.setShortcuts([QKeySequence(k) for k in keys])
-            names = ", ".join(QKeySequence(k).toString(QKeySequence.SequenceFormat.NativeText)
-                              for k in keys)
-            tip = f"{tip} ({names})"
-        action.setToolTip(tip)
-        action.setStatusTip(tip)
-        if slot is not None:
-            action.triggered.connect(slot)
-        self.addAction(action)  # its shortcut works wherever the focus is in the window
-        return action
+        self.update_actions()
 
     def _build_menus(self) -> None:
-        """The menu bar: File, Edit, Generate, Play, View, Settings, with the usual shortcuts.
-        Play/Stop and Undo/Redo are other parts' actions when the window has them
-        (`play_action`; `history` with undo()/redo()/can_undo()/can_redo()); until then those
-        entries are shown disabled."""
-        menus = self.menuBar()
-        assert menus is not None
-        file = menus.addMenu("&File")
-        edit = menus.addMenu("&Edit")
-        generate = menus.addMenu("&Generate")
-        play = menus.addMenu("&Play")
-        view = menus.addMenu("&View")
-        settings = menus.addMenu("&Settings")
-        assert file and edit and generate and play and view and settings
-        self.quit_action = self._action("&Quit", "Close the panel (the DAW keeps its clips)",
-                                        QKeySequence.StandardKey.Quit, slot=self.close)
-        for item in (self.open_action, self.save_action, self.send_action, None,
-                     self.quit_action):
-            file.addSeparator() if item is None else file.addAction(item)
-        self.undo_action = self._action("&Undo", "Back to the result before the last change",
-                                        QKeySequence.StandardKey.Undo, slot=self.undo)
-        self.redo_action = self._action("&Redo", "Forward again to the result you undid",
-                                        QKeySequence.StandardKey.Redo, "Ctrl+Shift+Z",
-                                        slot=self.redo)
-        self.compare_action = self._action(
-            "&Compare A/B", "Switch between the result shown and the one before it (or the one "
-            "you marked) to hear and see the difference", "Ctrl+B", slot=self.compare_results)
-        self.mark_action = self._action(
-            "&Mark for A/B", "Keep the result shown as the one Compare switches to from later "
-            "results",
-            "Ctrl+Shift+B", slot=self.mark_result)
-        for item in (self.undo_action, self.redo_action, None, self.compare_action,
-                     self.mark_action):
-            edit.addSeparator() if item is None else edit.addAction(item)
-        edit.aboutToShow.connect(self._update_history_actions)
-        self.result_shown.connect(self._update_history_actions)  # each result is a step
-        self.regenerate_phrase_action = self._action(
-            "&Regenerate phrase", "New chords for the selected phrase only (the others stay)",
-            "Ctrl+R", slot=self.regenerate_current_phrase)
-        self.lock_phrase_action = self._action(
-            "&Lock phrase", "Keep (or release) the selected phrase's chords through every "
-            "later generation", "Ctrl+L", slot=self.toggle_current_lock)
-        self.next_phrase_action = self._action(
-            "&Next phrase", "Select the next phrase card (then Up/Down and Enter choose a "
-            "progression)", "Alt+Right", slot=lambda: self.select_phrase(self.current_phrase + 1))
-        self.previous_phrase_action = self._action(
-            "&Previous phrase", "Select the phrase card before", "Alt+Left",
-            slot=lambda: self.select_phrase(self.current_phrase - 1))
-        self.texture_action = self._action(
-            "Choose &texture…", "Pick the piano texture of the selected phrase from the "
-            "arranger's candidates, best first", "Ctrl+T", slot=self.choose_current_texture)
-        self.phrase_actions = [self.regenerate_phrase_action, self.lock_phrase_action,
-                               self.texture_action, self.next_phrase_action,
-                               self.previous_phrase_action]
-        for item in (self.generate_action, None, *self.phrase_actions):
-            generate.addSeparator() if item is None else generate.addAction(item)
-        # Play/Stop (Space) is the audition's action; one action, so one shortcut: a second
-        # action on Space would make the shortcut ambiguous and neither would fire.
-        play_action = getattr(self, "play_action", None)
-        if not isinstance(play_action, QAction):
-            play_action = QAction("Play/Stop", self)
-            play_action.setToolTip("Hear what is shown (not available in this build)")
-            play_action.setEnabled(False)
-        play.addAction(play_action)
-        self.menu_play_action = play_action
-        log = self.log_dock.toggleViewAction()
-        assert log is not None
-        log.setText("&Log")
-        log.setShortcut(QKeySequence("Ctrl+Shift+L"))
-        log.setToolTip("Show or hide the log of the engine and the bridge (for reports)")
-        view.addAction(log)
-        self.log_action = log
-        settings.addAction(self.settings_action)
-        self._update_actions()
-        self._update_history_actions()
+        """The menu bar (`PanelMenus`); its actions also on the window, where the app, tests
+        and benchmarks reach them."""
+        menus = self.menus
+        menus.build()
+        self.quit_action, self.log_action = menus.quit_action, menus.log_action
+        self.undo_action, self.redo_action = menus.undo_action, menus.redo_action
+        self.compare_action, self.mark_action = menus.compare_action, menus.mark_action
+        self.regenerate_phrase_action = menus.regenerate_phrase_action
+        self.lock_phrase_action = menus.lock_phrase_action
+        self.next_phrase_action = menus.next_phrase_action
+        self.previous_phrase_action = menus.previous_phrase_action
+        self.texture_action = menus.texture_action
+        self.phrase_actions = menus.phrase_actions
+        self.menu_play_action = menus.menu_play_action
 
-    def _history(self) -> Any:
-        """The undo history presenter, when the panel has one (presenters/history.py)."""
-        history = getattr(self, "history", None)
-        return history if history is not None and hasattr(history, "can_undo") else None
-
-    def _update_history_actions(self) -> None:
-        history = self._history()
-        self.undo_action.setEnabled(history is not None and bool(history.can_undo()))
-        self.redo_action.setEnabled(history is not None and bool(history.can_redo()))
-
-    def undo(self) -> None:
-        history = self._history()
-        if history is not None and history.can_undo():
-            history.undo()
-        self._update_history_actions()
-
-    def redo(self) -> None:
-        history = self._history()
-        if history is not None and history.can_redo():
-            history.redo()
-        self._update_history_actions()
-
-    def compare_results(self) -> None:
-        history = self._history()
-        if history is not None:
-            history.compare()
-
-    def mark_result(self) -> None:
-        history = self._history()
-        if history is not None:
-            history.mark()
-
-    # ---- the selected phrase: what the keyboard's phrase actions act on ------------------
-
-    def _phrase_in_focus(self) -> int | None:
-        focus = QApplication.focusWidget()
-        for i, card in enumerate(self.phrase_strip.cards):
-            if focus is not None and (focus is card or card.isAncestorOf(focus)):
-                return i
-        return None
+    @property
+    def current_phrase(self) -> int:
+        """The phrase Lock/Regenerate/Next/Previous act on."""
+        return self.menus.current_phrase
 
     def select_phrase(self, index: int) -> None:
-        """Phrase `index`'s card (clamped to the song's) gets the focus: its progression list,
-        so Up/Down and Enter pick an alternative."""
-        cards = self.phrase_strip.cards
-        if not cards:
-            return
-        self.current_phrase = max(0, min(index, len(cards) - 1))
-        card = cards[self.current_phrase]
-        self.phrase_strip.ensureWidgetVisible(card)
-        target = card.alternatives if card.alternatives.isEnabled() else card.lock
-        target.setFocus(Qt.FocusReason.ShortcutFocusReason)
-        self.show_status(f"Phrase {self.current_phrase + 1} of {len(cards)}")
-
-    def _selected_card(self) -> Any:
-        cards = self.phrase_strip.cards
-        focused = self._phrase_in_focus()
-        if focused is not None:
-            self.current_phrase = focused
-        return cards[self.current_phrase] if 0 <= self.current_phrase < len(cards) else None
-
-    def toggle_current_lock(self) -> None:
-        card = self._selected_card()
-        if card is not None:
-            card.lock.toggle()
-
-    def choose_current_texture(self) -> None:
-        card = self._selected_card()
-        if card is not None and self.document.arrangement is not None:
-            self.phrase_editor.edit_texture(card.index)
-
-    def regenerate_current_phrase(self) -> None:
-        card = self._selected_card()
-        if card is not None and card.regen.isEnabled():
-            self.generation.regenerate_phrase(card.index)
+        self.menus.select_phrase(index)
 
     def _wire(self) -> None:
         generation = self.generation
@@ -478,7 +220,7 @@ class PanelWindow(QMainWindow):
         self.phrase_strip.lock_changed.connect(generation.set_locked)
         self.phrase_strip.style_changed.connect(generation.set_phrase_style)
         self.roll.chord_clicked.connect(self.phrase_editor.chord_clicked)
-        self.history.add_listener(self._update_history_actions)  # Ctrl+Z works once enabled
+        self.history.add_listener(self.menus.update_history_actions)  # Ctrl+Z works once enabled
         self.link.outcome.connect(self._on_outcome)
         self.link.failed.connect(generation.on_failed)
         self.link.status.connect(generation.on_status)
@@ -648,7 +390,7 @@ class PanelWindow(QMainWindow):
         self.phrase_strip.clear(placeholder)
         self.banner.hide()
         self.notice.clear_notice()
-        self._update_actions()
+        self.update_actions()
         self.clip_loaded.emit()
 
     def show_restored(self) -> None:
@@ -656,7 +398,7 @@ class PanelWindow(QMainWindow):
         assert clip is not None and result is not None
         self.roll.set_view(view_of_clip(clip, result))
         self.phrase_strip.clear("Restored result: press Generate to edit phrases.")
-        self._update_actions()
+        self.update_actions()
         self.result_shown.emit()
 
     def offer_restore(self, text: str) -> None:
@@ -679,7 +421,7 @@ class PanelWindow(QMainWindow):
         dropped = _dropped_notes(outcome)
         if dropped:
             self.notice.say(dropped)
-        self._update_actions()
+        self.update_actions()
         self._show_arrangement(then=self.result_shown.emit)
 
     def show_locks(self) -> None:
@@ -726,7 +468,7 @@ class PanelWindow(QMainWindow):
             self._shown_connections = statuses
             self.connections.show_statuses(statuses, self.theme)
 
-    def _update_actions(self) -> None:
+    def update_actions(self) -> None:
         doc = self.document
         self.generate_action.setEnabled(doc.clip is not None)
         self.save_action.setEnabled(doc.has_result)
@@ -735,7 +477,7 @@ class PanelWindow(QMainWindow):
                                     else "Only for clips a DAW sent; save or drag files instead")
         self.drag_out.setEnabled(doc.has_result)
         phrases = doc.arrangement is not None
-        for action in self.phrase_actions:
+        for action in self.menus.phrase_actions:
             action.setEnabled(phrases)
 
     # ---- closing ------------------------------------------------------------------------
